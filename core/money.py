@@ -1,0 +1,21 @@
+"""Money is Decimal, quantised explicitly. Floats never enter."""
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+CENT = Decimal("0.01")
+UNIT_PRICE_4DP = Decimal("0.0001")
+
+
+def to_decimal(value) -> Decimal:
+    """Parse a source value (str, int, Decimal) to Decimal. Floats are refused: they have already lost cents."""
+    if isinstance(value, float):
+        raise TypeError("money must not be a float; pass a string or Decimal")
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise ValueError(f"not a decimal amount: {value!r}") from exc
+
+
+def quantize(value, places: Decimal = CENT) -> Decimal:
+    """Round half up (commercial rounding, as Xero does) to `places`, 2 dp by default."""
+    return to_decimal(value).quantize(places, rounding=ROUND_HALF_UP)

@@ -1,0 +1,3 @@
+"""The simulated external world, served under /sandbox/. Each simulator adds its own routes."""
+
+urlpatterns = []

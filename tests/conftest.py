@@ -1,0 +1,57 @@
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tests.factories import AgencyFactory, MembershipFactory, TenantFactory, UserFactory
+from tenants import services
+from tenants.models import Membership
+
+
+def pytest_collection_modifyitems(config, items):
+    # Marked tests need PostgreSQL features (row locks across threads, advisory locks); skip them on SQLite.
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL")
+    for item in items:
+        if "needs_postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def world(db):
+    """Two agencies, each with an owner and two tenants, plus a member of A limited to A's first tenant.
+
+    Every test that reads data uses both agencies, so a missing scope shows up as a leak.
+    """
+
+    class World:
+        pass
+
+    w = World()
+    for name in ("a", "b"):
+        agency = AgencyFactory(name=f"Agency {name.upper()}")
+        owner = UserFactory(email=f"owner-{name}@example.com")
+        MembershipFactory(agency=agency, user=owner, role=Membership.Role.OWNER)
+        services._sync_staff_flag(owner)
+        t1 = TenantFactory(agency=agency, name=f"{name.upper()} One")
+        t2 = TenantFactory(agency=agency, name=f"{name.upper()} Two")
+        setattr(w, f"agency_{name}", agency)
+        setattr(w, f"owner_{name}", owner)
+        setattr(w, f"tenant_{name}1", t1)
+        setattr(w, f"tenant_{name}2", t2)
+    w.member_a = UserFactory(email="member-a@example.com")
+    membership = MembershipFactory(agency=w.agency_a, user=w.member_a, role=Membership.Role.MEMBER)
+    membership.limited_to_tenants.set([w.tenant_a1])
+    return w
+
+
+@pytest.fixture
+def is_postgres():
+    return connection.vendor == "postgresql"
