@@ -67,7 +67,7 @@ INSTALLED_APPS = [
 
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=not PRODUCTION)
 if SANDBOX_ENABLED:
-    INSTALLED_APPS += ["sandbox"]
+    INSTALLED_APPS += ["sandbox", "sandbox.xero", "sandbox.magento", "sandbox.cin7", "sandbox.gorgias"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

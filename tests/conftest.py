@@ -2,9 +2,9 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from tests.factories import AgencyFactory, MembershipFactory, TenantFactory, UserFactory
 from tenants import services
 from tenants.models import Membership
+from tests.factories import AgencyFactory, MembershipFactory, TenantFactory, UserFactory
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,0 +1,70 @@
+"""Fault injection for the simulators.
+
+A simulator view asks `fault_decision(system, account, is_write=...)` before doing its work and acts on the answer:
+answer an outage or injected error in its own system's error shape, or apply the write and then drop the response
+(`DROP_HEADER` on the response; `sandbox.transport.SandboxTransport` turns it into an httpx.ReadTimeout, and over
+real HTTP the simulator sleeps past the caller's timeout instead).
+"""
+
+import random
+import time
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from sandbox.models import FaultProfile
+
+DROP_HEADER = "X-Sandbox-Drop-Response"
+
+
+@dataclass(frozen=True)
+class FaultDecision:
+    outage: bool = False
+    error: bool = False
+    throttle: bool = False
+    drop: bool = False
+    rate_limits_enabled: bool = True
+
+    @property
+    def fails_before_work(self) -> bool:
+        return self.outage or self.error or self.throttle
+
+
+NO_FAULTS = FaultDecision()
+
+
+def fault_profile_set(*, system: str, account: str, **settings) -> FaultProfile:
+    """Create or change the fault profile of one simulated account."""
+    profile, _ = FaultProfile.objects.update_or_create(system=system, account=account, defaults=settings)
+    return profile
+
+
+def fault_decision(*, system: str, account: str, is_write: bool) -> FaultDecision:
+    """Draw this request's faults from the account's seeded sequence (and sleep its latency)."""
+    profile = FaultProfile.objects.filter(system=system, account=account).first()
+    if profile is None:
+        return NO_FAULTS
+    with transaction.atomic():
+        FaultProfile.objects.filter(pk=profile.pk).update(requests_seen=F("requests_seen") + 1)
+        n = FaultProfile.objects.values_list("requests_seen", flat=True).get(pk=profile.pk)
+    if profile.latency_ms:
+        time.sleep(profile.latency_ms / 1000)
+    draw = random.Random(f"{profile.seed}:{system}:{account}:{n}")
+    outage = profile.outage_until is not None and profile.outage_until > timezone.now()
+    decision = FaultDecision(
+        outage=outage,
+        error=not outage and draw.random() < profile.error_rate,
+        throttle=not outage and draw.random() < profile.throttle_rate,
+        drop=is_write and not outage and draw.random() < profile.drop_rate,
+        rate_limits_enabled=profile.rate_limits_enabled,
+    )
+    if decision.outage or decision.error or decision.throttle or decision.drop:
+        FaultProfile.objects.filter(pk=profile.pk).update(faults_injected=F("faults_injected") + 1)
+    return decision
+
+
+def rate_limits_enabled(*, system: str, account: str) -> bool:
+    value = FaultProfile.objects.filter(system=system, account=account).values_list("rate_limits_enabled", flat=True)
+    return next(iter(value), True)
