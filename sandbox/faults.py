@@ -17,6 +17,10 @@ from django.utils import timezone
 from sandbox.models import FaultProfile
 
 DROP_HEADER = "X-Sandbox-Drop-Response"
+# Set by SandboxTransport on every request it carries, so a simulator knows it may drop by header, not by sleeping.
+IN_PROCESS_HEADER = "X-Sandbox-In-Process"
+# Over real HTTP a dropped response is delayed past any sane client timeout.
+DROP_SLEEP_SECONDS = 65
 
 
 @dataclass(frozen=True)
@@ -68,3 +72,11 @@ def fault_decision(*, system: str, account: str, is_write: bool) -> FaultDecisio
 def rate_limits_enabled(*, system: str, account: str) -> bool:
     value = FaultProfile.objects.filter(system=system, account=account).values_list("rate_limits_enabled", flat=True)
     return next(iter(value), True)
+
+
+def drop_response(request, response):
+    """Act out "applied, then the answer was lost" on a response whose write has already been committed."""
+    response[DROP_HEADER] = "1"
+    if not request.headers.get(IN_PROCESS_HEADER):
+        time.sleep(DROP_SLEEP_SECONDS)
+    return response

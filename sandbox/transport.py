@@ -6,7 +6,7 @@ which is what a caller sees when a write was applied and the answer never came b
 
 import httpx
 
-from sandbox.faults import DROP_HEADER
+from sandbox.faults import DROP_HEADER, IN_PROCESS_HEADER
 
 
 class SandboxTransport(httpx.WSGITransport):
@@ -18,6 +18,7 @@ class SandboxTransport(httpx.WSGITransport):
         super().__init__(app=app, **kwargs)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.headers[IN_PROCESS_HEADER] = "1"
         response = super().handle_request(request)
         if response.headers.get(DROP_HEADER):
             raise httpx.ReadTimeout("the sandbox applied the request and dropped the response", request=request)
