@@ -1,6 +1,9 @@
-import factory
+from datetime import timedelta
 
-from tenants.models import ActivityEntry, Agency, Membership, Tenant, User
+import factory
+from django.utils import timezone
+
+from tenants.models import ActivityEntry, Agency, ApiKey, Invitation, Membership, Tenant, User
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -9,7 +12,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ["email"]
 
     email = factory.Sequence(lambda n: f"user{n}@example.com")
-    password = factory.PostGenerationMethodCall("set_password", "correct-horse-battery")
+    password = factory.django.Password("correct-horse-battery")
 
 
 class AgencyFactory(factory.django.DjangoModelFactory):
@@ -49,3 +52,23 @@ class ActivityEntryFactory(factory.django.DjangoModelFactory):
     actor = "system"
     action = "test.event"
     subject = factory.Sequence(lambda n: f"subject {n}")
+
+
+class InvitationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Invitation
+
+    agency = factory.SubFactory(AgencyFactory)
+    email = factory.Sequence(lambda n: f"invitee{n}@example.com")
+    token_hash = factory.Sequence(lambda n: Invitation.hash_token(f"token-{n}"))
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
+
+
+class ApiKeyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ApiKey
+
+    agency = factory.SubFactory(AgencyFactory)
+    name = factory.Sequence(lambda n: f"key {n}")
+    prefix = factory.Sequence(lambda n: f"{n:08x}")
+    secret_hash = factory.Sequence(lambda n: ApiKey.hash_key(f"secret-{n}"))

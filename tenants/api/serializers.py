@@ -1,5 +1,7 @@
 import zoneinfo
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api.serializers import StrictModelSerializer, StrictSerializer
@@ -24,16 +26,18 @@ class TenantSerializer(StrictModelSerializer):
         # Uniqueness of slug within the agency is checked by the service (the agency is not an input field).
         validators = []
 
+    def to_internal_value(self, data):
+        # Codes are stored upper case; accept "au" and "aud" as people type them.
+        if isinstance(data, dict):
+            data = {
+                k: v.upper() if k in ("country", "base_currency") and isinstance(v, str) else v for k, v in data.items()
+            }
+        return super().to_internal_value(data)
+
     def validate_timezone(self, value):
         if value not in zoneinfo.available_timezones():
             raise serializers.ValidationError(f"'{value}' is not a known time zone, e.g. Australia/Sydney.")
         return value
-
-    def validate_country(self, value):
-        return value.upper()
-
-    def validate_base_currency(self, value):
-        return value.upper()
 
 
 class ActivityEntrySerializer(serializers.ModelSerializer):
@@ -43,6 +47,7 @@ class ActivityEntrySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class TenantIdsField(serializers.PrimaryKeyRelatedField):
     """Tenant ids of the caller's own agency; any other id is refused as if it did not exist."""
 
