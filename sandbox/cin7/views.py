@@ -175,7 +175,7 @@ def api(request, endpoint: str):
         handler = ROUTES.get((request.method, path))
         if handler is None:
             if path in PATHS:
-                raise Cin7Error(f"The requested resource does not support http method '{request.method}'.", 405)
+                raise Cin7Error(f"The requested resource does not support http method '{request.method}'.", status=405)
             raise Cin7Error(f"Endpoint '{endpoint}' not found", status=404)
         is_write = request.method != "GET"
         decision = fault_decision(system="cin7", account=account.account_id, is_write=is_write)
