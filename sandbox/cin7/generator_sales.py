@@ -270,7 +270,8 @@ def _live(sale, scenario, ids, rng, n, number, when, rate, inclusive, rules):
         amounts = [first, total - first]
     else:
         amounts = [total]
-    amounts = [a for a in amounts if a > 0] or [total]
+    # A fully discounted invoice has nothing to pay: no payment line, and it counts as paid.
+    amounts = [a for a in amounts if a > 0]
     for i, amount in enumerate(amounts):
         invoice["Payments"].append(
             _payment(ids, n, i, amount, paid_on + timedelta(days=i), rate, f"PAY-{number}-{i + 1}")
