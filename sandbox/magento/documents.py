@@ -55,7 +55,7 @@ def portion(item: dict, qty: Decimal, kind: str) -> dict:
     for prefix in CURRENCIES:
         amounts = {"price": d(item.get(prefix + "price")), "price_incl_tax": d(item.get(prefix + "price_incl_tax"))}
         if is_child(item):
-            amounts.update({field: ZERO for field in AMOUNT_FIELDS})
+            amounts.update(dict.fromkeys(AMOUNT_FIELDS, ZERO))
         else:
             for field in AMOUNT_FIELDS:
                 total = d(item.get(prefix + field))
@@ -355,3 +355,26 @@ def order_sync_shipping_items(order: dict) -> None:
     for assignment in order.get("extension_attributes", {}).get("shipping_assignments", []) or []:
         if "items" in assignment:
             assignment["items"] = [dict(item) for item in order["items"]]
+
+
+def order_apply_cancel(order: dict, *, updated_at: str) -> None:
+    """Cancel what is not invoiced: qty_canceled and *_canceled amounts; canceled, or complete if part was invoiced."""
+    for item in order["items"]:
+        item["qty_canceled"] = money(remaining_qty(item, "invoice") + d(item.get("qty_canceled")))
+    for prefix in CURRENCIES:
+        for field, done in (
+            ("grand_total", "total_invoiced"),
+            ("subtotal", "subtotal_invoiced"),
+            ("tax_amount", "tax_invoiced"),
+            ("shipping_amount", "shipping_invoiced"),
+            ("discount_amount", "discount_invoiced"),
+        ):
+            target = "total_canceled" if field == "grand_total" else field.replace("_amount", "") + "_canceled"
+            order[prefix + target] = money(d(order.get(prefix + field)) - d(order.get(prefix + done)))
+        order[prefix + "total_due"] = 0
+    if d(order.get("total_invoiced")):
+        order["state"], order["status"] = "complete", "complete"
+    else:
+        order["state"], order["status"] = "canceled", "canceled"
+    order["updated_at"] = updated_at
+    order_sync_shipping_items(order)

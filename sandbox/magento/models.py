@@ -11,7 +11,7 @@ from django.db import models
 
 
 class Store(models.Model):
-    """One Magento installation. `code` is the sandbox account id (faults, isolation) and its default store view code."""
+    """One Magento installation. `code` is the sandbox account id and the code of its default store view."""
 
     code = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200, default="Main Website Store")
@@ -111,6 +111,9 @@ class Customer(Record):
             models.Index(fields=["store", "email"], name="magento_customer_email"),
         ]
 
+    def __str__(self):
+        return f"{self.store_id}:{self.entity_id}"
+
 
 class Order(Record):
     entity_id = models.BigIntegerField()
@@ -130,6 +133,9 @@ class Order(Record):
             models.Index(fields=["store", "increment_id"], name="magento_order_increment"),
         ]
 
+    def __str__(self):
+        return f"{self.store_id}:{self.increment_id}"
+
 
 class Invoice(Record):
     entity_id = models.BigIntegerField()
@@ -144,6 +150,9 @@ class Invoice(Record):
             models.Index(fields=["store", "updated_at"], name="magento_invoice_updated"),
             models.Index(fields=["store", "order_id"], name="magento_invoice_order"),
         ]
+
+    def __str__(self):
+        return f"{self.store_id}:{self.increment_id}"
 
 
 class CreditMemo(Record):
@@ -161,6 +170,9 @@ class CreditMemo(Record):
             models.Index(fields=["store", "order_id"], name="magento_creditmemo_order"),
         ]
 
+    def __str__(self):
+        return f"{self.store_id}:{self.increment_id}"
+
 
 class Product(Record):
     entity_id = models.BigIntegerField()
@@ -177,6 +189,9 @@ class Product(Record):
         ]
         indexes = [models.Index(fields=["store", "updated_at"], name="magento_product_updated")]
 
+    def __str__(self):
+        return f"{self.store_id}:{self.sku}"
+
 
 class StockItem(Record):
     item_id = models.BigIntegerField()
@@ -188,3 +203,6 @@ class StockItem(Record):
             models.UniqueConstraint(fields=["store", "item_id"], name="magento_stock_unique_item"),
             models.UniqueConstraint(fields=["store", "sku"], name="magento_stock_unique_sku"),
         ]
+
+    def __str__(self):
+        return f"{self.store_id}:{self.sku}"

@@ -219,31 +219,7 @@ def order_cancel(*, store: Store, order_id: int) -> bool:
     ]
     if order.get("state") in ("canceled", "complete", "closed", "holded", "payment_review") or not open_items:
         return False
-    for item in order["items"]:
-        item["qty_canceled"] = money(documents.remaining_qty(item, "invoice") + documents.d(item.get("qty_canceled")))
-    for prefix in documents.CURRENCIES:
-        grand = documents.d(order.get(prefix + "grand_total"))
-        invoiced = documents.d(order.get(prefix + "total_invoiced"))
-        order[prefix + "total_canceled"] = money(grand - invoiced)
-        order[prefix + "subtotal_canceled"] = money(
-            documents.d(order.get(prefix + "subtotal")) - documents.d(order.get(prefix + "subtotal_invoiced"))
-        )
-        order[prefix + "tax_canceled"] = money(
-            documents.d(order.get(prefix + "tax_amount")) - documents.d(order.get(prefix + "tax_invoiced"))
-        )
-        order[prefix + "shipping_canceled"] = money(
-            documents.d(order.get(prefix + "shipping_amount")) - documents.d(order.get(prefix + "shipping_invoiced"))
-        )
-        order[prefix + "discount_canceled"] = money(
-            documents.d(order.get(prefix + "discount_amount")) - documents.d(order.get(prefix + "discount_invoiced"))
-        )
-        order[prefix + "total_due"] = 0
-    if documents.d(order.get("total_invoiced")):
-        order["state"], order["status"] = "complete", "complete"
-    else:
-        order["state"], order["status"] = "canceled", "canceled"
-    order["updated_at"] = _now()
-    documents.order_sync_shipping_items(order)
+    documents.order_apply_cancel(order, updated_at=_now())
     record_update(row, order)
     return True
 
