@@ -1,0 +1,3 @@
+"""Connection endpoints under /api/v1/tenants/{tenant_id}/connections/…"""
+
+urlpatterns = []
