@@ -1,0 +1,232 @@
+"""Xero's `where` and `order` query parameters, evaluated over records as Xero renders them.
+
+Supported: `A=="x"`, `!=`, `<`, `<=`, `>`, `>=`, `AND`/`&&`, `OR`/`||`, `NOT`, parentheses, `guid("…")`,
+`DateTime(2024,1,31)`, `true`/`false`/`null`, numbers, dotted paths (`Contact.ContactID`), and the string methods
+`.StartsWith("x")`, `.EndsWith("x")`, `.Contains("x")`, `.ToLower()`, `.ToUpper()`. String equality ignores case,
+as Xero's database collation does.
+"""
+
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+
+class QueryError(ValueError):
+    pass
+
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<string>"(?:[^"\\]|\\.)*")
+      | (?P<number>-?\d+(?:\.\d+)?)
+      | (?P<op>==|!=|<=|>=|<|>|&&|\|\||\(|\)|,|\.|!)
+      | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+    )""",
+    re.VERBOSE,
+)
+_MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out, pos = [], 0
+    text = text.strip()
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if not match or match.end() == pos:
+            raise QueryError(f"cannot parse the where clause near {text[pos : pos + 20]!r}")
+        kind = match.lastgroup
+        out.append((kind, match.group(kind)))
+        pos = match.end()
+    return out
+
+
+def _as_comparable(value):
+    if isinstance(value, str):
+        match = _MS_DATE.match(value)
+        if match:
+            return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(match.group(1)))
+    return value
+
+
+def _compare(left, op: str, right) -> bool:
+    left, right = _as_comparable(left), _as_comparable(right)
+    if isinstance(left, str) and isinstance(right, str):
+        left, right = left.lower(), right.lower()
+    if isinstance(left, int | float | Decimal) and isinstance(right, int | float | Decimal):
+        left, right = Decimal(str(left)), Decimal(str(right))
+    if op == "==":
+        return left == right
+    if op == "!=":
+        return left != right
+    if left is None or right is None:
+        return False
+    try:
+        return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op]
+    except TypeError:
+        return False
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.tokens = _tokens(text)
+        self.i = 0
+
+    def peek(self):
+        return self.tokens[self.i] if self.i < len(self.tokens) else (None, None)
+
+    def take(self, value=None):
+        token = self.peek()
+        if token[0] is None or (value is not None and token[1].upper() != value.upper()):
+            raise QueryError(f"expected {value or 'more'} in the where clause")
+        self.i += 1
+        return token
+
+    def parse(self):
+        node = self.or_expr()
+        if self.peek()[0] is not None:
+            raise QueryError(f"unexpected {self.peek()[1]!r} in the where clause")
+        return node
+
+    def or_expr(self):
+        node = self.and_expr()
+        while self.peek()[1] and self.peek()[1].upper() in ("OR", "||"):
+            self.take()
+            node = ("or", node, self.and_expr())
+        return node
+
+    def and_expr(self):
+        node = self.not_expr()
+        while self.peek()[1] and self.peek()[1].upper() in ("AND", "&&"):
+            self.take()
+            node = ("and", node, self.not_expr())
+        return node
+
+    def not_expr(self):
+        if self.peek()[1] and self.peek()[1].upper() in ("NOT", "!"):
+            self.take()
+            return ("not", self.not_expr())
+        return self.comparison()
+
+    def comparison(self):
+        if self.peek()[1] == "(":
+            self.take("(")
+            node = self.or_expr()
+            self.take(")")
+            return node
+        left = self.operand()
+        kind, value = self.peek()
+        if kind == "op" and value in ("==", "!=", "<", "<=", ">", ">="):
+            self.take()
+            return ("cmp", value, left, self.operand())
+        return ("truthy", left)
+
+    def operand(self):
+        kind, value = self.take()
+        if kind == "string":
+            return ("lit", value[1:-1].replace('\\"', '"'))
+        if kind == "number":
+            return ("lit", Decimal(value))
+        if kind != "name":
+            raise QueryError(f"unexpected {value!r} in the where clause")
+        lowered = value.lower()
+        if lowered in ("true", "false"):
+            return ("lit", lowered == "true")
+        if lowered == "null":
+            return ("lit", None)
+        if lowered == "guid":
+            self.take("(")
+            _, text = self.take()
+            self.take(")")
+            return ("lit", text.strip('"').lower())
+        if lowered == "datetime":
+            self.take("(")
+            parts = [int(self.take()[1])]
+            while self.peek()[1] == ",":
+                self.take(",")
+                parts.append(int(self.take()[1]))
+            self.take(")")
+            return ("lit", datetime(*parts, tzinfo=UTC))
+        path, methods = [value], []
+        while self.peek()[1] == ".":
+            self.take(".")
+            _, name = self.take()
+            if self.peek()[1] == "(":
+                self.take("(")
+                args = []
+                if self.peek()[1] != ")":
+                    args.append(self.operand())
+                self.take(")")
+                methods.append((name.lower(), args))
+            elif methods:
+                raise QueryError("a property cannot follow a method call")
+            else:
+                path.append(name)
+        return ("field", path, methods)
+
+
+def _value(node, record: dict):
+    if node[0] == "lit":
+        return node[1]
+    _, path, methods = node
+    value = record
+    for part in path:
+        value = value.get(part) if isinstance(value, dict) else None
+    if isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F-]{36}", value):
+        value = value.lower()
+    for name, args in methods:
+        arg = _value(args[0], record) if args else None
+        text = "" if value is None else str(value)
+        if name == "tolower":
+            value = text.lower()
+        elif name == "toupper":
+            value = text.upper()
+        elif name == "startswith":
+            value = text.lower().startswith(str(arg).lower())
+        elif name == "endswith":
+            value = text.lower().endswith(str(arg).lower())
+        elif name == "contains":
+            value = str(arg).lower() in text.lower()
+        else:
+            raise QueryError(f"unsupported method {name}")
+    return value
+
+
+def _evaluate(node, record: dict) -> bool:
+    kind = node[0]
+    if kind == "or":
+        return _evaluate(node[1], record) or _evaluate(node[2], record)
+    if kind == "and":
+        return _evaluate(node[1], record) and _evaluate(node[2], record)
+    if kind == "not":
+        return not _evaluate(node[1], record)
+    if kind == "truthy":
+        return bool(_value(node[1], record))
+    return _compare(_value(node[2], record), node[1], _value(node[3], record))
+
+
+def where_filter(records: list[dict], where: str | None) -> list[dict]:
+    """Keep the rendered records matching a `where` clause (QueryError when it does not parse)."""
+    if not where or not where.strip():
+        return records
+    tree = _Parser(where).parse()
+    return [record for record in records if _evaluate(tree, record)]
+
+
+def order_records(records: list[dict], order: str | None) -> list[dict]:
+    """`order=Name ASC,UpdatedDateUTC DESC` (stable, applied right to left)."""
+    if not order:
+        return records
+    for clause in reversed([part.strip() for part in order.split(",") if part.strip()]):
+        field, _, direction = clause.partition(" ")
+
+        def key(record, field=field):
+            value = _as_comparable(_value(("field", field.split("."), []), record))
+            if isinstance(value, str):
+                value = value.lower()
+            return (value is None, value if value is not None else "")
+
+        try:
+            records = sorted(records, key=key, reverse=direction.strip().upper() == "DESC")
+        except TypeError as exc:
+            raise QueryError(f"cannot order by {field}") from exc
+    return records

@@ -1,0 +1,261 @@
+"""OAuth 2.0 as Xero runs it: authorization codes with PKCE, 30-minute access tokens, rotating refresh tokens."""
+
+import base64
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from sandbox.xero.models import (
+    AccessToken,
+    AuthorizationCode,
+    Connection,
+    Grant,
+    Organisation,
+    RefreshToken,
+    XeroApp,
+)
+
+ACCESS_TOKEN_LIFETIME = timedelta(minutes=30)
+REFRESH_GRACE = timedelta(minutes=30)
+REFRESH_UNUSED_LIFETIME = timedelta(days=60)
+CODE_LIFETIME = timedelta(minutes=5)
+
+_SCOPE_FAMILIES = (
+    "accounting.transactions",
+    "accounting.contacts",
+    "accounting.settings",
+    "accounting.attachments",
+    "accounting.invoices",
+    "accounting.payments",
+    "accounting.banktransactions",
+    "accounting.manualjournals",
+)
+KNOWN_SCOPES = frozenset(
+    {"openid", "profile", "email", "offline_access", "accounting.journals.read", "accounting.reports.read"}
+    | set(_SCOPE_FAMILIES)
+    | {f"{family}.read" for family in _SCOPE_FAMILIES}
+)
+
+
+class OAuthError(Exception):
+    """An OAuth error answer: {"error": code} with its HTTP status."""
+
+    def __init__(self, error: str, status: int = 400):
+        super().__init__(error)
+        self.error = error
+        self.status = status
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    access_token: str
+    refresh_token: str | None
+    expires_in: int
+    scope: str
+    grant: Grant
+
+    def as_response(self) -> dict:
+        body = {
+            "access_token": self.access_token,
+            "expires_in": self.expires_in,
+            "token_type": "Bearer",
+            "scope": self.scope,
+        }
+        if self.refresh_token:
+            body["refresh_token"] = self.refresh_token
+        return body
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(40)
+
+
+def scope_unknown(scope: str) -> list[str]:
+    return [part for part in scope.split() if part not in KNOWN_SCOPES]
+
+
+def app_ensure(*, name: str, redirect_uris: list[str] | None = None, webhook_url: str | None = None) -> XeroApp:
+    """Get or register the developer app called `name`; adds redirect URIs and sets the webhook URL if given."""
+    app = XeroApp.objects.filter(name=name).first()
+    if app is None:
+        app = XeroApp.objects.create(
+            name=name,
+            client_id=secrets.token_hex(16).upper(),
+            client_secret=secrets.token_urlsafe(36),
+            webhook_key=base64.b64encode(secrets.token_bytes(48)).decode(),
+        )
+    changed = False
+    for uri in redirect_uris or []:
+        if uri not in app.redirect_uris:
+            app.redirect_uris.append(uri)
+            changed = True
+    if webhook_url is not None and webhook_url != app.webhook_url:
+        # A new URL must pass intent-to-receive again before events flow.
+        app.webhook_url, app.webhook_enabled = webhook_url, False
+        changed = True
+    if changed:
+        app.save()
+    return app
+
+
+def pkce_challenge(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def authorization_code_issue(
+    *, app: XeroApp, organisations: list[Organisation], redirect_uri: str, scope: str, code_challenge: str = ""
+) -> str:
+    """Record the user's consent for `organisations` and return the one-time code for the redirect."""
+    record = AuthorizationCode.objects.create(
+        code=secrets.token_urlsafe(32),
+        app=app,
+        redirect_uri=redirect_uri,
+        scope=scope,
+        code_challenge=code_challenge,
+        expires_at=timezone.now() + CODE_LIFETIME,
+    )
+    record.organisations.set(organisations)
+    return record.code
+
+
+def token_set_issue(*, app: XeroApp, organisations: list[Organisation], scope: str) -> TokenSet:
+    """Create a grant (one consent) connecting `organisations`, and issue its first token set."""
+    now = timezone.now()
+    with transaction.atomic():
+        grant = Grant.objects.create(app=app, scope=scope)
+        for organisation in organisations:
+            Connection.objects.create(
+                grant=grant,
+                organisation=organisation,
+                auth_event_id=grant.auth_event_id,
+                created_at=now,
+                updated_at=now,
+            )
+        return _issue(grant=grant, now=now)
+
+
+def _issue(*, grant: Grant, now, refresh: RefreshToken | None = None) -> TokenSet:
+    access = AccessToken.objects.create(token=_token(), grant=grant, expires_at=now + ACCESS_TOKEN_LIFETIME)
+    if refresh is None and "offline_access" in grant.scope.split():
+        refresh = RefreshToken.objects.create(token=_token(), grant=grant, issued_at=now)
+    return TokenSet(
+        access_token=access.token,
+        refresh_token=refresh.token if refresh else None,
+        expires_in=int(ACCESS_TOKEN_LIFETIME.total_seconds()),
+        scope=grant.scope,
+        grant=grant,
+    )
+
+
+def client_authenticate(*, client_id: str, client_secret: str | None) -> XeroApp:
+    """The app behind the credentials; a public (PKCE) client sends no secret."""
+    app = XeroApp.objects.filter(client_id=client_id).first()
+    if app is None:
+        raise OAuthError("invalid_client")
+    if client_secret is not None and not secrets.compare_digest(client_secret, app.client_secret):
+        raise OAuthError("invalid_client")
+    return app
+
+
+def token_exchange_code(
+    *, app: XeroApp, code: str, redirect_uri: str, code_verifier: str | None, secret_sent: bool
+) -> TokenSet:
+    """authorization_code grant: single-use codes, exact redirect_uri, PKCE S256 verifier when a challenge was set."""
+    now = timezone.now()
+    with transaction.atomic():
+        record = AuthorizationCode.objects.select_for_update().filter(code=code, app=app).first()
+        if record is None or record.used_at is not None or record.expires_at <= now:
+            raise OAuthError("invalid_grant")
+        # The code is spent whatever happens next, as a real authorization server does.
+        record.used_at = now
+        record.save(update_fields=["used_at"])
+        if record.redirect_uri != redirect_uri:
+            raise OAuthError("invalid_grant")
+        if record.code_challenge:
+            if not code_verifier or not secrets.compare_digest(pkce_challenge(code_verifier), record.code_challenge):
+                raise OAuthError("invalid_grant")
+        elif not secret_sent:
+            raise OAuthError("invalid_client")
+        token_set = token_set_issue(app=app, organisations=list(record.organisations.all()), scope=record.scope)
+        record.grant = token_set.grant
+        record.save(update_fields=["grant"])
+        return token_set
+
+
+def token_refresh(*, app: XeroApp, refresh_token: str) -> TokenSet:
+    """refresh_token grant. The token rotates; the old one keeps working for 30 minutes (same successor returned)."""
+    now = timezone.now()
+    with transaction.atomic():
+        record = (
+            RefreshToken.objects.select_for_update()
+            .select_related("grant", "successor")
+            .filter(token=refresh_token, grant__app=app)
+            .first()
+        )
+        if record is None or record.revoked_at is not None or record.grant.revoked_at is not None:
+            raise OAuthError("invalid_grant")
+        if record.issued_at + REFRESH_UNUSED_LIFETIME <= now:
+            raise OAuthError("invalid_grant")
+        if record.rotated_at is not None:
+            if record.rotated_at + REFRESH_GRACE <= now or record.successor is None:
+                raise OAuthError("invalid_grant")
+            return _issue(grant=record.grant, now=now, refresh=record.successor)
+        successor = RefreshToken.objects.create(token=_token(), grant=record.grant, issued_at=now)
+        record.rotated_at, record.successor = now, successor
+        record.save(update_fields=["rotated_at", "successor"])
+        return _issue(grant=record.grant, now=now, refresh=successor)
+
+
+def token_revoke(*, app: XeroApp, token: str) -> None:
+    """Revoke a refresh token: the whole grant goes, with all of its connections and access tokens."""
+    now = timezone.now()
+    record = RefreshToken.objects.filter(token=token, grant__app=app).select_related("grant").first()
+    if record is None:
+        return  # RFC 7009: an unknown token is not an error
+    grant = record.grant
+    with transaction.atomic():
+        grant.revoked_at = now
+        grant.save(update_fields=["revoked_at"])
+        grant.refresh_tokens.filter(revoked_at__isnull=True).update(revoked_at=now)
+        grant.access_tokens.all().delete()
+        grant.connections.filter(deleted_at__isnull=True).update(deleted_at=now, updated_at=now)
+
+
+class AccessDenied(Exception):  # noqa: N818
+    def __init__(self, detail: str, *, expired: bool = False):
+        super().__init__(detail)
+        self.detail = detail
+        self.expired = expired
+
+
+def access_token_resolve(*, authorization: str | None) -> Grant:
+    """The grant behind a Bearer header, or AccessDenied (401) for a missing, unknown or expired token."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise AccessDenied("AuthenticationUnsuccessful")
+    token = authorization[7:].strip()
+    record = AccessToken.objects.select_related("grant", "grant__app").filter(token=token).first()
+    if record is None or record.grant.revoked_at is not None:
+        raise AccessDenied("AuthenticationUnsuccessful")
+    if record.expires_at <= timezone.now():
+        stamp = record.expires_at.strftime("%m/%d/%Y %H:%M:%S")
+        raise AccessDenied(f"TokenExpired: token expired at {stamp}", expired=True)
+    return record.grant
+
+
+def connection_for(*, grant: Grant, tenant_id) -> Connection | None:
+    return (
+        grant.connections.select_related("organisation")
+        .filter(organisation__tenant_id=tenant_id, deleted_at__isnull=True)
+        .first()
+    )
+
+
+def connection_delete(*, grant: Grant, connection_id) -> bool:
+    """DELETE /connections/{id}: disconnect one organisation from the grant."""
+    now = timezone.now()
+    return bool(grant.connections.filter(id=connection_id, deleted_at__isnull=True).update(deleted_at=now))

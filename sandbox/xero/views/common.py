@@ -1,0 +1,127 @@
+"""Shared shapes of api.xro answers: envelopes, lists with filters and paging, batched writes."""
+
+import uuid
+
+from django.db import transaction
+from django.utils import timezone
+
+from sandbox.xero import errors
+from sandbox.xero.query import order_records, where_filter
+from sandbox.xero.views.gate import Call
+from sandbox.xero.wire import json_response, ms_date, parse_http_datetime
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+def envelope(call: Call, key: str, items: list, extra: dict | None = None):
+    body = {
+        "Id": str(uuid.uuid4()),
+        "Status": "OK",
+        "ProviderName": call.grant.app.name,
+        "DateTimeUTC": ms_date(timezone.now()),
+        **(extra or {}),
+        key: items,
+    }
+    return json_response(body)
+
+
+def _ids(raw: str | None) -> list[uuid.UUID] | None:
+    if raw is None:
+        return None
+    try:
+        return [uuid.UUID(part.strip()) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise errors.RequestInvalid("IDs must be a comma separated list of GUIDs.") from None
+
+
+def filter_queryset(call: Call, queryset, *, modified_field: str | None = "updated_at", id_field: str = "id"):
+    """The ORM-side filters: If-Modified-Since and IDs=."""
+    since = call.request.headers.get("If-Modified-Since")
+    if since and modified_field:
+        try:
+            moment = parse_http_datetime(since)
+        except (TypeError, ValueError):
+            raise errors.RequestInvalid("If-Modified-Since is not a valid date.") from None
+        queryset = queryset.filter(**{f"{modified_field}__gt": moment})
+    ids = _ids(call.param("IDs"))
+    if ids is not None:
+        queryset = queryset.filter(**{f"{id_field}__in": ids})
+    return queryset
+
+
+def csv_param(call: Call, name: str) -> list[str] | None:
+    raw = call.param(name)
+    if raw is None:
+        return None
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def list_response(call: Call, key: str, records: list[dict], *, paged: bool):
+    """Apply `where`, `order` and (for paged endpoints) `page`/`pageSize`, then answer Xero's envelope."""
+    records = where_filter(records, call.param("where"))
+    records = order_records(records, call.param("order"))
+    extra = {}
+    page_raw = call.param("page")
+    if paged and page_raw is not None:
+        try:
+            page = max(1, int(page_raw))
+            size = int(call.param("pageSize") or DEFAULT_PAGE_SIZE)
+        except ValueError:
+            raise errors.RequestInvalid("page and pageSize must be whole numbers.") from None
+        size = min(max(1, size), MAX_PAGE_SIZE)
+        count = len(records)
+        extra["pagination"] = {
+            "page": page,
+            "pageSize": size,
+            "pageCount": (count + size - 1) // size,
+            "itemCount": count,
+        }
+        records = records[(page - 1) * size : page * size]
+    return envelope(call, key, records, extra)
+
+
+def element_echo(data, messages: list[str], *, error_flag: str) -> dict:
+    echo = dict(data) if isinstance(data, dict) else {}
+    echo[error_flag] = True
+    echo["ValidationErrors"] = [{"Message": message} for message in messages]
+    return echo
+
+
+def batch_write(call: Call, key: str, write_one, render_one, *, error_flag: str = "HasErrors", single=None):
+    """A PUT/POST of {key: [...]} (or one bare element): each element is written on its own savepoint.
+
+    summarizeErrors=false: 200 with every element, StatusAttributeString OK/ERROR and its ValidationErrors.
+    Default (summarised): any failure answers the 400 ValidationException listing the failed elements, while the
+    valid elements are still created (as Xero does, without returning their IDs).
+    """
+    body = call.body
+    if not isinstance(body, dict):
+        raise errors.RequestInvalid("The request body must be a JSON object.")
+    elements = body.get(key, [body])
+    if not isinstance(elements, list):
+        raise errors.RequestInvalid(f"{key} must be a list.")
+    if not elements:
+        raise errors.RequestInvalid(f"No {key} were supplied.")
+    summarize = call.flag("summarizeErrors", True)
+    results, failed = [], []
+    for element in elements:
+        savepoint = transaction.savepoint()
+        try:
+            record = write_one(element)
+            transaction.savepoint_commit(savepoint)
+        except errors.ElementInvalid as exc:
+            transaction.savepoint_rollback(savepoint)
+            echo = element_echo(element, exc.messages, error_flag=error_flag)
+            if not summarize:
+                echo["StatusAttributeString"] = "ERROR"
+            results.append(echo)
+            failed.append(echo)
+            continue
+        rendered = render_one(record)
+        if not summarize:
+            rendered["StatusAttributeString"] = "OK"
+        results.append(rendered)
+    if failed and summarize:
+        return errors.validation_exception(elements=failed)
+    return envelope(call, key, results)
