@@ -76,7 +76,8 @@ def test_filters_in_one_group_are_ored_and_groups_are_anded(orders):
         *f(1, 0, "grand_total", "20", "gt"),
         *asc(),
     )
-    assert ids(response) == [11, 12]
+    # Order 3 (the documented one) is pending at 165: it matches both groups too.
+    assert ids(response) == [3, 11, 12]
 
 
 @pytest.mark.parametrize(
