@@ -334,10 +334,9 @@ def account(a: Account) -> dict:
 def tax_rate(r: TaxRate) -> dict:
     effective = TaxCalc(r).effective_rate().quantize(UNIT_4DP)
     classes = set(r.can_apply_to)
-    return {
+    body = {
         "Name": r.name,
         "TaxType": r.tax_type,
-        "ReportTaxType": r.report_tax_type or None,
         "CanApplyToAssets": "ASSETS" in classes,
         "CanApplyToEquity": "EQUITY" in classes,
         "CanApplyToExpenses": "EXPENSES" in classes,
@@ -356,6 +355,9 @@ def tax_rate(r: TaxRate) -> dict:
             for c in r.components.all()
         ],
     }
+    if r.report_tax_type:  # not used in the US (and the spec's enum has no null)
+        body["ReportTaxType"] = r.report_tax_type
+    return body
 
 
 def tracking_category(t: TrackingCategory, *, include_archived: bool = False) -> dict:

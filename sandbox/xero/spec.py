@@ -11,8 +11,9 @@ Deliberate handling of the spec's quirks:
 - Path case: Xero matches paths case-insensitively (/contacts works); the request path is mapped onto the spec's
   spelling before validation.
 - `/Contacts/{ContactNumber}` and `/Contacts/{ContactID}` are the same template; either answers the same schema.
-- Status codes the spec does not document for an operation (401, 403, 404, 429, 500, 503 — Xero answers them on
-  every operation, research/xero.md §10) are not checked against a schema; their shapes are tested directly.
+- Status codes the spec does not document for an operation (400 on reads, 401, 403, 404, 429, 500, 503 — Xero
+  answers them on every operation, research/xero.md §10) are not checked against a schema; their shapes are
+  tested directly.
 - Some boolean properties carry a string default ('false'), which openapi-core's spec check refuses; they are
   turned into booleans when the spec is loaded.
 - Dates: the spec types Xero's "/Date(…)/" fields as plain strings (x-is-msdate), so they validate as strings; the
@@ -35,7 +36,7 @@ FORCE: bool | None = None
 VIOLATION_HEADER = "X-Sandbox-Spec-Violation"
 SERVER = "https://api.xero.com"
 BASE_PATH = "/api.xro/2.0"
-UNDOCUMENTED_STATUSES = {401, 403, 404, 429, 500, 503}
+UNDOCUMENTED_STATUSES = {400, 401, 403, 404, 429, 500, 503}
 
 _lock = threading.Lock()
 _violations: list[dict] = []

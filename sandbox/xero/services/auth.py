@@ -192,7 +192,7 @@ def token_refresh(*, app: XeroApp, refresh_token: str) -> TokenSet:
     now = timezone.now()
     with transaction.atomic():
         record = (
-            RefreshToken.objects.select_for_update()
+            RefreshToken.objects.select_for_update(of=("self",))
             .select_related("grant", "successor")
             .filter(token=refresh_token, grant__app=app)
             .first()
