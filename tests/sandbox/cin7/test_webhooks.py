@@ -110,9 +110,8 @@ def test_failed_deliveries_follow_cin7s_schedule_then_deactivate_the_webhook(cli
     for delay in (0, 5, 10, 15, 20, 25):
         now += timedelta(minutes=delay)
         # Just before the next attempt is due nothing is sent.
-        assert webhook_deliveries_deliver(client=receiver.client(), now=now - timedelta(seconds=2)) == {
-            "delivered": 0, "retrying": 0, "failed": 0,
-        } or delay == 0  # fmt: skip
+        nothing = {"delivered": 0, "retrying": 0, "failed": 0}
+        assert webhook_deliveries_deliver(client=receiver.client(), now=now - timedelta(seconds=2)) == nothing
         outcomes.append(webhook_deliveries_deliver(client=receiver.client(), now=now))
     assert [o["retrying"] for o in outcomes[:5]] == [1] * 5 and outcomes[5]["failed"] == 1
     assert len(receiver.requests) == 6
