@@ -19,3 +19,16 @@ def to_decimal(value) -> Decimal:
 def quantize(value, places: Decimal = CENT) -> Decimal:
     """Round half up (commercial rounding, as Xero does) to `places`, 2 dp by default."""
     return to_decimal(value).quantize(places, rounding=ROUND_HALF_UP)
+
+
+def from_json_number(value) -> Decimal:
+    """A number as parsed from JSON (int, Decimal, str, or a float from a plain json.loads) as an exact Decimal.
+
+    A float parsed from JSON text like 12.34 prints back as "12.34" (shortest round-trip repr), so going through
+    repr recovers exactly what the source wrote. Prefer parsing with json.loads(parse_float=Decimal).
+    """
+    if value is None:
+        return Decimal(0)
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return to_decimal(value)

@@ -1,0 +1,213 @@
+"""Canonical records: what every source is normalised into before any mapping.
+
+Adding a source means writing one normaliser to these types, not a new flow. Money is Decimal, quantised where the
+source's own precision says so (unit prices keep up to 4 dp; amounts are 2 dp). Times are timezone-aware UTC.
+"""
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from core.money import from_json_number, quantize
+
+ZERO = Decimal("0.00")
+
+
+class LineKind(StrEnum):
+    PRODUCT = "product"
+    SHIPPING = "shipping"
+    DISCOUNT = "discount"
+    GIFT_CARD = "gift_card"
+    SURCHARGE = "surcharge"
+    ADJUSTMENT = "adjustment"
+
+
+@dataclass(frozen=True)
+class TaxKey:
+    """How the source names a tax: the key a tenant maps to a Xero TaxType.
+
+    `code` is the source's own identifier (a Magento applied-tax code, a Cin7 tax rule name, a partner's tax code);
+    when a source gives only a rate, the code is "rate:<percent>". `percent` is the effective rate the source used.
+    """
+
+    code: str
+    percent: Decimal
+    label: str = ""
+
+    @classmethod
+    def from_rate(cls, percent, label: str = "") -> "TaxKey":
+        percent = from_json_number(percent).normalize()
+        text = format(percent, "f")
+        return cls(code=f"rate:{text}", percent=percent, label=label or f"{text}%")
+
+
+@dataclass(frozen=True)
+class Address:
+    kind: str = "billing"
+    lines: tuple[str, ...] = ()
+    city: str = ""
+    region: str = ""
+    postcode: str = ""
+    country: str = ""
+
+
+@dataclass(frozen=True)
+class Contact:
+    source_id: str
+    email: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    company: str = ""
+    phone: str = ""
+    tax_number: str = ""
+    group: str = ""
+    addresses: tuple[Address, ...] = ()
+    is_customer: bool = True
+    is_supplier: bool = False
+    is_archived: bool = False
+    updated_at: datetime | None = None
+
+    @property
+    def name(self) -> str:
+        """The display name Xero will see before any collision policy: company, else the person, else the email."""
+        person = " ".join(part for part in (self.first_name, self.last_name) if part).strip()
+        return self.company or person or self.email or f"Customer {self.source_id}"
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    """One line as the source charged it.
+
+    `unit_price` excludes tax unless the order is tax-inclusive; `discount` is the amount taken off this line
+    (positive); `total` is what the source says the line comes to (quantity × unit price − discount, in the
+    order's tax basis); `tax` is the tax the source computed for the line.
+    """
+
+    line_id: str
+    kind: LineKind
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    discount: Decimal = ZERO
+    tax: Decimal = ZERO
+    total: Decimal = ZERO
+    tax_key: TaxKey | None = None
+    sku: str = ""
+    product_type: str = ""
+    category: str = ""
+
+
+@dataclass(frozen=True)
+class Order:
+    source_id: str
+    number: str
+    currency: str
+    tax_inclusive: bool
+    lines: tuple[OrderLine, ...]
+    subtotal: Decimal
+    tax_total: Decimal
+    discount_total: Decimal
+    shipping_total: Decimal
+    grand_total: Decimal
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    contact: Contact | None = None
+    is_guest: bool = False
+    # Units of order currency per unit of the store's base currency, as the source recorded it.
+    currency_rate: Decimal = Decimal("1")
+    base_currency: str = ""
+    store: str = ""
+    channel: str = ""
+    customer_group: str = ""
+    payment_method: str = ""
+    is_cancelled: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def lines_total(self) -> Decimal:
+        """The sum of the lines as the source states them (product, shipping, surcharges, …)."""
+        return quantize(sum((line.total for line in self.lines), ZERO))
+
+    def unexplained_difference(self) -> Decimal:
+        """Grand total minus what the lines (plus tax, when prices exclude it) come to; zero for a sound order.
+
+        A non-zero difference means the source's own numbers don't add up: such an order is held for a person
+        rather than invoiced with an invented line.
+        """
+        computed = self.lines_total() + (ZERO if self.tax_inclusive else self.tax_total)
+        return quantize(self.grand_total - computed)
+
+
+@dataclass(frozen=True)
+class Payment:
+    source_id: str
+    order_source_id: str
+    amount: Decimal
+    currency: str
+    method: str
+    paid_at: datetime
+    reference: str = ""
+
+
+@dataclass(frozen=True)
+class RefundLine:
+    line_id: str
+    description: str
+    quantity: Decimal
+    amount: Decimal
+    tax: Decimal = ZERO
+    tax_key: TaxKey | None = None
+    sku: str = ""
+
+
+@dataclass(frozen=True)
+class Refund:
+    source_id: str
+    order_source_id: str
+    number: str
+    currency: str
+    lines: tuple[RefundLine, ...]
+    shipping: Decimal
+    adjustment: Decimal
+    fee: Decimal
+    total: Decimal
+    refunded_at: datetime
+
+
+@dataclass(frozen=True)
+class Product:
+    source_id: str
+    sku: str
+    name: str
+    price: Decimal | None = None
+    cost: Decimal | None = None
+    description: str = ""
+    product_type: str = ""
+    category: str = ""
+    tax_key: TaxKey | None = None
+    is_tracked: bool = False
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StockLevel:
+    sku: str
+    quantity: Decimal
+    location: str = ""
+
+
+def _jsonable(value):
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(type(value))
+
+
+def fingerprint(record) -> str:
+    """A stable hash of a canonical record: equal records, equal hashes (used for versions and change detection)."""
+    payload = json.dumps(asdict(record), sort_keys=True, default=_jsonable, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
