@@ -5,6 +5,8 @@ which is what a caller sees when a write was applied and the answer never came b
 """
 
 import httpx
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 
 from sandbox.faults import DROP_HEADER, IN_PROCESS_HEADER
 
@@ -19,7 +21,16 @@ class SandboxTransport(httpx.WSGITransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.headers[IN_PROCESS_HEADER] = "1"
-        response = super().handle_request(request)
+        # In process, the simulator shares the caller's database connection. Django closes connections it thinks
+        # are stale at the start and end of every request, which would close the caller's (possibly inside a
+        # transaction) too; Django's own test client suspends the same handlers for the same reason.
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
+        try:
+            response = super().handle_request(request)
+        finally:
+            request_started.connect(close_old_connections)
+            request_finished.connect(close_old_connections)
         if response.headers.get(DROP_HEADER):
             raise httpx.ReadTimeout("the sandbox applied the request and dropped the response", request=request)
         return response
