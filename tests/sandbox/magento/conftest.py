@@ -1,3 +1,4 @@
+import importlib
 import json
 from pathlib import Path
 
@@ -20,8 +21,16 @@ def payload(name: str) -> dict:
 
 
 @pytest.fixture(autouse=True)
-def keep_test_connection():
-    """Requests through the WSGI transport would close the test's database connection (and its transaction)."""
+def keep_test_connection(monkeypatch):
+    """Requests through the WSGI transport would close the test's database connection (and its transaction).
+
+    SandboxTransport suspends Django's close_old_connections only until handle_request returns, but
+    request_finished fires later, when httpx closes the response stream; so for the test's duration the handler
+    stays disconnected, and the transport's own reconnect is pointed at a stand-in.
+    """
+    transport_module = importlib.import_module("sandbox.transport")
+    if hasattr(transport_module, "close_old_connections"):
+        monkeypatch.setattr(transport_module, "close_old_connections", lambda **kwargs: None)
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     yield
