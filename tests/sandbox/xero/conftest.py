@@ -4,8 +4,10 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from django.core import signals
+from django.db import close_old_connections
 
-from sandbox.transport import sandbox_client
+from sandbox.transport import SandboxTransport
 from sandbox.xero import spec
 from sandbox.xero.services.orgs import organisation_create
 
@@ -51,20 +53,28 @@ class Org:
         return self.http.delete(f"{API}/{path}", headers=headers, **kwargs)
 
 
+class _InProcessTransport(SandboxTransport):
+    """SandboxTransport that also keeps the connection open while the WSGI response is closed.
+
+    Django sends request_finished (→ close_old_connections) when the response is closed, which httpx does after
+    SandboxTransport has reconnected the handler; that would close the connection holding the test transaction.
+    """
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        signals.request_finished.disconnect(close_old_connections)
+        try:
+            response.read()
+            response.close()
+        finally:
+            signals.request_finished.connect(close_old_connections)
+        return response
+
+
 @pytest.fixture
 def http(db):
-    # As Django's own test client does: a request must not close the connection holding the test's transaction.
-    from django.core import signals
-    from django.db import close_old_connections
-
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    try:
-        with sandbox_client() as client:
-            yield client
-    finally:
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
+    with httpx.Client(transport=_InProcessTransport(), base_url="http://testserver") as client:
+        yield client
 
 
 @pytest.fixture
