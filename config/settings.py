@@ -28,6 +28,9 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "te
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
+# ../shared beside the repository: Xero's OpenAPI specs and documented example payloads (tests and the sandbox).
+SHARED_DIR = Path(env.str("LEDGERBRIDGE_SHARED_DIR", default=str(BASE_DIR.parent / "shared")))
+
 # Fernet keys for credentials at rest, newest first (MultiFernet: encrypt with the first, decrypt with any).
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[] if PRODUCTION else [DEV_ENCRYPTION_KEY])
 
@@ -246,3 +249,23 @@ if PRODUCTION:
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
 STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# Connections ---------------------------------------------------------------------------------------------------
+# External calls: timeouts, retries of idempotent requests (capped exponential backoff with full jitter,
+# Retry-After first), and the longest wait a worker sleeps in place before rescheduling instead.
+CONNECTIONS_HTTP_TIMEOUT_SECONDS = env.float("CONNECTIONS_HTTP_TIMEOUT_SECONDS", default=30.0)
+CONNECTIONS_HTTP_CONNECT_TIMEOUT_SECONDS = env.float("CONNECTIONS_HTTP_CONNECT_TIMEOUT_SECONDS", default=10.0)
+CONNECTIONS_HTTP_MAX_ATTEMPTS = env.int("CONNECTIONS_HTTP_MAX_ATTEMPTS", default=4)
+CONNECTIONS_BACKOFF_BASE_SECONDS = env.float("CONNECTIONS_BACKOFF_BASE_SECONDS", default=0.5)
+CONNECTIONS_BACKOFF_CAP_SECONDS = env.float("CONNECTIONS_BACKOFF_CAP_SECONDS", default=8.0)
+CONNECTIONS_RATE_MAX_WAIT_SECONDS = env.float("CONNECTIONS_RATE_MAX_WAIT_SECONDS", default=2.0)
+# A granted call slot counts as in flight at most this long (frees slots of a worker that died mid-call).
+CONNECTIONS_RATE_LEASE_SECONDS = env.float("CONNECTIONS_RATE_LEASE_SECONDS", default=120.0)
+# When a provider reports its day quota spent without saying when it resets, probe again after this long.
+CONNECTIONS_DAY_LIMIT_PROBE_SECONDS = env.int("CONNECTIONS_DAY_LIMIT_PROBE_SECONDS", default=3600)
+# Idle connections: warned this many days before, disconnected after CONNECTIONS_IDLE_DISCONNECT_DAYS.
+CONNECTIONS_IDLE_DISCONNECT_DAYS = env.int("CONNECTIONS_IDLE_DISCONNECT_DAYS", default=60)
+CONNECTIONS_IDLE_WARNING_DAYS = env.int("CONNECTIONS_IDLE_WARNING_DAYS", default=7)
+# Accept http:// store URLs and non-default API addresses (the sandbox); never in production.
+CONNECTIONS_ALLOW_HTTP = env.bool("CONNECTIONS_ALLOW_HTTP", default=not PRODUCTION)
+# End of Connections ----------------------------------------------------------------------------------------------

@@ -72,3 +72,32 @@ class ApiKeyFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"key {n}")
     prefix = factory.Sequence(lambda n: f"{n:08x}")
     secret_hash = factory.Sequence(lambda n: ApiKey.hash_key(f"secret-{n}"))
+
+
+# Connections ----------------------------------------------------------------------------------------------------
+
+from connections import crypto  # noqa: E402
+from connections.models import Connection  # noqa: E402
+
+
+class ConnectionFactory(factory.django.DjangoModelFactory):
+    """A Magento connection with an encrypted access token (pass credentials={} for none)."""
+
+    class Meta:
+        model = Connection
+        skip_postgeneration_save = True
+
+    tenant = factory.SubFactory(TenantFactory)
+    provider = "magento"
+    display_name = factory.Sequence(lambda n: f"Store {n}")
+    status = "active"
+    status_changed_at = factory.LazyFunction(timezone.now)
+    external_account_id = factory.Sequence(lambda n: f"shop{n}.example.com/default")
+    base_url = factory.Sequence(lambda n: f"https://shop{n}.example.com/rest/default")
+
+    @factory.post_generation
+    def credentials(obj, create, extracted, **kwargs):
+        value = {"access_token": f"factory-token-{obj.pk}-x9"} if extracted is None else extracted
+        if value and obj.pk is not None:
+            obj.credentials_ciphertext = crypto.encrypt_for(obj, purpose=crypto.PURPOSE_CREDENTIALS, value=value)
+            obj.save(update_fields=["credentials_ciphertext"])

@@ -1,0 +1,27 @@
+import httpx
+
+from connections.client import BaseClient
+from connections.providers.cin7.provider import PROVIDER
+
+
+class Cin7Client(BaseClient):
+    """Cin7 Core External API v2."""
+
+    provider = PROVIDER
+
+    def auth_headers(self, *, force_refresh: bool = False) -> dict[str, str]:
+        account_id = self.credentials.get("account_id") or getattr(self.connection, "external_account_id", "")
+        return {
+            "api-auth-accountid": account_id,
+            "api-auth-applicationkey": self.credentials.get("application_key", ""),
+        }
+
+    def error_message(self, response: httpx.Response) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            return response.text.strip()[:500] or response.reason_phrase
+        # {"ErrorCode": 400, "Exception": "…"}, or a list of those.
+        items = body if isinstance(body, list) else [body]
+        messages = [item.get("Exception") for item in items if isinstance(item, dict) and item.get("Exception")]
+        return "; ".join(messages) if messages else response.reason_phrase
