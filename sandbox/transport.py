@@ -27,7 +27,16 @@ class SandboxTransport(httpx.WSGITransport):
         request_started.disconnect(close_old_connections)
         request_finished.disconnect(close_old_connections)
         try:
-            response = super().handle_request(request)
+            wsgi_response = super().handle_request(request)
+            # Drain and close inside the suspension: closing the WSGI iterator is what sends request_finished.
+            content = wsgi_response.read()
+            wsgi_response.close()
+            response = httpx.Response(
+                status_code=wsgi_response.status_code,
+                headers=wsgi_response.headers,
+                content=content,
+                request=request,
+            )
         finally:
             request_started.connect(close_old_connections)
             request_finished.connect(close_old_connections)

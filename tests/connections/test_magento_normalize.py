@@ -12,7 +12,7 @@ from sandbox.magento.generator import generate
 from sandbox.magento.models import Order as NativeOrder
 from sandbox.magento.models import Store
 
-PAYLOADS = settings.BASE_DIR.parent / "shared" / "research" / "payloads"
+PAYLOADS = settings.SHARED_DIR / "research" / "payloads"
 
 
 def test_the_documented_order_normalises_exactly():

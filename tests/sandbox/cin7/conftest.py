@@ -1,29 +1,13 @@
 import json
-from pathlib import Path
 
 import pytest
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
+from django.conf import settings
 
 from sandbox.cin7.services import account_ensure
 from sandbox.transport import sandbox_client
 
-PAYLOADS = Path("/work/shared/research/payloads")
+PAYLOADS = settings.SHARED_DIR / "research" / "payloads"
 BASE = "/sandbox/cin7/ExternalApi/v2/"
-
-
-@pytest.fixture(autouse=True)
-def keep_test_connection():
-    """Requests through the WSGI transport must not close the test's connection (Django's test Client does this too).
-
-    Django closes "old" connections at the start and end of every request; inside a test transaction that would
-    close the connection holding the test's data.
-    """
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

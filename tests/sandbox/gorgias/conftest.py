@@ -1,25 +1,13 @@
 import json
-from pathlib import Path
 
 import httpx
 import pytest
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
+from django.conf import settings
 
 from sandbox.gorgias.services import account_ensure
 from sandbox.transport import sandbox_client
 
-PAYLOADS = Path("/work/shared/research/payloads")
-
-
-@pytest.fixture(autouse=True)
-def keep_test_connection():
-    """Requests through the WSGI transport must not close the test's connection (Django's test Client does this too)."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
+PAYLOADS = settings.SHARED_DIR / "research" / "payloads"
 
 
 @pytest.fixture

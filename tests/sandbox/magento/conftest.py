@@ -1,16 +1,14 @@
-import importlib
 import json
 from pathlib import Path
 
 import pytest
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
+from django.conf import settings
 
 from sandbox.magento.loader import load_records
 from sandbox.magento.services import store_create
 from sandbox.transport import sandbox_client
 
-PAYLOADS = Path("/work/shared/research/payloads")
+PAYLOADS = settings.SHARED_DIR / "research" / "payloads"
 LOCAL_PAYLOADS = Path(__file__).parent / "payloads"
 
 
@@ -18,24 +16,6 @@ def payload(name: str) -> dict:
     """A documented example payload (the shared research copy, or the one kept next to these tests)."""
     path = PAYLOADS / name if (PAYLOADS / name).exists() else LOCAL_PAYLOADS / name
     return json.loads(path.read_text())
-
-
-@pytest.fixture(autouse=True)
-def keep_test_connection(monkeypatch):
-    """Requests through the WSGI transport would close the test's database connection (and its transaction).
-
-    SandboxTransport suspends Django's close_old_connections only until handle_request returns, but
-    request_finished fires later, when httpx closes the response stream; so for the test's duration the handler
-    stays disconnected, and the transport's own reconnect is pointed at a stand-in.
-    """
-    transport_module = importlib.import_module("sandbox.transport")
-    if hasattr(transport_module, "close_old_connections"):
-        monkeypatch.setattr(transport_module, "close_old_connections", lambda **kwargs: None)
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
 
 
 class Store:
