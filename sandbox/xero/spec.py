@@ -47,7 +47,7 @@ class SpecViolation(AssertionError):  # noqa: N818 - reads as what it is
 
 
 def spec_path() -> Path:
-    return Path(settings.BASE_DIR).parent / "shared" / "specs" / "xero" / "xero_accounting.yaml"
+    return Path(settings.SHARED_DIR) / "specs" / "xero" / "xero_accounting.yaml"
 
 
 def enabled() -> bool:

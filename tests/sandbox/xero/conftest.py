@@ -4,8 +4,6 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from django.core import signals
-from django.db import close_old_connections
 
 from sandbox.transport import SandboxTransport
 from sandbox.xero import spec
@@ -53,27 +51,9 @@ class Org:
         return self.http.delete(f"{API}/{path}", headers=headers, **kwargs)
 
 
-class _InProcessTransport(SandboxTransport):
-    """SandboxTransport that also keeps the connection open while the WSGI response is closed.
-
-    Django sends request_finished (→ close_old_connections) when the response is closed, which httpx does after
-    SandboxTransport has reconnected the handler; that would close the connection holding the test transaction.
-    """
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = super().handle_request(request)
-        signals.request_finished.disconnect(close_old_connections)
-        try:
-            response.read()
-            response.close()
-        finally:
-            signals.request_finished.connect(close_old_connections)
-        return response
-
-
 @pytest.fixture
 def http(db):
-    with httpx.Client(transport=_InProcessTransport(), base_url="http://testserver") as client:
+    with httpx.Client(transport=SandboxTransport(), base_url="http://testserver") as client:
         yield client
 
 
