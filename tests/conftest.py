@@ -25,6 +25,21 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def xero_traffic_matches_the_spec(settings):
+    """Every request any test sends to the Xero sandbox, and every answer, is validated against Xero's OpenAPI spec."""
+    if not settings.SANDBOX_ENABLED:
+        yield
+        return
+    from sandbox.xero import spec
+
+    settings.SANDBOX_XERO_VALIDATE_SPEC = True
+    spec.clear()
+    yield
+    violations = spec.clear()
+    assert not violations, f"Xero spec violations: {violations}"
+
+
 @pytest.fixture
 def api():
     return APIClient()

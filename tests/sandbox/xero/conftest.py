@@ -1,4 +1,7 @@
-"""Fixtures for the Xero simulator suite: two organisations, an httpx client into the app, spec validation on."""
+"""Fixtures for the Xero simulator suite: two organisations and an httpx client into the app.
+
+Spec validation of every api.xro request and response is on for the whole test suite (tests/conftest.py).
+"""
 
 from dataclasses import dataclass
 
@@ -6,20 +9,9 @@ import httpx
 import pytest
 
 from sandbox.transport import SandboxTransport
-from sandbox.xero import spec
 from sandbox.xero.services.orgs import organisation_create
 
 API = "/sandbox/xero/api.xro/2.0"
-
-
-@pytest.fixture(autouse=True)
-def spec_checked(settings):
-    """Every api.xro request and response in this suite is validated against Xero's OpenAPI spec."""
-    settings.SANDBOX_XERO_VALIDATE_SPEC = True
-    spec.clear()
-    yield
-    found = spec.clear()
-    assert not found, f"Xero spec violations: {found}"
 
 
 @dataclass

@@ -124,3 +124,19 @@ def test_deliveries_stop_after_24_hours_and_the_webhook_is_disabled(app, org_a):
     assert counts["failed"] == 1
     app.refresh_from_db()
     assert app.webhook_enabled is False
+
+
+def test_deliveries_have_the_documented_shape(app, org_a, settings):
+    """Every event the simulator sends carries exactly the fields of Xero's documented examples."""
+    documented = json.loads((settings.SHARED_DIR / "research" / "payloads" / "xero_webhook_examples.json").read_text())
+    example = documented["contact_update"]
+    receiver = Receiver(app.webhook_key)
+    with _client(receiver) as client:
+        webhook_intent_to_receive(app=app, client=client)
+        org_a.put("Contacts", {"Contacts": [{"Name": "Shape Check Ltd"}]})
+        webhooks_deliver(client=client)
+    (delivery,) = [body for body in receiver.accepted if body["events"]]  # the rest is the intent-to-receive ping
+    assert set(delivery) == set(example)
+    for event in delivery["events"]:
+        assert set(event) - {"data"} == set(example["events"][0])
+        assert event["eventCategory"] == "CONTACT" and event["tenantId"] == org_a.tenant_id
