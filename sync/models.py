@@ -1,0 +1,198 @@
+"""The durable truth of the sync engine: the inbox, jobs, cross-references, the audit trail and the drain lease.
+
+A killed worker loses nothing because every state lives here, not in the task queue: the queue only says "look
+at the inbox" or "drain this connection", and both are safe to run twice.
+"""
+
+from django.db import models
+
+from connections.models import Connection
+from tenants.models import TenantOwned
+
+
+class InboundEvent(TenantOwned):
+    """One verified delivery or pushed batch, stored before it is answered; processed asynchronously."""
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        POLL = "poll", "Polling"
+        API = "api", "Partner API"
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        REJECTED = "rejected", "Rejected"
+        FAILED = "failed", "Failed"
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+", db_index=False)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    # What the delivery is about, e.g. "order", "customer", "INVOICE.UPDATE".
+    kind = models.CharField(max_length=60)
+    # Redelivery of the same event is a no-op: the provider's event id, or a hash of its identifying fields.
+    dedupe_key = models.CharField(max_length=128)
+    body = models.JSONField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    reason = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "connection", "dedupe_key"], name="inbound_event_dedupe_per_connection"
+            )
+        ]
+        indexes = [models.Index(fields=["tenant", "status", "created_at"], name="inbound_event_pending")]
+
+    def __str__(self):
+        return f"{self.source} {self.kind} ({self.status})"
+
+
+class SyncJob(TenantOwned):
+    """One target effect in Xero (create a contact, create an invoice, apply a payment, …) for one source record.
+
+    The idempotency key is derived from tenant, source record, version and operation, so staging the same change
+    twice finds the same job.
+    """
+
+    class Operation(models.TextChoices):
+        CONTACT_UPSERT = "contact.upsert", "Create or update contact"
+        INVOICE_UPSERT = "invoice.upsert", "Create or update invoice"
+        INVOICE_VOID = "invoice.void", "Void invoice"
+        PAYMENT_CREATE = "payment.create", "Apply payment"
+        CREDIT_NOTE_CREATE = "credit_note.create", "Create credit note"
+        ITEM_UPSERT = "item.upsert", "Create or update item"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        NEEDS_ATTENTION = "needs_attention", "Needs attention"
+        DEAD = "dead", "Dead letter"
+        DISCARDED = "discarded", "Discarded"
+
+    # Lower runs first: payments and refunds before new records; live changes before backfill.
+    PRIORITY_PAYMENT = 10
+    PRIORITY_LIVE = 20
+    PRIORITY_BACKFILL = 50
+
+    source_connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+", db_index=False)
+    xero_connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+", db_index=False)
+    operation = models.CharField(max_length=30, choices=Operation.choices)
+    entity = models.CharField(max_length=20)  # contact, invoice, payment, credit_note, item
+    source_id = models.CharField(max_length=128)
+    source_version = models.CharField(max_length=64)
+    idempotency_key = models.CharField(max_length=64)
+    priority = models.PositiveSmallIntegerField(default=PRIORITY_LIVE)
+    # The canonical record (JSON), what the Xero payload is built from at send time.
+    record = models.JSONField()
+    # A job waits until the cross-reference of this (entity, source_id) exists: a contact before its invoice.
+    depends_on_entity = models.CharField(max_length=20, blank=True)
+    depends_on_source_id = models.CharField(max_length=128, blank=True)
+
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=60, blank=True)
+    # Plain language, for the person who fixes it; grouped by in "needs attention".
+    cause = models.CharField(max_length=500, blank=True)
+    payload = models.JSONField(null=True, blank=True)  # last payload sent
+    response = models.JSONField(null=True, blank=True)  # Xero's answer for this element
+    xero_id = models.CharField(max_length=64, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    discard_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "idempotency_key"], name="sync_job_idempotency_key"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["tenant", "xero_connection", "state", "priority", "next_attempt_at"], name="sync_job_due"
+            ),
+            models.Index(fields=["tenant", "entity", "source_id"], name="sync_job_record"),
+            models.Index(fields=["tenant", "state", "cause"], name="sync_job_cause"),
+        ]
+
+    def __str__(self):
+        return f"{self.operation} {self.entity}:{self.source_id} ({self.state})"
+
+
+class DeadLetter(SyncJob):
+    """Jobs that exhausted their retries: listed, replayed or discarded by operators."""
+
+    class Meta:
+        proxy = True
+
+
+class CrossReference(TenantOwned):
+    """Source record ↔ Xero record, with the version and payload last synced (exactly-once effect)."""
+
+    source_connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+", db_index=False)
+    entity = models.CharField(max_length=20)
+    source_id = models.CharField(max_length=128)
+    xero_id = models.CharField(max_length=64)
+    xero_number = models.CharField(max_length=100, blank=True)
+    source_version = models.CharField(max_length=64)
+    payload_hash = models.CharField(max_length=64)
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "source_connection", "entity", "source_id"], name="cross_reference_unique_record"
+            )
+        ]
+        indexes = [models.Index(fields=["tenant", "entity", "xero_id"], name="cross_reference_xero")]
+
+    def __str__(self):
+        return f"{self.entity}:{self.source_id} → {self.xero_id}"
+
+
+class AuditEntry(TenantOwned):
+    """An immutable record of one thing the engine did or decided, searchable by record, Xero id and time."""
+
+    class Outcome(models.TextChoices):
+        CREATED = "created", "Created"
+        UPDATED = "updated", "Updated"
+        MATCHED = "matched", "Matched existing"
+        SKIPPED = "skipped", "Skipped (unchanged)"
+        RETRY = "retry", "Will retry"
+        NEEDS_ATTENTION = "needs_attention", "Needs attention"
+        DEAD = "dead", "Dead letter"
+        REPLAYED = "replayed", "Replayed"
+        DISCARDED = "discarded", "Discarded"
+
+    job = models.ForeignKey(SyncJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    entity = models.CharField(max_length=20)
+    source_id = models.CharField(max_length=128)
+    xero_id = models.CharField(max_length=64, blank=True)
+    operation = models.CharField(max_length=30)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    detail = models.CharField(max_length=500, blank=True)
+    request = models.JSONField(null=True, blank=True)
+    response = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "audit entries"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "entity", "source_id"], name="audit_record"),
+            models.Index(fields=["tenant", "xero_id"], name="audit_xero_id"),
+            models.Index(fields=["tenant", "created_at"], name="audit_time"),
+        ]
+
+    def __str__(self):
+        return f"{self.operation} {self.entity}:{self.source_id} {self.outcome}"
+
+
+class DrainLease(TenantOwned):
+    """At most one drain per Xero connection, across every qcluster host: whoever holds an unexpired lease."""
+
+    xero_connection = models.OneToOneField(Connection, on_delete=models.CASCADE, related_name="+")
+    holder = models.CharField(max_length=100, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"drain lease of {self.xero_connection_id} ({self.holder or 'free'})"
