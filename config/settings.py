@@ -268,4 +268,6 @@ CONNECTIONS_IDLE_DISCONNECT_DAYS = env.int("CONNECTIONS_IDLE_DISCONNECT_DAYS", d
 CONNECTIONS_IDLE_WARNING_DAYS = env.int("CONNECTIONS_IDLE_WARNING_DAYS", default=7)
 # Accept http:// store URLs and non-default API addresses (the sandbox); never in production.
 CONNECTIONS_ALLOW_HTTP = env.bool("CONNECTIONS_ALLOW_HTTP", default=not PRODUCTION)
+# The client logs one line per external call without query strings; httpx's own INFO line prints full URLs.
+LOGGING["loggers"]["httpx"] = {"level": env.str("HTTPX_LOG_LEVEL", default="WARNING")}
 # End of Connections ----------------------------------------------------------------------------------------------

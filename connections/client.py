@@ -245,6 +245,8 @@ class BaseClient:
         started = time.monotonic()
         status = None
         error_kind = None
+        # The path only: query strings may carry secrets (Magento's OAuth 1.0a can sign in the query).
+        logged_path = httpx.URL(path).path
         try:
             request = self._http.build_request(
                 method,
@@ -253,6 +255,10 @@ class BaseClient:
                 json=json_body,
                 headers={**headers, **self.auth_headers(force_refresh=force_refresh)},
             )
+            logged_path = request.url.path
+            if slot is not None:
+                # Lets a transport (and tests) see which rate-limiter grant a request went out under.
+                request.extensions["connections.rate_slot"] = slot
             try:
                 response = self._http.send(request)
             except httpx.TimeoutException as exc:
@@ -277,7 +283,7 @@ class BaseClient:
         finally:
             if slot is not None:
                 self.rate_limiter.release(slot)
-            self._record_call(method, path, status, started, attempt, error_kind)
+            self._record_call(method, logged_path, status, started, attempt, error_kind)
 
     def _after_response(self, response: httpx.Response) -> None:
         if self.rate_limiter is None:
@@ -319,14 +325,12 @@ class BaseClient:
 
     def _record_call(self, method, path, status, started, attempt, error_kind) -> None:
         duration_ms = round((time.monotonic() - started) * 1000, 1)
-        # The path only: query strings may carry secrets (Magento's OAuth 1.0a can sign in the query).
-        clean_path = httpx.URL(path).path
         line = {
             "event": "external_call",
             "connection_id": getattr(self.connection, "pk", None),
             "provider": self.provider.id,
             "method": method,
-            "path": clean_path,
+            "path": path,
             "status": status,
             "error": error_kind,
             "duration_ms": duration_ms,

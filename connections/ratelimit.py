@@ -49,6 +49,7 @@ class Budget:
 @dataclass(frozen=True)
 class Slot:
     id: int
+    started_at: datetime
 
 
 class RateLimiter:
@@ -94,12 +95,12 @@ class RateLimiter:
 
     def acquire(self) -> Slot:
         """Wait for room and take a slot; raise RetryableError when the wait would exceed `max_wait`."""
-        deadline = time.monotonic() + self.max_wait
+        deadline = self.clock() + timedelta(seconds=self.max_wait)
         while True:
             granted, wait, reason = self._try_acquire()
             if granted is not None:
                 return granted
-            left = deadline - time.monotonic()
+            left = (deadline - self.clock()).total_seconds()
             if wait > left:
                 raise RetryableError(
                     f"Connection {self.connection_id} is at its {reason}; try again in {wait:.0f} s.",
@@ -167,7 +168,7 @@ class RateLimiter:
             slots.filter(started_at__lte=window_start).filter(
                 Q(finished_at__isnull=False) | Q(lease_expires_at__lte=now)
             ).delete()
-            return Slot(id=slot.pk), 0.0, ""
+            return Slot(id=slot.pk, started_at=now), 0.0, ""
 
     # What the remote told us -------------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 signing (HMAC-SHA256) when the store keeps integration tokens from being used as bearer tokens. No REST rate
 limit by default."""
 
+import re
+
 from connections.providers.base import (
     Account,
     AccountField,
@@ -14,13 +16,15 @@ from connections.providers.base import (
 )
 
 OAUTH1 = "OAuth 1.0a"
+STORE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class MagentoProvider(Provider):
     def account_from(self, values: dict[str, str]) -> Account:
         store_url = https_url(values["store_url"], field_name="store_url", allow_http=_allow_http())
         store_code = values.get("store_code") or "default"
-        if not store_code.replace("_", "").isalnum():
+        # Magento allows letters, digits and underscores; hyphens too, as the sandbox's store codes use them.
+        if not STORE_CODE.match(store_code):
             raise ProviderValidationError({"store_code": ["Use the store view code, for example 'default'."]})
         host_and_path = store_url.split("://", 1)[1]
         return Account(external_account_id=f"{host_and_path}/{store_code}", base_url=f"{store_url}/rest/{store_code}")
