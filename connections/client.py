@@ -241,24 +241,22 @@ class BaseClient:
                 self.sleep(delay)
 
     def _send_once(self, method, path, *, params, json_body, headers, attempt, force_refresh) -> httpx.Response:
+        # Authenticate first: fetching or refreshing a token is not a call against this connection's API budget.
+        request = self._http.build_request(
+            method,
+            path,
+            params=params,
+            json=json_body,
+            headers={**headers, **self.auth_headers(force_refresh=force_refresh)},
+        )
         slot = self.rate_limiter.acquire() if self.rate_limiter is not None else None
+        if slot is not None:
+            # Lets a transport (and tests) see which rate-limiter grant a request went out under.
+            request.extensions["connections.rate_slot"] = slot
         started = time.monotonic()
         status = None
         error_kind = None
-        # The path only: query strings may carry secrets (Magento's OAuth 1.0a can sign in the query).
-        logged_path = httpx.URL(path).path
         try:
-            request = self._http.build_request(
-                method,
-                path,
-                params=params,
-                json=json_body,
-                headers={**headers, **self.auth_headers(force_refresh=force_refresh)},
-            )
-            logged_path = request.url.path
-            if slot is not None:
-                # Lets a transport (and tests) see which rate-limiter grant a request went out under.
-                request.extensions["connections.rate_slot"] = slot
             try:
                 response = self._http.send(request)
             except httpx.TimeoutException as exc:
@@ -276,14 +274,14 @@ class BaseClient:
                     extra=self._extra(method, request),
                 ) from exc
             status = response.status_code
-            response.read()
-            self._after_response(response)
-            self._raise_for_status(method, request, response)
-            return response
         finally:
             if slot is not None:
                 self.rate_limiter.release(slot)
-            self._record_call(method, logged_path, status, started, attempt, error_kind)
+            # The path only: query strings may carry secrets (Magento's OAuth 1.0a can sign in the query).
+            self._record_call(method, request.url.path, status, started, attempt, error_kind)
+        self._after_response(response)
+        self._raise_for_status(method, request, response)
+        return response
 
     def _after_response(self, response: httpx.Response) -> None:
         if self.rate_limiter is None:

@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from connections.models import Connection
 from connections.providers.base import AuthKind, ProviderValidationError
-from connections.providers.registry import provider_choices, provider_get
+from connections.providers.registry import UnknownProviderError, provider_choices, provider_get
 from core.api.serializers import StrictSerializer
 
 
@@ -38,7 +38,11 @@ class ConnectionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_provider_name(self, obj) -> str:
-        return provider_get(obj.provider).name
+        try:
+            return provider_get(obj.provider).name
+        except UnknownProviderError:
+            # A provider removed from the registry: its old rows still list.
+            return obj.provider
 
 
 class ConnectionCreateSerializer(StrictSerializer):
