@@ -120,3 +120,34 @@ class ConnectionCallSlot(TenantOwned):
 
     def __str__(self):
         return f"{self.connection_id} @ {self.started_at:%H:%M:%S.%f}"
+
+
+class XeroReferenceData(TenantOwned):
+    """The tenant's own Xero settings, cached per connection: what mappings are chosen from and checked against.
+
+    `data` is exactly what Xero returned (the Organisation object, or the list of TaxRates, Accounts, …), so a
+    check made here is the check Xero would make.
+    """
+
+    class Kind(models.TextChoices):
+        ORGANISATION = "organisation", "Organisation"
+        TAX_RATES = "tax_rates", "Tax rates"
+        ACCOUNTS = "accounts", "Chart of accounts"
+        TRACKING_CATEGORIES = "tracking_categories", "Tracking categories"
+        CURRENCIES = "currencies", "Currencies"
+        ITEMS = "items", "Items"
+        CONTACT_GROUPS = "contact_groups", "Contact groups"
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+", db_index=False)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    data = models.JSONField()
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "Xero reference data"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "connection", "kind"], name="xero_reference_unique_kind")
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} of connection {self.connection_id}"

@@ -7,7 +7,6 @@ says "done" (Magento before 2.4 returned the last page again for an out-of-range
 
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from email.utils import format_datetime
 
 DEFAULT_MAX_PAGES = 10_000
 
@@ -98,7 +97,8 @@ def xero_pages(
     page_size = max(1, min(page_size, 1000))
     headers = {}
     if modified_since is not None:
-        headers["If-Modified-Since"] = format_datetime(modified_since.astimezone(UTC), usegmt=True)
+        # Xero's spec gives the header as an ISO 8601 date-time in UTC (not the HTTP-date format).
+        headers["If-Modified-Since"] = modified_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
     page = 1
     while page <= max_pages:
         response = client.get(path, params={**(params or {}), "page": page, "pageSize": page_size}, headers=headers)

@@ -1,0 +1,105 @@
+"""Xero reference data: fetched per connection, cached, and read through one object with finders."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from connections.models import Connection, XeroReferenceData
+from connections.paging import xero_pages
+
+Kind = XeroReferenceData.Kind
+
+# (kind, path, collection key in Xero's answer, paged)
+SOURCES = (
+    (Kind.ORGANISATION, "Organisation", "Organisations", False),
+    (Kind.TAX_RATES, "TaxRates", "TaxRates", False),
+    (Kind.ACCOUNTS, "Accounts", "Accounts", False),
+    (Kind.TRACKING_CATEGORIES, "TrackingCategories", "TrackingCategories", False),
+    (Kind.CURRENCIES, "Currencies", "Currencies", False),
+    (Kind.ITEMS, "Items", "Items", False),
+    (Kind.CONTACT_GROUPS, "ContactGroups", "ContactGroups", False),
+)
+
+
+def xero_reference_refresh(*, connection: Connection, client) -> dict[str, int]:
+    """Fetch every kind of reference data from Xero and replace the cache; returns how many of each were stored.
+
+    Calls are made before the transaction that writes the cache, so the rate limiter's slots stay visible to
+    other workers.
+    """
+    fetched = {}
+    for kind, path, collection, paged in SOURCES:
+        if paged:
+            fetched[kind] = list(xero_pages(client, path, collection=collection))
+        else:
+            fetched[kind] = client.get(path).json().get(collection) or []
+    now = timezone.now()
+    with transaction.atomic():
+        for kind, data in fetched.items():
+            value = (data[0] if data else {}) if kind == Kind.ORGANISATION else data
+            XeroReferenceData.objects.update_or_create(
+                tenant_id=connection.tenant_id,
+                connection=connection,
+                kind=kind,
+                defaults={"data": value, "fetched_at": now},
+            )
+    return {kind.value: (1 if kind == Kind.ORGANISATION else len(data)) for kind, data in fetched.items()}
+
+
+@dataclass(frozen=True)
+class XeroReference:
+    """A tenant's cached Xero settings. Lists are Xero's own JSON objects."""
+
+    organisation: dict
+    tax_rates: list[dict]
+    accounts: list[dict]
+    tracking_categories: list[dict]
+    currencies: list[dict]
+    items: list[dict]
+    contact_groups: list[dict]
+    fetched_at: datetime | None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.fetched_at is None
+
+    def tax_rate(self, tax_type: str) -> dict | None:
+        return next((rate for rate in self.tax_rates if rate.get("TaxType") == tax_type), None)
+
+    def account(self, code: str) -> dict | None:
+        return next((account for account in self.accounts if account.get("Code") == code), None)
+
+    def tracking_category(self, name: str) -> dict | None:
+        return next((c for c in self.tracking_categories if c.get("Name") == name), None)
+
+    def active_tax_rates(self) -> list[dict]:
+        return [rate for rate in self.tax_rates if rate.get("Status") == "ACTIVE"]
+
+    def active_accounts(self) -> list[dict]:
+        return [account for account in self.accounts if account.get("Status") == "ACTIVE"]
+
+    def active_tracking_categories(self) -> list[dict]:
+        return [c for c in self.tracking_categories if c.get("Status") == "ACTIVE"]
+
+
+def xero_reference_get(*, connection: Connection) -> XeroReference:
+    """The cached reference data of a Xero connection (empty lists when never fetched). Needs the tenant's scope."""
+    rows = {row.kind: row for row in XeroReferenceData.objects.filter(connection=connection)}
+
+    def data(kind, default):
+        row = rows.get(kind)
+        return row.data if row is not None else default
+
+    fetched = [row.fetched_at for row in rows.values()]
+    return XeroReference(
+        organisation=data(Kind.ORGANISATION, {}),
+        tax_rates=data(Kind.TAX_RATES, []),
+        accounts=data(Kind.ACCOUNTS, []),
+        tracking_categories=data(Kind.TRACKING_CATEGORIES, []),
+        currencies=data(Kind.CURRENCIES, []),
+        items=data(Kind.ITEMS, []),
+        contact_groups=data(Kind.CONTACT_GROUPS, []),
+        fetched_at=min(fetched) if fetched else None,
+    )
