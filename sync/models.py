@@ -196,3 +196,37 @@ class DrainLease(TenantOwned):
 
     def __str__(self):
         return f"drain lease of {self.xero_connection_id} ({self.holder or 'free'})"
+
+
+class SourceCursor(TenantOwned):
+    """Where incremental polling of one entity of a source connection has got to (updated-at watermark)."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+", db_index=False)
+    entity = models.CharField(max_length=20)
+    watermark = models.DateTimeField(null=True, blank=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "connection", "entity"], name="source_cursor_unique_entity")
+        ]
+
+    def __str__(self):
+        return f"{self.entity} of {self.connection_id} at {self.watermark}"
+
+
+class WebhookStats(TenantOwned):
+    """Per-connection webhook counters: rejected deliveries store nothing but this, and silence is noticed."""
+
+    connection = models.OneToOneField(Connection, on_delete=models.CASCADE, related_name="+")
+    received = models.PositiveBigIntegerField(default=0)
+    rejected = models.PositiveBigIntegerField(default=0)
+    last_received_at = models.DateTimeField(null=True, blank=True)
+    last_rejected_at = models.DateTimeField(null=True, blank=True)
+    last_rejection_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name_plural = "webhook stats"
+
+    def __str__(self):
+        return f"webhooks of {self.connection_id}: {self.received} received, {self.rejected} rejected"
