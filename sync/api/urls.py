@@ -1,0 +1,3 @@
+"""Operator API under /api/v1/tenants/{tenant_id}/…: jobs, dead letters, needs attention, audit trail."""
+
+urlpatterns = []

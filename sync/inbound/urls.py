@@ -1,0 +1,3 @@
+"""Inbound webhooks: /webhooks/<provider>/<connection token>/."""
+
+urlpatterns = []
