@@ -211,3 +211,132 @@ def fingerprint(record) -> str:
     """A stable hash of a canonical record: equal records, equal hashes (used for versions and change detection)."""
     payload = json.dumps(asdict(record), sort_keys=True, default=_jsonable, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+# JSON form -----------------------------------------------------------------------------------------------------
+# Jobs carry their canonical record as JSON; money travels as decimal strings so no cent is ever lost.
+
+ENTITY_TYPES = {
+    "contact": Contact,
+    "order": Order,
+    "payment": Payment,
+    "refund": Refund,
+    "product": Product,
+    "stock": StockLevel,
+}
+
+
+def to_json(record) -> dict:
+    """A canonical record as JSON-safe data (Decimals as strings, datetimes in ISO 8601)."""
+    return json.loads(json.dumps(asdict(record), default=_jsonable))
+
+
+def _decimal(value) -> Decimal:
+    return from_json_number(value)
+
+
+def _time(value) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _tax_key(data) -> TaxKey | None:
+    return TaxKey(code=data["code"], percent=_decimal(data["percent"]), label=data.get("label", "")) if data else None
+
+
+def _address(data) -> Address:
+    return Address(**{**data, "lines": tuple(data.get("lines") or ())})
+
+
+def _contact(data) -> Contact:
+    return Contact(
+        **{
+            **data,
+            "addresses": tuple(_address(a) for a in data.get("addresses") or ()),
+            "updated_at": _time(data.get("updated_at")),
+        }
+    )
+
+
+def _order_line(data) -> OrderLine:
+    return OrderLine(
+        **{
+            **data,
+            "kind": LineKind(data["kind"]),
+            "quantity": _decimal(data["quantity"]),
+            "unit_price": _decimal(data["unit_price"]),
+            "discount": _decimal(data.get("discount", "0")),
+            "tax": _decimal(data.get("tax", "0")),
+            "total": _decimal(data.get("total", "0")),
+            "tax_key": _tax_key(data.get("tax_key")),
+        }
+    )
+
+
+def _order(data) -> Order:
+    money = ("subtotal", "tax_total", "discount_total", "shipping_total", "grand_total", "currency_rate")
+    return Order(
+        **{
+            **data,
+            **{name: _decimal(data[name]) for name in money if name in data},
+            "lines": tuple(_order_line(line) for line in data["lines"]),
+            "contact": _contact(data["contact"]) if data.get("contact") else None,
+            "created_at": _time(data["created_at"]),
+            "updated_at": _time(data["updated_at"]),
+        }
+    )
+
+
+def _payment(data) -> Payment:
+    return Payment(**{**data, "amount": _decimal(data["amount"]), "paid_at": _time(data["paid_at"])})
+
+
+def _refund(data) -> Refund:
+    lines = tuple(
+        RefundLine(
+            **{
+                **line,
+                "quantity": _decimal(line["quantity"]),
+                "amount": _decimal(line["amount"]),
+                "tax": _decimal(line.get("tax", "0")),
+                "tax_key": _tax_key(line.get("tax_key")),
+            }
+        )
+        for line in data["lines"]
+    )
+    money = {name: _decimal(data[name]) for name in ("shipping", "adjustment", "fee", "total")}
+    return Refund(**{**data, **money, "lines": lines, "refunded_at": _time(data["refunded_at"])})
+
+
+def _product(data) -> Product:
+    return Product(
+        **{
+            **data,
+            "price": _decimal(data["price"]) if data.get("price") is not None else None,
+            "cost": _decimal(data["cost"]) if data.get("cost") is not None else None,
+            "tax_key": _tax_key(data.get("tax_key")),
+            "updated_at": _time(data.get("updated_at")),
+        }
+    )
+
+
+def _stock(data) -> StockLevel:
+    return StockLevel(**{**data, "quantity": _decimal(data["quantity"])})
+
+
+_READERS = {
+    "contact": _contact,
+    "order": _order,
+    "payment": _payment,
+    "refund": _refund,
+    "product": _product,
+    "stock": _stock,
+}
+
+
+def from_json(entity: str, data: dict):
+    """The canonical record of `entity` back from its JSON form (the inverse of to_json)."""
+    try:
+        reader = _READERS[entity]
+    except KeyError:
+        raise ValueError(f"unknown canonical entity {entity!r}") from None
+    return reader(data)

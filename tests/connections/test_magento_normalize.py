@@ -100,3 +100,15 @@ def test_every_generated_order_adds_up_to_its_grand_total(inclusive, currency):
         )
         checked += 1
     assert checked == 120
+
+
+@pytest.mark.django_db
+def test_canonical_records_survive_their_json_form_exactly():
+    from connections.canonical import from_json, to_json
+
+    generate(account="json-trip", seed=3, customers=10, orders=30, tax_inclusive=True, currency="AUD")
+    for native in NativeOrder.objects.filter(store__code="json-trip").iterator():
+        order = normalize_order(native.as_dict(), prices_include_tax=True)
+        back = from_json("order", json.loads(json.dumps(to_json(order))))
+        assert back == order
+        assert fingerprint(back) == fingerprint(order)
