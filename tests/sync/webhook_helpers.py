@@ -1,0 +1,37 @@
+"""Signing deliveries the way each provider does, for the webhook tests and the benchmark's own checks."""
+
+import base64
+import hashlib
+import hmac
+from functools import cache
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+TEST_XERO_KEY = "test-webhook-key-3q2+7w=="
+
+
+def xero_sign(body: bytes, key: str = TEST_XERO_KEY) -> str:
+    return base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def adobe_key_pair(name: str = "store"):
+    """(private key, public key PEM) — generated once per test session and name."""
+    return _key_pair(name)
+
+
+@cache
+def _key_pair(name: str):
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, pem
+
+
+def adobe_sign(body: bytes, name: str = "store") -> str:
+    """What Adobe Commerce sends: base64(RSA-SHA256 signature of base64(body))."""
+    private, _ = adobe_key_pair(name)
+    return base64.b64encode(private.sign(base64.b64encode(body), padding.PKCS1v15(), hashes.SHA256())).decode()
