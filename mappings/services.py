@@ -1,0 +1,120 @@
+"""Writes for mappings: observing source values, saving and deleting mappings with an audit line each."""
+
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+from connections.canonical import Order, Payment, Product, Refund
+from connections.models import Connection
+from mappings.models import SourceValue
+from mappings.rules import ZERO_TAX_KEY
+from tenants.services import activity_record
+
+Kind = SourceValue.Kind
+
+
+def _observations(*, order=None, payment=None, refund=None, product=None):
+    """(kind, value, label, percent, currency) tuples a record shows."""
+    seen = []
+    if order is not None:
+        for line in order.lines:
+            key = line.tax_key or ZERO_TAX_KEY
+            seen.append((Kind.TAX_KEY, key.code, key.label, key.percent, ""))
+            seen.append((Kind.LINE_KIND, str(line.kind), "", None, ""))
+            if line.category:
+                seen.append((Kind.CATEGORY, line.category, "", None, ""))
+        for kind, value in (
+            (Kind.STORE, order.store),
+            (Kind.CHANNEL, order.channel),
+            (Kind.CUSTOMER_GROUP, order.customer_group),
+            (Kind.LOCATION, str(order.extra.get("location") or "")),
+        ):
+            if value:
+                seen.append((kind, value, "", None, ""))
+        if order.payment_method:
+            seen.append((Kind.PAYMENT_METHOD, order.payment_method, "", None, order.currency))
+    if payment is not None:
+        seen.append((Kind.PAYMENT_METHOD, payment.method, "", None, payment.currency))
+    if refund is not None:
+        for line in refund.lines:
+            if line.tax_key is not None:
+                seen.append((Kind.TAX_KEY, line.tax_key.code, line.tax_key.label, line.tax_key.percent, ""))
+    if product is not None and product.tax_key is not None:
+        seen.append((Kind.TAX_KEY, product.tax_key.code, product.tax_key.label, product.tax_key.percent, ""))
+    return seen
+
+
+def source_values_observe(
+    *,
+    source_connection: Connection,
+    order: Order | None = None,
+    payment: Payment | None = None,
+    refund: Refund | None = None,
+    product: Product | None = None,
+    at=None,
+) -> int:
+    """Record the tax keys, payment methods, stores, … a source record shows; returns how many values it named.
+
+    The sync engine calls this for every record it stages; health checks and suggestions read what was seen.
+    """
+    at = at or timezone.now()
+    seen = dict.fromkeys(_observations(order=order, payment=payment, refund=refund, product=product))
+    for kind, value, label, percent, currency in seen:
+        value = str(value)[:200]
+        percent = Decimal(percent).quantize(Decimal("0.0001")) if percent is not None else None
+        updated = SourceValue.objects.filter(
+            tenant_id=source_connection.tenant_id,
+            source_connection=source_connection,
+            kind=kind,
+            value=value,
+            currency=currency,
+        ).update(last_seen_at=at, seen_count=F("seen_count") + 1)
+        if not updated:
+            SourceValue.objects.get_or_create(
+                tenant_id=source_connection.tenant_id,
+                source_connection=source_connection,
+                kind=kind,
+                value=value,
+                currency=currency,
+                defaults={"label": label[:200], "percent": percent, "first_seen_at": at, "last_seen_at": at},
+            )
+    return len(seen)
+
+
+def _snapshot(instance) -> dict:
+    data = model_to_dict(instance)
+    return {k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in data.items()}
+
+
+def mapping_save(*, instance, actor: str, before: dict | None = None):
+    """Save a mapping (already validated) and record who changed what, before and after."""
+    with transaction.atomic():
+        created = instance.pk is None
+        instance.save()
+        activity_record(
+            tenant=instance.tenant,
+            actor=actor,
+            action=f"mapping.{'created' if created else 'changed'}",
+            subject=f"{instance._meta.verbose_name} {instance}"[:200],
+            before=None if created else before,
+            after=_snapshot(instance),
+        )
+    return instance
+
+
+def mapping_delete(*, instance, actor: str) -> None:
+    """Delete a mapping and record what it was."""
+    with transaction.atomic():
+        before = _snapshot(instance)
+        subject = f"{instance._meta.verbose_name} {instance}"[:200]
+        tenant = instance.tenant
+        instance.delete()
+        activity_record(tenant=tenant, actor=actor, action="mapping.deleted", subject=subject, before=before)
+
+
+def mapping_snapshot(instance) -> dict:
+    """The values of a mapping as the audit trail stores them."""
+    return _snapshot(instance)
