@@ -1,6 +1,7 @@
 import base64
 import hashlib
 import hmac
+from urllib.parse import quote
 
 import httpx
 from authlib.common.encoding import to_bytes
@@ -53,6 +54,66 @@ class MagentoClient(BaseClient):
     """Magento 2 REST (`<store>/rest/<store code>/V1/…`)."""
 
     provider = PROVIDER
+    # The last answer received, error or not: lets "test connection" tell a Magento error body from another
+    # server's page without a second call.
+    last_response: httpx.Response | None = None
+
+    def _raise_for_status(self, method, request, response) -> None:
+        self.last_response = response
+        super()._raise_for_status(method, request, response)
+
+    @property
+    def store_code(self) -> str:
+        """The store view code the base URL names (`…/rest/<code>`)."""
+        return self.base_url.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def rest_root(self) -> str:
+        """The REST root without a store code (`…/rest`), where /V1/ answers for the default store view."""
+        return self.base_url.rstrip("/").rsplit("/", 1)[0]
+
+    def order_get(self, order_id) -> dict:
+        """GET /V1/orders/{id}: one order."""
+        return self.get(f"V1/orders/{_segment(order_id)}").json()
+
+    def invoice_get(self, invoice_id) -> dict:
+        """GET /V1/invoices/{id}: one invoice."""
+        return self.get(f"V1/invoices/{_segment(invoice_id)}").json()
+
+    def creditmemo_get(self, creditmemo_id) -> dict:
+        """GET /V1/creditmemo/{id}: one credit memo (singular in Magento's path)."""
+        return self.get(f"V1/creditmemo/{_segment(creditmemo_id)}").json()
+
+    def customer_get(self, customer_id) -> dict:
+        """GET /V1/customers/{id}: one customer."""
+        return self.get(f"V1/customers/{_segment(customer_id)}").json()
+
+    def product_get(self, sku: str) -> dict:
+        """GET /V1/products/{sku}: one product, its stock item under extension_attributes."""
+        return self.get(f"V1/products/{quote(sku, safe='')}").json()
+
+    def stock_item_get(self, sku: str) -> dict:
+        """GET /V1/stockItems/{sku}: the default-source stock item of a SKU."""
+        return self.get(f"V1/stockItems/{quote(sku, safe='')}").json()
+
+    def stock_item_update(self, sku: str, item_id, changes: dict) -> int:
+        """PUT /V1/products/{sku}/stockItems/{itemId}: change the stock item; returns its id."""
+        path = f"V1/products/{quote(sku, safe='')}/stockItems/{_segment(item_id)}"
+        return self.put(path, json_body={"stockItem": changes}).json()
+
+    def order_comment_add(self, order_id, *, comment: str, status: str | None = None) -> None:
+        """POST /V1/orders/{id}/comments: a status-history comment, not shown to the customer."""
+        history = {"comment": comment, "is_customer_notified": 0, "is_visible_on_front": 0, "parent_id": order_id}
+        if status:
+            history["status"] = status
+        self.post(f"V1/orders/{_segment(order_id)}/comments", json_body={"statusHistory": history})
+
+    def order_invoice(self, order_id, *, comment: str = "") -> int:
+        """POST /V1/order/{id}/invoice: invoice everything still open, captured offline; returns the invoice id."""
+        body = {"capture": False, "notify": False}
+        if comment:
+            body["comment"] = {"comment": comment, "is_visible_on_front": 0}
+        return self.post(f"V1/order/{_segment(order_id)}/invoice", json_body=body).json()
 
     @property
     def uses_oauth1(self) -> bool:
@@ -88,3 +149,13 @@ class MagentoClient(BaseClient):
             for name, value in parameters.items():
                 message = message.replace(f"%{name}", str(value))
         return message
+
+
+def _segment(value) -> str:
+    """An id as one path segment: digits only, so a crafted id can never reach another endpoint."""
+    text = str(value).strip()
+    if not text.isdigit():
+        from core.errors import NotFoundError
+
+        raise NotFoundError(f"'{text}' is not a Magento id.")
+    return text

@@ -3,7 +3,18 @@
 Facts (research/sources.md §1): dates are "YYYY-MM-DD HH:MM:SS" in UTC; the order header's discount_amount is
 negative while an item's is positive; a configurable product is a parent row carrying the price plus a child row
 (parent_item_id set) carrying nothing; a dynamic bundle prices its children instead. Whether catalogue prices
-include tax is a store setting, not a field of the order, so the connection says it.
+include tax is a store setting, not a field of the order, so the caller says it (see order_prices_include_tax).
+
+Magento has no payment list: a paid invoice (state 2) is the payment, with the order's payment method; an order's
+own payment block (amount_paid) stands in where a store captures without invoicing. A credit memo is a refund:
+product lines at what was given back for them (tax included, discount taken off), shipping refunded, the
+"adjustment refund" (adjustment_positive: extra money back) and the "adjustment fee" (adjustment_negative: kept
+back, e.g. a restocking fee), so that
+
+    refund.total == sum(line.amount) + refund.shipping + refund.adjustment - refund.fee
+
+holds to the cent. Records may carry `_context` (added by the adapter, see connections.sources): the order's
+payment method for an invoice, the whole order for a credit memo (its tax codes), the SKU for a stock item.
 """
 
 from datetime import UTC, datetime
@@ -16,9 +27,18 @@ from connections.canonical import (
     LineKind,
     Order,
     OrderLine,
+    Payment,
+    Product,
+    Refund,
+    RefundLine,
+    StockLevel,
     TaxKey,
 )
+from core.errors import SkippableRecordError
 from core.money import UNIT_PRICE_4DP, from_json_number, quantize
+
+INVOICE_PAID = 2
+CREDITMEMO_REFUNDED = 2
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -203,3 +223,169 @@ def normalize_order(native: dict, *, prices_include_tax: bool = False) -> Order:
         customer_group=str(native.get("customer_group_id") or ""),
         payment_method=payment.get("method") or "",
     )
+
+
+def order_prices_include_tax(native: dict) -> bool | None:
+    """What one order's own numbers say about the store's tax basis: True, or None when they cannot tell.
+
+    Only an inclusive store hides tax in a discount (discount_tax_compensation_amount), and only an inclusive
+    store's catalogue price (original_price) is the tax-inclusive one.
+    """
+    if from_json_number(native.get("discount_tax_compensation_amount")):
+        return True
+    for item in native.get("items") or []:
+        if from_json_number(item.get("discount_tax_compensation_amount")):
+            return True
+        price, incl = from_json_number(item.get("price")), from_json_number(item.get("price_incl_tax"))
+        original = item.get("original_price")
+        if original is not None and price != incl and from_json_number(original) == incl:
+            return True
+    return None
+
+
+def _context(native: dict) -> dict:
+    return native.get("_context") or {}
+
+
+def normalize_invoice_payment(native: dict) -> Payment:
+    """A paid Magento invoice (GET /V1/invoices/{id}) as the payment of its order.
+
+    The payment method and gateway transaction come from the order (`_context`: payment_method, last_trans_id).
+    An invoice that is open (state 1, awaiting capture) or cancelled is not a payment: SkippableRecordError.
+    """
+    if native.get("state") not in (INVOICE_PAID, str(INVOICE_PAID)):
+        raise SkippableRecordError(
+            f"Magento invoice {native.get('increment_id') or native.get('entity_id')} is not paid.",
+            code="invoice_not_paid",
+        )
+    context = _context(native)
+    return Payment(
+        source_id=str(native["entity_id"]),
+        order_source_id=str(native.get("order_id") or ""),
+        amount=_money(native.get("grand_total")),
+        currency=native.get("order_currency_code") or native.get("base_currency_code") or "",
+        method=context.get("payment_method") or "",
+        paid_at=parse_time(native.get("created_at")),
+        reference=native.get("transaction_id") or context.get("last_trans_id") or str(native.get("increment_id") or ""),
+    )
+
+
+def normalize_order_payment(native: dict) -> Payment:
+    """What an order's payment block says was paid (payment.amount_paid, else total_paid), as one payment.
+
+    For stores that capture without invoicing; its source id is "order:<entity_id>" so it never collides with an
+    invoice's. Nothing paid: SkippableRecordError.
+    """
+    payment = native.get("payment") or {}
+    amount = _money(payment.get("amount_paid") or native.get("total_paid"))
+    if not amount:
+        raise SkippableRecordError(f"Magento order {native.get('increment_id')} has no payment.", code="not_paid")
+    return Payment(
+        source_id=f"order:{native['entity_id']}",
+        order_source_id=str(native["entity_id"]),
+        amount=amount,
+        currency=native.get("order_currency_code") or native.get("base_currency_code") or "",
+        method=payment.get("method") or "",
+        paid_at=parse_time(native.get("updated_at")) or parse_time(native.get("created_at")),
+        reference=payment.get("last_trans_id") or str(native.get("increment_id") or ""),
+    )
+
+
+def normalize_payment(native: dict) -> Payment:
+    """An invoice or an order as a payment (see normalize_invoice_payment, normalize_order_payment)."""
+    if "order_id" in native and "payment" not in native:
+        return normalize_invoice_payment(native)
+    return normalize_order_payment(native)
+
+
+def _refund_tax_key(row: dict, order: dict | None, taxes: dict, net: Decimal, tax: Decimal) -> TaxKey:
+    item_id = str(row.get("order_item_id"))
+    key = taxes.get(("product", item_id))
+    if key:
+        return key
+    for item in (order or {}).get("items") or []:
+        if str(item.get("item_id")) == item_id and item.get("tax_percent") is not None:
+            return TaxKey.from_rate(item.get("tax_percent"))
+    # No order to ask: the rate the amounts imply, to the hundredth of a percent.
+    return TaxKey.from_rate(quantize(tax * 100 / net) if net else 0)
+
+
+def normalize_creditmemo(native: dict) -> Refund:
+    """A Magento credit memo (GET /V1/creditmemo/{id}) as a canonical refund (amounts include tax)."""
+    if native.get("state") not in (CREDITMEMO_REFUNDED, str(CREDITMEMO_REFUNDED), None):
+        raise SkippableRecordError(
+            f"Magento credit memo {native.get('increment_id')} is not refunded.", code="creditmemo_not_refunded"
+        )
+    order = _context(native).get("order")
+    taxes = _applied_taxes(order) if order else {}
+    lines = []
+    for row in native.get("items") or []:
+        row_total = _money(row.get("row_total"))
+        tax = _money(row.get("tax_amount"))
+        discount = _money(row.get("discount_amount"))
+        compensation = _money(row.get("discount_tax_compensation_amount"))
+        if not (row_total or tax or from_json_number(row.get("price"))):
+            # A configurable product's child row: its parent carries the money.
+            continue
+        lines.append(
+            RefundLine(
+                line_id=str(row.get("order_item_id") or row.get("entity_id")),
+                description=row.get("name") or row.get("sku") or "",
+                quantity=from_json_number(row.get("qty")),
+                amount=row_total + tax + compensation - discount,
+                tax=tax,
+                tax_key=_refund_tax_key(row, order, taxes, row_total - discount, tax),
+                sku=row.get("sku") or "",
+            )
+        )
+    shipping = native.get("shipping_incl_tax")
+    if shipping is None:
+        shipping = from_json_number(native.get("shipping_amount")) + from_json_number(native.get("shipping_tax_amount"))
+    return Refund(
+        source_id=str(native["entity_id"]),
+        order_source_id=str(native.get("order_id") or ""),
+        number=str(native.get("increment_id") or native["entity_id"]),
+        currency=native.get("order_currency_code") or native.get("base_currency_code") or "",
+        lines=tuple(lines),
+        shipping=_money(shipping),
+        adjustment=_money(native.get("adjustment_positive")),
+        fee=_money(native.get("adjustment_negative")),
+        total=_money(native.get("grand_total")),
+        refunded_at=parse_time(native.get("created_at")),
+    )
+
+
+def _attribute(native: dict, code: str):
+    for attribute in native.get("custom_attributes") or []:
+        if attribute.get("attribute_code") == code:
+            return attribute.get("value")
+    return None
+
+
+def normalize_product(native: dict) -> Product:
+    """A Magento product (GET /V1/products/{sku}); its source id is the SKU, which Magento's REST paths key on."""
+    stock = (native.get("extension_attributes") or {}).get("stock_item") or {}
+    price = native.get("price")
+    links = (native.get("extension_attributes") or {}).get("category_links") or []
+    return Product(
+        source_id=native["sku"],
+        sku=native["sku"],
+        name=native.get("name") or native["sku"],
+        price=_price(price) if price is not None else None,
+        description=str(_attribute(native, "short_description") or native.get("name") or ""),
+        product_type=native.get("type_id") or "",
+        category=str(links[0].get("category_id") or "") if links else "",
+        is_tracked=bool(stock.get("manage_stock", native.get("type_id") in ("simple", None))),
+        updated_at=parse_time(native.get("updated_at")),
+    )
+
+
+def normalize_stock_item(native: dict) -> StockLevel:
+    """A stock item (GET /V1/stockItems/{sku}, or a product's extension_attributes.stock_item) as a level.
+
+    Stock items do not name their SKU, so the adapter adds it (`_context.sku`).
+    """
+    sku = _context(native).get("sku") or native.get("sku")
+    if not sku:
+        raise SkippableRecordError("A Magento stock item without its SKU cannot be used.", code="stock_without_sku")
+    return StockLevel(sku=sku, quantity=from_json_number(native.get("qty")))
