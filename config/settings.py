@@ -271,3 +271,66 @@ CONNECTIONS_ALLOW_HTTP = env.bool("CONNECTIONS_ALLOW_HTTP", default=not PRODUCTI
 # The client logs one line per external call without query strings; httpx's own INFO line prints full URLs.
 LOGGING["loggers"]["httpx"] = {"level": env.str("HTTPX_LOG_LEVEL", default="WARNING")}
 # End of Connections ----------------------------------------------------------------------------------------------
+
+# Xero ----------------------------------------------------------------------------------------------------------
+# The Xero app's credentials and endpoints. With the sandbox on (development), every endpoint defaults to the
+# simulated Xero under SITE_URL/sandbox/xero/ and the credentials to the fixed development app that
+# `manage.py sandbox_demo` registers there; production defaults to Xero's real hosts and has no credential default.
+DEV_XERO_CLIENT_ID = "LEDGERBRIDGE0DEV0SANDBOX0CLIENT0"
+DEV_XERO_CLIENT_SECRET = "dev-sandbox-client-secret-not-for-production"
+DEV_XERO_WEBHOOK_KEY = "ZGV2LXNhbmRib3gtd2ViaG9vay1rZXktbm90LWZvci1wcm9kdWN0aW9u"
+_xero_dev = SANDBOX_ENABLED and not PRODUCTION
+_xero_sandbox = SITE_URL.rstrip("/") + "/sandbox/xero"
+XERO_CLIENT_ID = env.str("XERO_CLIENT_ID", default=DEV_XERO_CLIENT_ID if _xero_dev else "")
+XERO_CLIENT_SECRET = env.str("XERO_CLIENT_SECRET", default=DEV_XERO_CLIENT_SECRET if _xero_dev else "")
+XERO_WEBHOOK_KEY = env.str("XERO_WEBHOOK_KEY", default=DEV_XERO_WEBHOOK_KEY if _xero_dev else "")
+XERO_AUTHORIZE_URL = env.str(
+    "XERO_AUTHORIZE_URL",
+    default=f"{_xero_sandbox}/identity/connect/authorize"
+    if _xero_dev
+    else "https://login.xero.com/identity/connect/authorize",
+)
+XERO_TOKEN_URL = env.str(
+    "XERO_TOKEN_URL",
+    default=f"{_xero_sandbox}/identity/connect/token" if _xero_dev else "https://identity.xero.com/connect/token",
+)
+XERO_REVOCATION_URL = env.str(
+    "XERO_REVOCATION_URL",
+    default=f"{_xero_sandbox}/identity/connect/revocation"
+    if _xero_dev
+    else "https://identity.xero.com/connect/revocation",
+)
+XERO_CONNECTIONS_URL = env.str(
+    "XERO_CONNECTIONS_URL",
+    default=f"{_xero_sandbox}/connections" if _xero_dev else "https://api.xero.com/connections",
+)
+XERO_API_URL = env.str(
+    "XERO_API_URL", default=f"{_xero_sandbox}/api.xro/2.0" if _xero_dev else "https://api.xero.com/api.xro/2.0"
+)
+# Where Xero sends the user back; must be registered on the Xero app exactly as written.
+XERO_REDIRECT_URI = env.str("XERO_REDIRECT_URI", default=SITE_URL.rstrip("/") + "/connections/xero/callback/")
+# Apps created from March 2026 must ask for the granular scopes (accounting.invoices, accounting.payments, …);
+# an older app still on accounting.transactions sets its own list here.
+XERO_SCOPES = env.str(
+    "XERO_SCOPES",
+    default="openid profile email offline_access accounting.invoices accounting.payments accounting.contacts "
+    "accounting.settings",
+)
+# An access token is refreshed when it has less than this many seconds left.
+XERO_TOKEN_REFRESH_MARGIN_SECONDS = env.int("XERO_TOKEN_REFRESH_MARGIN_SECONDS", default=60)
+# Refresh tokens die after 60 days unused: the proactive refresh renews any token set older than this.
+XERO_PROACTIVE_REFRESH_DAYS = env.int("XERO_PROACTIVE_REFRESH_DAYS", default=7)
+# How long a worker waits for a sibling that is refreshing the same connection before giving up for now.
+XERO_REFRESH_LOCK_TIMEOUT_SECONDS = env.int("XERO_REFRESH_LOCK_TIMEOUT_SECONDS", default=15)
+# Attempts at the token endpoint after network errors (each retries the same refresh token: Xero allows 30 min).
+XERO_REFRESH_ATTEMPTS = env.int("XERO_REFRESH_ATTEMPTS", default=3)
+# Dotted path of an httpx transport class for Xero's identity endpoints, e.g. sandbox.transport.SandboxTransport
+# to reach the in-process sandbox without a network. Empty: the network. Refused in production.
+XERO_HTTP_TRANSPORT = env.str("XERO_HTTP_TRANSPORT", default="")
+if PRODUCTION and (
+    XERO_HTTP_TRANSPORT or XERO_CLIENT_ID == DEV_XERO_CLIENT_ID or XERO_CLIENT_SECRET == DEV_XERO_CLIENT_SECRET
+):
+    raise ImproperlyConfigured(
+        "Refusing to start in production: set XERO_CLIENT_ID/XERO_CLIENT_SECRET and leave XERO_HTTP_TRANSPORT empty."
+    )
+# End of Xero ---------------------------------------------------------------------------------------------------

@@ -17,6 +17,19 @@ class XeroClient(BaseClient):
 
     provider = PROVIDER
 
+    def __init__(self, *, transport: httpx.BaseTransport | None = None, **kwargs):
+        from connections.providers.xero.oauth import default_transport
+
+        # Kept for revoke_credentials(), which talks to Xero's identity service, not the API base URL.
+        self.transport = transport or default_transport()
+        super().__init__(transport=self.transport, **kwargs)
+
+    def revoke_credentials(self) -> None:
+        """Detach the organisation from our app and revoke the refresh token (connection_disconnect calls this)."""
+        from connections.providers.xero.tokens import xero_credentials_revoke
+
+        xero_credentials_revoke(connection=self.connection, transport=self.transport)
+
     def auth_headers(self, *, force_refresh: bool = False) -> dict[str, str]:
         headers = super().auth_headers(force_refresh=force_refresh)
         if self.access_token_provider is None and self.credentials.get("access_token"):

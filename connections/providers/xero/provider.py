@@ -1,5 +1,5 @@
-"""Xero: the accounting destination. OAuth2 authorization code (the redirect flow and single-flight refresh are
-added by the Xero provider work); limits per connected organisation: 60/min, 5 in flight, 5,000/day."""
+"""Xero: the accounting destination. OAuth2 authorization code with PKCE (oauth.py; the pages in connections/views.py),
+single-flight refresh (tokens.py); limits per connected organisation: 60/min, 5 in flight, 5,000/day."""
 
 from connections.providers.base import AuthKind, CredentialField, Provider, RateLimits, Role
 
@@ -13,6 +13,9 @@ PROVIDER = Provider(
         CredentialField("refresh_token", "Refresh token"),
         CredentialField("expires_at", "Access token expiry (epoch seconds)", required=False),
         CredentialField("scope", "Granted scopes", required=False),
+        CredentialField("refreshed_at", "Token set issued at (epoch seconds)", required=False),
+        # The id of Xero's /connections entry for this organisation (DELETE /connections/{id} on disconnect).
+        CredentialField("xero_connection_id", "Xero connection id", required=False),
     ),
     webhook_events=(
         "CONTACT.CREATE",

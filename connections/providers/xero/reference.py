@@ -8,6 +8,8 @@ from django.utils import timezone
 
 from connections.models import Connection, XeroReferenceData
 from connections.paging import xero_pages
+from core.errors import ApplicationError
+from core.money import from_json_number
 
 Kind = XeroReferenceData.Kind
 
@@ -103,3 +105,86 @@ def xero_reference_get(*, connection: Connection) -> XeroReference:
         contact_groups=data(Kind.CONTACT_GROUPS, []),
         fetched_at=min(fetched) if fetched else None,
     )
+
+
+def xero_reference_refresh_connection(*, connection: Connection, transport=None) -> dict[str, int]:
+    """Refresh an active Xero connection's cache with its own client (needs the tenant's scope).
+
+    Raises ApplicationError for another provider or a connection that is not active.
+    """
+    from connections.providers.xero.tokens import xero_client_for
+
+    if connection.provider != "xero":
+        raise ApplicationError("Only Xero connections have Xero settings to read.", code="not_xero")
+    if connection.status != Connection.Status.ACTIVE:
+        raise ApplicationError(
+            f"{connection.display_name} is {connection.get_status_display().lower()}; reconnect it first.",
+            code="connection_not_active",
+        )
+    with xero_client_for(connection, transport=transport) as client:
+        return xero_reference_refresh(connection=connection, client=client)
+
+
+def _decimal_text(value) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(from_json_number(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def xero_reference_summary(*, connection: Connection) -> dict:
+    """What mapping screens choose from: the cached tax rates, accounts, tracking categories with their options,
+    and currencies, in a small stable shape (rates as decimal strings). Needs the tenant's scope."""
+    reference = xero_reference_get(connection=connection)
+    organisation = reference.organisation or {}
+    return {
+        "fetched_at": reference.fetched_at,
+        "organisation": {
+            "name": organisation.get("Name", ""),
+            "country": organisation.get("CountryCode", ""),
+            "base_currency": organisation.get("BaseCurrency", ""),
+        },
+        "tax_rates": [
+            {
+                "tax_type": rate.get("TaxType", ""),
+                "name": rate.get("Name", ""),
+                "effective_rate": _decimal_text(rate.get("EffectiveRate")),
+                "status": rate.get("Status", ""),
+            }
+            for rate in reference.tax_rates
+        ],
+        "accounts": [
+            {
+                "account_id": account.get("AccountID", ""),
+                "code": account.get("Code", ""),
+                "name": account.get("Name", ""),
+                "type": account.get("Type", ""),
+                "tax_type": account.get("TaxType", ""),
+                "status": account.get("Status", ""),
+                "enable_payments": bool(account.get("EnablePaymentsToAccount")),
+            }
+            for account in reference.accounts
+        ],
+        "tracking_categories": [
+            {
+                "tracking_category_id": category.get("TrackingCategoryID", ""),
+                "name": category.get("Name", ""),
+                "status": category.get("Status", ""),
+                "options": [
+                    {
+                        "tracking_option_id": option.get("TrackingOptionID", ""),
+                        "name": option.get("Name", ""),
+                        "status": option.get("Status", ""),
+                    }
+                    for option in category.get("Options") or []
+                ],
+            }
+            for category in reference.tracking_categories
+        ],
+        "currencies": [
+            {"code": currency.get("Code", ""), "description": currency.get("Description", "")}
+            for currency in reference.currencies
+        ],
+    }

@@ -78,17 +78,38 @@ def scope_unknown(scope: str) -> list[str]:
     return [part for part in scope.split() if part not in KNOWN_SCOPES]
 
 
-def app_ensure(*, name: str, redirect_uris: list[str] | None = None, webhook_url: str | None = None) -> XeroApp:
-    """Get or register the developer app called `name`; adds redirect URIs and sets the webhook URL if given."""
+def app_ensure(
+    *,
+    name: str,
+    redirect_uris: list[str] | None = None,
+    webhook_url: str | None = None,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    webhook_key: str | None = None,
+) -> XeroApp:
+    """Get or register the developer app called `name`; adds redirect URIs and sets the webhook URL if given.
+
+    `client_id`, `client_secret` and `webhook_key` pin the app's credentials (the development app whose values are
+    the product's development defaults); left out, a new app gets random ones and an existing app keeps its own.
+    """
+    fixed = {"client_id": client_id, "client_secret": client_secret, "webhook_key": webhook_key}
+    fixed = {field: value for field, value in fixed.items() if value}
     app = XeroApp.objects.filter(name=name).first()
     if app is None:
         app = XeroApp.objects.create(
             name=name,
-            client_id=secrets.token_hex(16).upper(),
-            client_secret=secrets.token_urlsafe(36),
-            webhook_key=base64.b64encode(secrets.token_bytes(48)).decode(),
+            **{
+                "client_id": secrets.token_hex(16).upper(),
+                "client_secret": secrets.token_urlsafe(36),
+                "webhook_key": base64.b64encode(secrets.token_bytes(48)).decode(),
+                **fixed,
+            },
         )
     changed = False
+    for field, value in fixed.items():
+        if getattr(app, field) != value:
+            setattr(app, field, value)
+            changed = True
     for uri in redirect_uris or []:
         if uri not in app.redirect_uris:
             app.redirect_uris.append(uri)
