@@ -24,6 +24,14 @@ Conventions every adapter keeps:
 - HTTP calls are made outside any transaction.atomic() so the shared rate limiter's slots are visible to other
   workers; adapters hold no database transaction of their own.
 - Write-backs a source cannot do raise ApplicationError with code "not_supported".
+- Webhooks: `webhook_entity(kind)` names the entity a provider event kind is about ("Sale/OrderAuthorised" →
+  "order") and `webhook_source_id(kind, body)` the id to fetch. `changed`, `fetch` and `normalize` also accept a
+  provider event kind in place of the entity. Events that carry only a parent id (a Cin7 payment event names the
+  sale) fetch the parent's most recent child: `fetch("payment", "<SaleID>")`.
+- Refund amounts are in the order's tax basis, like canonical order lines (what mappings' credit note builder
+  expects): tax-exclusive orders give line amounts and shipping without tax (the tax is on the line), tax-inclusive
+  orders give them with tax. So refund.total == Σ line.amount + shipping + adjustment − fee, plus, for exclusive
+  orders, the tax on the lines and shipping.
 """
 
 from collections.abc import Iterator
@@ -45,6 +53,8 @@ class SourceAdapter:
 
     entities: tuple[str, ...] = ()
     provider_name = "This source"
+    # Provider event kind -> entity it is about.
+    webhook_kinds: dict[str, str] = {}
 
     def __init__(self, connection, *, client):
         self.connection = connection
@@ -82,15 +92,30 @@ class SourceAdapter:
         """Set the stock level of `sku` in the source (where another system is the inventory master)."""
         raise not_supported(self.provider_name, "setting stock levels")
 
+    # Webhooks ------------------------------------------------------------------------------------------------
+
+    def webhook_entity(self, kind: str) -> str | None:
+        """The entity a webhook event kind is about (an entity name is itself), or None when it is about none."""
+        if kind in self.entities:
+            return kind
+        return self.webhook_kinds.get(kind)
+
+    def webhook_source_id(self, kind: str, body: dict) -> str:
+        """The source id to fetch for a webhook event of `kind` with this body."""
+        raise not_supported(self.provider_name, f"webhook events of kind '{kind}'")
+
     # Helpers -------------------------------------------------------------------------------------------------
 
-    def _check_entity(self, entity: str) -> None:
-        if entity not in self.entities:
+    def _entity(self, entity: str) -> str:
+        """The entity `entity` (or a webhook kind) names, refused with "not_supported" when this source lacks it."""
+        resolved = self.webhook_entity(entity)
+        if resolved is None or resolved not in self.entities:
             raise ApplicationError(
                 f"{self.provider_name} has no {entity} records to read.",
                 code="not_supported",
                 extra={"entity": entity, "entities": list(self.entities)},
             )
+        return resolved
 
     def close(self) -> None:
         self.client.close()

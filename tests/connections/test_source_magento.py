@@ -53,6 +53,14 @@ def adapter_for(connection, **kwargs):
     return source_adapter(connection, transport=SandboxTransport(), **kwargs)
 
 
+def adds_up(refund, memo: dict, *, inclusive: bool) -> bool:
+    """refund.total from its parts in the order's tax basis (exclusive parts leave the tax out)."""
+    parts = sum((line.amount for line in refund.lines), Decimal(0)) + refund.shipping + refund.adjustment - refund.fee
+    if not inclusive:
+        parts += sum((line.tax for line in refund.lines), Decimal(0)) + Decimal(str(memo["shipping_tax_amount"]))
+    return refund.total == parts
+
+
 # Test connection --------------------------------------------------------------------------------------------------
 
 
@@ -208,12 +216,12 @@ def test_refunds_add_up_and_carry_the_orders_tax_codes(shops):
     for key in ("a", "b"):
         tenant, _, connection = shops[key]
         with tenant_scope(tenant), adapter_for(connection) as adapter:
-            refunds = [adapter.normalize("refund", native) for _, _, native in adapter.changed("refund", since=None)]
+            memos = [native for _, _, native in adapter.changed("refund", since=None)]
+            refunds = [adapter.normalize("refund", native) for native in memos]
         assert refunds
-        for refund in refunds:
+        for refund, memo in zip(refunds, memos, strict=True):
             assert isinstance(refund, Refund)
-            lines = sum((line.amount for line in refund.lines), Decimal(0))
-            assert refund.total == lines + refund.shipping + refund.adjustment - refund.fee, refund.number
+            assert adds_up(refund, memo, inclusive=key == "b"), refund.number
             assert all(not line.tax_key.code.startswith("rate:") or line.tax == 0 for line in refund.lines)
         seen.extend(refunds)
     assert any(r.fee for r in seen)
@@ -242,13 +250,15 @@ def test_every_generated_invoice_and_credit_memo_normalises_exactly(inclusive, c
     refunds = []
     for memo in CreditMemo.objects.filter(store__code=account):
         document = memo.as_dict()
-        refund = normalize_creditmemo({**document, "_context": {"order": orders[document["order_id"]]}})
-        lines = sum((line.amount for line in refund.lines), Decimal(0))
+        context = {"_context": {"order": orders[document["order_id"]]}}
+        refund = normalize_creditmemo({**document, **context}, prices_include_tax=inclusive)
         assert refund.total == Decimal(str(document["grand_total"]))
-        assert refund.total == lines + refund.shipping + refund.adjustment - refund.fee, refund.number
-        # Without the order, the same refund (tax codes fall back to rates the amounts imply).
-        bare = normalize_creditmemo(document)
+        assert adds_up(refund, document, inclusive=inclusive), refund.number
+        # Without the order, the same amounts; tax keys fall back to the rates the rounded amounts imply.
+        bare = normalize_creditmemo(document, prices_include_tax=inclusive)
         assert [line.amount for line in bare.lines] == [line.amount for line in refund.lines]
+        for approximate, exact in zip(bare.lines, refund.lines, strict=True):
+            assert abs(approximate.tax_key.percent - exact.tax_key.percent) < Decimal("0.5")
         refunds.append(refund)
     # Restocking fees, adjustment refunds and refunded shipping all occur, and still add up.
     assert any(r.fee for r in refunds) and any(r.adjustment for r in refunds) and any(r.shipping for r in refunds)
@@ -265,6 +275,31 @@ def test_products_and_stock_levels(shops):
     assert levels and all(isinstance(level, StockLevel) for level in levels.values())
     stock_rows = StockItem.objects.filter(store__code="src-mag-a").count()
     assert len(levels) == stock_rows
+
+
+def test_webhook_events_name_the_record_to_fetch(shops):
+    tenant, _, connection = shops["a"]
+    order = NativeOrder.objects.filter(store__code="src-mag-a").order_by("pk").first().as_dict()
+    invoice = Invoice.objects.filter(store__code="src-mag-a").order_by("pk").first().as_dict()
+    module = {"eventName": "observer.sales_order_save_commit_after", "data": {"order": order}}
+    io_event = {
+        "type": "com.adobe.commerce.observer.sales_order_invoice_save_after",
+        "data": {"key": "k", "value": {"entity_id": invoice["entity_id"], "order_id": invoice["order_id"]}},
+    }
+    with tenant_scope(tenant), adapter_for(connection) as adapter:
+        kind = "observer.sales_order_save_commit_after"
+        assert adapter.webhook_entity(kind) == "order"
+        assert (
+            adapter.normalize(kind, adapter.fetch(kind, adapter.webhook_source_id(kind, module))).number
+            == (order["increment_id"])
+        )
+        kind = "observer.sales_order_invoice_save_after"
+        payment = adapter.normalize(kind, adapter.fetch(kind, adapter.webhook_source_id(kind, io_event)))
+        assert payment.source_id == str(invoice["entity_id"]) and payment.method
+        with pytest.raises(ApplicationError) as caught:
+            adapter.webhook_source_id(kind, {"data": {}})
+        assert caught.value.code == "webhook_without_id"
+        assert adapter.webhook_entity("observer.catalog_product_save_after") is None
 
 
 def test_an_entity_the_source_does_not_have_is_refused(shops):

@@ -64,6 +64,13 @@ def search_params(*filters: tuple[str, str, str], sort: str | None = None, direc
 class MagentoAdapter(SourceAdapter):
     entities = ("customer", "order", "payment", "refund", "product", "stock")
     provider_name = "Magento"
+    webhook_kinds = {
+        "observer.sales_order_save_commit_after": "order",
+        "plugin.magento.sales.api.order_management.place": "order",
+        "observer.sales_order_invoice_save_after": "payment",
+        "observer.sales_order_creditmemo_save_after": "refund",
+        "observer.customer_save_commit_after": "customer",
+    }
 
     @classmethod
     def for_connection(cls, connection, *, transport=None, **client_options):
@@ -112,7 +119,7 @@ class MagentoAdapter(SourceAdapter):
     # Reads ---------------------------------------------------------------------------------------------------
 
     def changed(self, entity: str, *, since: datetime | None) -> Iterator[tuple[str, datetime | None, dict]]:
-        self._check_entity(entity)
+        entity = self._entity(entity)
         if entity == "stock":
             # Magento does not date stock changes: every product's stock item, every time.
             for product in magento_pages(self.client, "V1/products", page_size=PAGE_SIZE):
@@ -149,7 +156,7 @@ class MagentoAdapter(SourceAdapter):
         return [_contextualised(entity, record, orders.get(str(record.get("order_id")))) for record in records]
 
     def fetch(self, entity: str, source_id: str) -> dict:
-        self._check_entity(entity)
+        entity = self._entity(entity)
         try:
             if entity == "customer":
                 return self.client.customer_get(source_id)
@@ -173,7 +180,7 @@ class MagentoAdapter(SourceAdapter):
         return _contextualised(entity, record, order)
 
     def normalize(self, entity: str, native: dict):
-        self._check_entity(entity)
+        entity = self._entity(entity)
         if entity == "customer":
             return nz.normalize_customer(native)
         if entity == "order":
@@ -181,10 +188,26 @@ class MagentoAdapter(SourceAdapter):
         if entity == "payment":
             return nz.normalize_payment(native)
         if entity == "refund":
-            return nz.normalize_creditmemo(native)
+            order = (native.get("_context") or {}).get("order")
+            inclusive = self.order_prices_include_tax(order) if order else self.store_prices_include_tax()
+            return nz.normalize_creditmemo(native, prices_include_tax=inclusive)
         if entity == "product":
             return nz.normalize_product(native)
         return nz.normalize_stock_item(native)
+
+    def webhook_source_id(self, kind: str, body: dict) -> str:
+        """The record's id in an Adobe Commerce delivery: I/O Events' data.value, or webhook data.<entity>."""
+        entity = self._entity(kind)
+        data = body.get("data") if isinstance(body, dict) else None
+        data = data if isinstance(data, dict) else {}
+        record = data.get("value")
+        if not isinstance(record, dict):
+            key = {"payment": "invoice", "refund": "creditmemo"}.get(entity, entity)
+            record = data.get(key) if isinstance(data.get(key), dict) else {}
+        value = record.get("sku") if entity in ("product", "stock") else record.get("entity_id", record.get("id"))
+        if value in (None, ""):
+            raise ApplicationError(f"The Magento event names no {entity} id.", code="webhook_without_id")
+        return str(value)
 
     # Tax basis -----------------------------------------------------------------------------------------------
 

@@ -7,11 +7,11 @@ include tax is a store setting, not a field of the order, so the caller says it 
 
 Magento has no payment list: a paid invoice (state 2) is the payment, with the order's payment method; an order's
 own payment block (amount_paid) stands in where a store captures without invoicing. A credit memo is a refund:
-product lines at what was given back for them (tax included, discount taken off), shipping refunded, the
-"adjustment refund" (adjustment_positive: extra money back) and the "adjustment fee" (adjustment_negative: kept
-back, e.g. a restocking fee), so that
+product lines at what was given back for them (discount taken off), shipping refunded, the "adjustment refund"
+(adjustment_positive: extra money back) and the "adjustment fee" (adjustment_negative: kept back, e.g. a
+restocking fee), in the order's tax basis, so that
 
-    refund.total == sum(line.amount) + refund.shipping + refund.adjustment - refund.fee
+    refund.total == Σ line.amount + shipping + adjustment − fee (+ Σ line.tax + shipping tax when exclusive)
 
 holds to the cent. Records may carry `_context` (added by the adapter, see connections.sources): the order's
 payment method for an invoice, the whole order for a credit memo (its tax codes), the SKU for a stock item.
@@ -310,8 +310,8 @@ def _refund_tax_key(row: dict, order: dict | None, taxes: dict, net: Decimal, ta
     return TaxKey.from_rate(quantize(tax * 100 / net) if net else 0)
 
 
-def normalize_creditmemo(native: dict) -> Refund:
-    """A Magento credit memo (GET /V1/creditmemo/{id}) as a canonical refund (amounts include tax)."""
+def normalize_creditmemo(native: dict, *, prices_include_tax: bool = False) -> Refund:
+    """A Magento credit memo (GET /V1/creditmemo/{id}) as a canonical refund, amounts in the store's tax basis."""
     if native.get("state") not in (CREDITMEMO_REFUNDED, str(CREDITMEMO_REFUNDED), None):
         raise SkippableRecordError(
             f"Magento credit memo {native.get('increment_id')} is not refunded.", code="creditmemo_not_refunded"
@@ -332,15 +332,15 @@ def normalize_creditmemo(native: dict) -> Refund:
                 line_id=str(row.get("order_item_id") or row.get("entity_id")),
                 description=row.get("name") or row.get("sku") or "",
                 quantity=from_json_number(row.get("qty")),
-                amount=row_total + tax + compensation - discount,
+                amount=(row_total + tax + compensation if prices_include_tax else row_total) - discount,
                 tax=tax,
                 tax_key=_refund_tax_key(row, order, taxes, row_total - discount, tax),
                 sku=row.get("sku") or "",
             )
         )
-    shipping = native.get("shipping_incl_tax")
-    if shipping is None:
-        shipping = from_json_number(native.get("shipping_amount")) + from_json_number(native.get("shipping_tax_amount"))
+    shipping = from_json_number(native.get("shipping_amount"))
+    if prices_include_tax:
+        shipping += from_json_number(native.get("shipping_tax_amount"))
     return Refund(
         source_id=str(native["entity_id"]),
         order_source_id=str(native.get("order_id") or ""),
