@@ -86,3 +86,80 @@ class ConnectionCreateSerializer(StrictSerializer):
 
 class ConnectionDisconnectSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class EmptySerializer(StrictSerializer):
+    """An action that takes no input: any field sent is refused, so a typo never looks like success."""
+
+
+class XeroAuthorizeSerializer(serializers.Serializer):
+    authorize_url = serializers.URLField(read_only=True)
+
+
+class CheckResultSerializer(serializers.Serializer):
+    ok = serializers.BooleanField(read_only=True)
+    message = serializers.CharField(read_only=True)
+
+
+class ReferenceCountsSerializer(serializers.Serializer):
+    """How many of each kind of Xero setting were read and cached."""
+
+    organisation = serializers.IntegerField(read_only=True)
+    tax_rates = serializers.IntegerField(read_only=True)
+    accounts = serializers.IntegerField(read_only=True)
+    tracking_categories = serializers.IntegerField(read_only=True)
+    currencies = serializers.IntegerField(read_only=True)
+    items = serializers.IntegerField(read_only=True)
+    contact_groups = serializers.IntegerField(read_only=True)
+
+
+class _OrganisationSummary(serializers.Serializer):
+    name = serializers.CharField()
+    country = serializers.CharField()
+    base_currency = serializers.CharField()
+
+
+class _TaxRateSummary(serializers.Serializer):
+    tax_type = serializers.CharField()
+    name = serializers.CharField()
+    effective_rate = serializers.CharField(allow_null=True, help_text='A decimal string, e.g. "10.0000".')
+    status = serializers.CharField()
+
+
+class _AccountSummary(serializers.Serializer):
+    account_id = serializers.CharField()
+    code = serializers.CharField()
+    name = serializers.CharField()
+    type = serializers.CharField()
+    tax_type = serializers.CharField()
+    status = serializers.CharField()
+    enable_payments = serializers.BooleanField()
+
+
+class _TrackingOptionSummary(serializers.Serializer):
+    tracking_option_id = serializers.CharField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+
+
+class _TrackingCategorySummary(serializers.Serializer):
+    tracking_category_id = serializers.CharField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    options = _TrackingOptionSummary(many=True)
+
+
+class _CurrencySummary(serializers.Serializer):
+    code = serializers.CharField()
+    description = serializers.CharField()
+
+
+class ReferenceSummarySerializer(serializers.Serializer):
+    """The cached Xero settings mapping screens choose from; `fetched_at` is null when never read."""
+
+    fetched_at = serializers.DateTimeField(allow_null=True)
+    organisation = _OrganisationSummary()
+    tax_rates = _TaxRateSummary(many=True)
+    accounts = _AccountSummary(many=True)
+    tracking_categories = _TrackingCategorySummary(many=True)
+    currencies = _CurrencySummary(many=True)

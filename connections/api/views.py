@@ -6,11 +6,19 @@ from rest_framework.response import Response
 
 from connections import selectors, services
 from connections.api.serializers import (
+    CheckResultSerializer,
     ConnectionCreateSerializer,
     ConnectionDisconnectSerializer,
     ConnectionSerializer,
+    EmptySerializer,
+    ReferenceCountsSerializer,
+    ReferenceSummarySerializer,
+    XeroAuthorizeSerializer,
 )
 from connections.models import Connection
+from connections.providers.xero import flow
+from connections.providers.xero.reference import xero_reference_refresh_connection, xero_reference_summary
+from core.errors import ApplicationError
 from tenants.api.base import TenantScopedViewSet
 
 
@@ -63,3 +71,49 @@ class ConnectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         services.connection_disconnect(connection=connection, reason=reason, actor=self.principal.label)
         connection.refresh_from_db()
         return Response(ConnectionSerializer(connection).data)
+
+    def _no_input(self, request):
+        EmptySerializer(data=request.data).is_valid(raise_exception=True)
+
+    @extend_schema(request=EmptySerializer, responses=XeroAuthorizeSerializer)
+    @action(detail=False, methods=["post"], url_path="xero/authorize", serializer_class=EmptySerializer)
+    def xero_authorize(self, request, tenant_id=None):
+        """Start "Connect Xero" for a signed-in admin: open `authorize_url` in the same browser session.
+
+        Xero sends the browser back to /connections/xero/callback/, which finishes in the web pages (choose the
+        organisation). API keys cannot: the flow needs a person at Xero's consent page and this session.
+        """
+        self._no_input(request)
+        if self.principal.api_key is not None or not self.principal.is_admin:
+            raise PermissionDenied("Connecting Xero needs an agency owner or admin signed in to the web app.")
+        url = flow.xero_authorization_start(session=request.session, tenant=self.tenant)
+        return Response({"authorize_url": url})
+
+    @extend_schema(request=EmptySerializer, responses=CheckResultSerializer)
+    @action(detail=True, methods=["post"], serializer_class=EmptySerializer)
+    def test(self, request, tenant_id=None, pk=None):
+        """Make one cheap authenticated call through the connection and say whether it works."""
+        from connections.views import connection_check
+
+        self._no_input(request)
+        connection = self.get_object()
+        self._require_manager()
+        return Response(connection_check(connection=connection))
+
+    @extend_schema(request=EmptySerializer, responses=ReferenceCountsSerializer)
+    @action(detail=True, methods=["post"], url_path="refresh-reference", serializer_class=EmptySerializer)
+    def refresh_reference(self, request, tenant_id=None, pk=None):
+        """Read the Xero organisation's settings again (tax rates, accounts, tracking, currencies, …); counts."""
+        self._no_input(request)
+        connection = self.get_object()
+        self._require_manager()
+        return Response(xero_reference_refresh_connection(connection=connection))
+
+    @extend_schema(responses=ReferenceSummarySerializer)
+    @action(detail=True, methods=["get"])
+    def reference(self, request, tenant_id=None, pk=None):
+        """The cached Xero settings for mapping screens: tax rates, accounts, tracking with options, currencies."""
+        connection = self.get_object()
+        if connection.provider != "xero":
+            raise ApplicationError("Only Xero connections have Xero settings.", code="not_xero")
+        return Response(ReferenceSummarySerializer(xero_reference_summary(connection=connection)).data)

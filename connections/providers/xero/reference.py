@@ -9,7 +9,7 @@ from django.utils import timezone
 from connections.models import Connection, XeroReferenceData
 from connections.paging import xero_pages
 from core.errors import ApplicationError
-from core.money import from_json_number
+from core.money import UNIT_PRICE_4DP, from_json_number, quantize
 
 Kind = XeroReferenceData.Kind
 
@@ -129,7 +129,8 @@ def _decimal_text(value) -> str | None:
     if value is None:
         return None
     try:
-        return str(from_json_number(value))
+        # Xero keeps rates to 4 dp; a fixed scale reads the same whatever the JSON number looked like.
+        return str(quantize(from_json_number(value), UNIT_PRICE_4DP))
     except (TypeError, ValueError):
         return None
 
