@@ -8,6 +8,13 @@ class Cin7Client(BaseClient):
     """Cin7 Core External API v2."""
 
     provider = PROVIDER
+    # The last answer received, error or not: lets "test connection" tell this system's error body from another
+    # server's page without a second call.
+    last_response: httpx.Response | None = None
+
+    def _raise_for_status(self, method, request, response) -> None:
+        self.last_response = response
+        super()._raise_for_status(method, request, response)
 
     def auth_headers(self, *, force_refresh: bool = False) -> dict[str, str]:
         account_id = self.credentials.get("account_id") or getattr(self.connection, "external_account_id", "")

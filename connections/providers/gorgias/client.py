@@ -8,6 +8,13 @@ class GorgiasClient(BaseClient):
     """Gorgias REST API (`https://<domain>.gorgias.com/api/…`)."""
 
     provider = PROVIDER
+    # The last answer received, error or not: lets "test connection" tell this system's error body from another
+    # server's page without a second call.
+    last_response: httpx.Response | None = None
+
+    def _raise_for_status(self, method, request, response) -> None:
+        self.last_response = response
+        super()._raise_for_status(method, request, response)
 
     def error_message(self, response: httpx.Response) -> str:
         try:
