@@ -378,15 +378,25 @@ class MappingSuggestion(TenantOwned):
         return f"{self.get_kind_display()} {self.label or self.key}"
 
 
-__all__ = [
-    "AccountRule",
-    "ContactPolicy",
-    "FieldTransform",
-    "ItemMapping",
-    "MappingSuggestion",
-    "PaymentAccountMapping",
-    "PostingPolicy",
-    "SourceValue",
-    "TaxMapping",
-    "TrackingMapping",
-]
+class SampleRecord(TenantOwned):
+    """A recent canonical record of a source, kept to preview payloads and field transforms on real data."""
+
+    KEEP = 50
+
+    source_connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+", db_index=False)
+    entity = models.CharField(max_length=20)  # order, contact
+    source_id = models.CharField(max_length=128)
+    label = models.CharField(max_length=200, blank=True)
+    record = models.JSONField()
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-seen_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "source_connection", "entity", "source_id"], name="sample_record_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.entity} {self.label or self.source_id}"

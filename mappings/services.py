@@ -7,9 +7,9 @@ from django.db.models import F
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
-from connections.canonical import Order, Payment, Product, Refund
+from connections.canonical import Order, Payment, Product, Refund, to_json
 from connections.models import Connection
-from mappings.models import SourceValue
+from mappings.models import SampleRecord, SourceValue
 from mappings.rules import ZERO_TAX_KEY
 from tenants.services import activity_record
 
@@ -81,7 +81,26 @@ def source_values_observe(
                 currency=currency,
                 defaults={"label": label[:200], "percent": percent, "first_seen_at": at, "last_seen_at": at},
             )
+    if order is not None:
+        sample_keep(source_connection=source_connection, entity="order", record=order, label=order.number, at=at)
     return len(seen)
+
+
+def sample_keep(*, source_connection: Connection, entity: str, record, label: str = "", at=None) -> None:
+    """Keep a recent canonical record for previews; only the newest SampleRecord.KEEP per source and entity stay."""
+    at = at or timezone.now()
+    own = {"tenant_id": source_connection.tenant_id, "source_connection": source_connection, "entity": entity}
+    SampleRecord.objects.update_or_create(
+        **own,
+        source_id=str(record.source_id),
+        defaults={"record": to_json(record), "label": label[:200], "seen_at": at},
+    )
+    stale = (
+        SampleRecord.objects.filter(**own).order_by("-seen_at", "-id").values_list("id", flat=True)[SampleRecord.KEEP :]
+    )
+    stale_ids = list(stale)
+    if stale_ids:
+        SampleRecord.objects.filter(**own, id__in=stale_ids).delete()
 
 
 def _snapshot(instance) -> dict:

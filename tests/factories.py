@@ -101,3 +101,218 @@ class ConnectionFactory(factory.django.DjangoModelFactory):
         if value and obj.pk is not None:
             obj.credentials_ciphertext = crypto.encrypt_for(obj, purpose=crypto.PURPOSE_CREDENTIALS, value=value)
             obj.save(update_fields=["credentials_ciphertext"])
+
+
+# Sync -----------------------------------------------------------------------------------------------------------
+from sync.models import AuditEntry, CrossReference, DeadLetter, InboundEvent, SyncJob  # noqa: E402
+
+
+class SyncJobFactory(factory.django.DjangoModelFactory):
+    """A pending contact job from a Magento connection to a Xero connection of the same tenant."""
+
+    class Meta:
+        model = SyncJob
+
+    tenant = factory.SubFactory(TenantFactory)
+    source_connection = factory.LazyAttribute(lambda o: ConnectionFactory(tenant=o.tenant))
+    xero_connection = factory.LazyAttribute(lambda o: ConnectionFactory(tenant=o.tenant, provider="xero"))
+    operation = SyncJob.Operation.CONTACT_UPSERT
+    entity = "contact"
+    source_id = factory.Sequence(lambda n: str(1000 + n))
+    source_version = factory.Sequence(lambda n: f"v{n}")
+    idempotency_key = factory.Sequence(lambda n: f"key-{n}")
+    record = factory.LazyAttribute(lambda o: {"entity": "contact", "data": {"source_id": o.source_id}})
+    next_attempt_at = factory.LazyFunction(timezone.now)
+
+
+class DeadLetterFactory(SyncJobFactory):
+    class Meta:
+        model = DeadLetter
+
+    state = SyncJob.State.DEAD
+    cause = "Gave up after 7 retries: Xero answered 503"
+
+
+class AuditEntryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AuditEntry
+
+    tenant = factory.SubFactory(TenantFactory)
+    entity = "contact"
+    source_id = factory.Sequence(lambda n: str(n))
+    operation = SyncJob.Operation.CONTACT_UPSERT
+    outcome = AuditEntry.Outcome.CREATED
+
+
+class InboundEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = InboundEvent
+
+    tenant = factory.SubFactory(TenantFactory)
+    connection = factory.LazyAttribute(lambda o: ConnectionFactory(tenant=o.tenant))
+    source = InboundEvent.Source.WEBHOOK
+    kind = "order"
+    dedupe_key = factory.Sequence(lambda n: f"event-{n}")
+    body = factory.LazyFunction(lambda: {"entity_id": 1})
+
+
+class CrossReferenceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CrossReference
+
+    tenant = factory.SubFactory(TenantFactory)
+    source_connection = factory.LazyAttribute(lambda o: ConnectionFactory(tenant=o.tenant))
+    entity = "contact"
+    source_id = factory.Sequence(lambda n: str(n))
+    xero_id = factory.Faker("uuid4")
+    source_version = "v1"
+    payload_hash = "h"
+    synced_at = factory.LazyFunction(timezone.now)
+
+
+# Mappings -------------------------------------------------------------------------------------------------------
+
+from datetime import UTC, datetime  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
+from connections.canonical import LineKind, Order, OrderLine, TaxKey, to_json  # noqa: E402
+from mappings import models as mapping_models  # noqa: E402
+
+
+class _SourceOwned(factory.django.DjangoModelFactory):
+    class Meta:
+        abstract = True
+
+    tenant = factory.SubFactory(TenantFactory)
+    source_connection = factory.SubFactory(ConnectionFactory, tenant=factory.SelfAttribute("..tenant"))
+
+
+class TaxMappingFactory(_SourceOwned):
+    class Meta:
+        model = mapping_models.TaxMapping
+
+    tax_code = factory.Sequence(lambda n: f"TAX-{n}")
+    source_percent = Decimal("10")
+    xero_tax_type = "OUTPUT"
+
+
+class AccountRuleFactory(_SourceOwned):
+    class Meta:
+        model = mapping_models.AccountRule
+
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    category = "Services"
+    account_code = "200"
+
+
+class PaymentAccountMappingFactory(_SourceOwned):
+    class Meta:
+        model = mapping_models.PaymentAccountMapping
+
+    payment_method = factory.Sequence(lambda n: f"method{n}")
+    account_code = "090"
+
+
+class TrackingMappingFactory(_SourceOwned):
+    class Meta:
+        model = mapping_models.TrackingMapping
+
+    source_attribute = "store"
+    source_value = "1"
+    xero_category = "Region"
+    xero_option = "North"
+
+
+class ItemMappingFactory(_SourceOwned):
+    class Meta:
+        model = mapping_models.ItemMapping
+
+    sku = factory.Sequence(lambda n: f"SKU-{n}")
+    item_code = factory.Sequence(lambda n: f"ITEM-{n}")
+
+
+class ContactPolicyFactory(_SourceOwned):
+    class Meta:
+        model = mapping_models.ContactPolicy
+
+
+class PostingPolicyFactory(_SourceOwned):
+    class Meta:
+        model = mapping_models.PostingPolicy
+
+    sales_account_code = "200"
+
+
+class FieldTransformFactory(_SourceOwned):
+    class Meta:
+        model = mapping_models.FieldTransform
+
+    source_field = "number"
+    target = "invoice_reference"
+    transform = "prefix"
+    argument = "WEB-"
+
+
+class SourceValueFactory(_SourceOwned):
+    class Meta:
+        model = mapping_models.SourceValue
+
+    kind = "tax_key"
+    value = factory.Sequence(lambda n: f"KEY-{n}")
+    percent = Decimal("10")
+    first_seen_at = factory.LazyFunction(timezone.now)
+    last_seen_at = factory.LazyFunction(timezone.now)
+
+
+class MappingSuggestionFactory(_SourceOwned):
+    class Meta:
+        model = mapping_models.MappingSuggestion
+
+    kind = "tax"
+    key = factory.Sequence(lambda n: f"KEY-{n}")
+    proposal = factory.LazyAttribute(
+        lambda o: {"tax_code": o.key, "xero_tax_type": "OUTPUT", "rate_override": False, "source_percent": "10"}
+    )
+    reason = "GST on Income (OUTPUT) 10%: same effective rate (10%)."
+
+
+def _sample_order(number: str) -> dict:
+    when = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    line = OrderLine(
+        line_id="1",
+        kind=LineKind.PRODUCT,
+        description="Tee",
+        quantity=Decimal("2"),
+        unit_price=Decimal("10.0000"),
+        tax=Decimal("2.00"),
+        total=Decimal("20.00"),
+        tax_key=TaxKey(code="GST", percent=Decimal("10")),
+        sku="TEE",
+    )
+    order = Order(
+        source_id=number,
+        number=number,
+        currency="AUD",
+        tax_inclusive=False,
+        lines=(line,),
+        subtotal=Decimal("20.00"),
+        tax_total=Decimal("2.00"),
+        discount_total=Decimal("0.00"),
+        shipping_total=Decimal("0.00"),
+        grand_total=Decimal("22.00"),
+        status="processing",
+        created_at=when,
+        updated_at=when,
+    )
+    return to_json(order)
+
+
+class SampleRecordFactory(_SourceOwned):
+    class Meta:
+        model = mapping_models.SampleRecord
+
+    entity = "order"
+    source_id = factory.Sequence(lambda n: f"1000{n}")
+    label = factory.SelfAttribute("source_id")
+    record = factory.LazyAttribute(lambda o: _sample_order(o.source_id))
+    seen_at = factory.LazyFunction(timezone.now)
