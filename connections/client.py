@@ -31,6 +31,7 @@ from django.utils import timezone
 from connections import crypto
 from connections.providers.base import AuthKind, Provider
 from connections.ratelimit import Budget, RateLimiter
+from core import jsonexact
 from core.errors import ProviderAuthError, RequestError, RetryableError
 
 logger = logging.getLogger("connections.client")
@@ -242,12 +243,14 @@ class BaseClient:
 
     def _send_once(self, method, path, *, params, json_body, headers, attempt, force_refresh) -> httpx.Response:
         # Authenticate first: fetching or refreshing a token is not a call against this connection's API budget.
+        # Bodies are encoded with exact decimals: amounts reach the remote as the digits we hold, never via float.
+        body_headers = {"Content-Type": "application/json"} if json_body is not None else {}
         request = self._http.build_request(
             method,
             path,
             params=params,
-            json=json_body,
-            headers={**headers, **self.auth_headers(force_refresh=force_refresh)},
+            content=jsonexact.dumps(json_body).encode() if json_body is not None else None,
+            headers={**headers, **body_headers, **self.auth_headers(force_refresh=force_refresh)},
         )
         slot = self.rate_limiter.acquire() if self.rate_limiter is not None else None
         if slot is not None:

@@ -1,7 +1,11 @@
-"""django-q2 entry points: load a row by id, enter its tenant's scope, call one service."""
+"""django-q2 entry points: load a row by id, enter its tenant's scope, call one service.
 
+Every task is safe to run twice: the inbox, jobs and leases in our own tables decide what actually happens.
+"""
+
+from connections.models import Connection
 from tenants.models import Tenant
-from tenants.scoping import tenant_scope
+from tenants.scoping import all_tenants, tenant_scope
 
 
 def inbound_event_process_task(event_id: int, tenant_id: int) -> None:
@@ -9,3 +13,51 @@ def inbound_event_process_task(event_id: int, tenant_id: int) -> None:
 
     with tenant_scope(Tenant.objects.get(pk=tenant_id)):
         inbound_event_process(event_id=event_id)
+
+
+def drain_task(xero_connection_id: int, tenant_id: int) -> dict:
+    from sync.services.drain import drain_run
+
+    with tenant_scope(Tenant.objects.get(pk=tenant_id)):
+        report = drain_run(xero_connection=Connection.objects.get(pk=xero_connection_id))
+    return report.__dict__
+
+
+def drains_due_task() -> int:
+    """Every minute: enqueue a drain for each active Xero connection with due jobs (a busy one declines)."""
+    from django.utils import timezone
+    from django_q.tasks import async_task
+
+    from sync.models import SyncJob
+
+    # The scheduler looks across tenants for due work; each drain then runs in its own tenant's scope.
+    with all_tenants():
+        due = (
+            SyncJob.objects.filter(
+                state=SyncJob.State.PENDING,
+                next_attempt_at__lte=timezone.now(),
+                xero_connection__status=Connection.Status.ACTIVE,
+            )
+            .values_list("xero_connection_id", "tenant_id")
+            .distinct()
+        )
+        pairs = list(due)
+    for connection_id, tenant_id in pairs:
+        async_task(
+            "sync.tasks.drain_task", connection_id, tenant_id, cluster="sync", task_name=f"drain-{connection_id}"
+        )
+    return len(pairs)
+
+
+def sweep_task() -> dict:
+    """Every few minutes: resume what a killed worker left behind."""
+    from sync.services.sweeper import sweep
+
+    return sweep()
+
+
+def poll_sources_task() -> int:
+    """Every 15 minutes: pull changes from every active source connection (the webhook safety net)."""
+    from sync.services.polling import sources_poll_due
+
+    return sources_poll_due()

@@ -1,0 +1,102 @@
+"""Xero accounting operations the sync engine uses: batched saves with per-element results, and lookups.
+
+Facts (research/xero.md §3): up to ~50 elements per request; with summarizeErrors=false Xero answers 200 with each
+element's StatusAttributeString and ValidationErrors, in request order; an Idempotency-Key (≤ 128 chars) replays
+the first answer for a few minutes. Amounts are parsed as Decimal, never float.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from connections.providers.xero.client import XeroClient
+from core import jsonexact
+
+# entity → (collection name in URLs and bodies, HTTP method that creates or updates, id field)
+COLLECTIONS = {
+    "contact": ("Contacts", "POST", "ContactID"),
+    "invoice": ("Invoices", "POST", "InvoiceID"),
+    "payment": ("Payments", "PUT", "PaymentID"),
+    "credit_note": ("CreditNotes", "POST", "CreditNoteID"),
+    "item": ("Items", "POST", "ItemID"),
+}
+BATCH_SIZE = 50
+# A `where` clause is a URL parameter: keep lookups well under common URL length limits.
+LOOKUP_CHUNK = 40
+
+
+@dataclass(frozen=True)
+class ElementResult:
+    ok: bool
+    record: dict
+    errors: tuple[str, ...]
+    xero_id: str = ""
+
+
+def parse(response) -> dict:
+    """Xero's JSON with exact decimals."""
+    return jsonexact.loads(response.content)
+
+
+def _errors(element: dict) -> tuple[str, ...]:
+    messages = [e.get("Message", "") for e in element.get("ValidationErrors") or [] if isinstance(e, dict)]
+    return tuple(dict.fromkeys(m for m in messages if m))
+
+
+def save_batch(client: XeroClient, entity: str, elements: list[dict], *, idempotency_key: str) -> list[ElementResult]:
+    """Create or update up to 50 records in one request; one result per element, in order.
+
+    Raises the client's errors for the request as a whole (retryable, auth, request).
+    """
+    if not elements:
+        return []
+    if len(elements) > BATCH_SIZE:
+        raise ValueError(f"at most {BATCH_SIZE} elements per Xero request")
+    collection, method, id_field = COLLECTIONS[entity]
+    params = {"summarizeErrors": "false"}
+    if entity in ("invoice", "credit_note"):
+        params["unitdp"] = "4"  # keep 4-decimal unit prices as the source gave them
+    response = client.request(
+        method, collection, params=params, json_body={collection: elements}, idempotency_key=idempotency_key
+    )
+    answered = parse(response).get(collection) or []
+    if len(answered) != len(elements):
+        raise ValueError(f"Xero answered {len(answered)} {collection} for {len(elements)} sent")
+    results = []
+    for element in answered:
+        errors = _errors(element)
+        ok = element.get("StatusAttributeString", "OK") != "ERROR" and not errors
+        xero_id = str(element.get(id_field) or "") if ok else ""
+        results.append(ElementResult(ok=ok, record=element, errors=errors, xero_id=xero_id))
+    return results
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def find_by(client: XeroClient, entity: str, field: str, values: Iterable[str]) -> dict[str, dict]:
+    """Records whose `field` equals one of `values` (e.g. contacts by ContactNumber), keyed by that value.
+
+    Used before re-creating anything whose earlier attempt may have been applied with its answer lost.
+    """
+    collection, _, _ = COLLECTIONS[entity]
+    wanted = [v for v in dict.fromkeys(values) if v]
+    found: dict[str, dict] = {}
+    for start in range(0, len(wanted), LOOKUP_CHUNK):
+        chunk = wanted[start : start + LOOKUP_CHUNK]
+        if entity == "invoice" and field == "InvoiceNumber":
+            params = {"InvoiceNumbers": ",".join(chunk)}
+        else:
+            params = {"where": " OR ".join(f'{field}=="{_quote(v)}"' for v in chunk)}
+        page = 1
+        while True:
+            body = parse(client.get(collection, params={**params, "page": page, "pageSize": 1000}))
+            records = body.get(collection) or []
+            for record in records:
+                key = record.get(field)
+                if key in chunk and record.get("Status") not in ("DELETED", "VOIDED", "ARCHIVED"):
+                    found.setdefault(key, record)
+            if len(records) < 1000:
+                break
+            page += 1
+    return found

@@ -1,0 +1,126 @@
+from django.db.models import Min
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+
+from sync.api.serializers import (
+    AuditEntrySerializer,
+    CauseGroupSerializer,
+    DiscardSerializer,
+    JobSelectionSerializer,
+    SyncJobSerializer,
+)
+from sync.models import AuditEntry, DeadLetter, SyncJob
+from sync.services import operations
+from tenants.api.base import TenantScopedViewSet
+
+JOB_FILTERS = ("state", "entity", "operation", "source_id", "xero_id", "cause")
+
+
+def _filtered(queryset, params, names):
+    for name in names:
+        value = params.get(name)
+        if value:
+            queryset = queryset.filter(**{name: value})
+    return queryset
+
+
+def _time_param(params, name):
+    value = params.get(name)
+    if not value:
+        return None
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise ValidationError({name: ["Use an ISO 8601 date-time, e.g. 2026-11-21T09:00:00Z."]})
+    return parsed
+
+
+class SyncJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """The tenant's sync jobs. Filter by state, entity, operation, source_id, xero_id or cause."""
+
+    model = SyncJob
+    serializer_class = SyncJobSerializer
+
+    def get_queryset(self):
+        jobs = SyncJob.objects.filter(tenant=self.tenant).order_by("-id")
+        return _filtered(jobs, self.request.query_params, JOB_FILTERS)
+
+    @extend_schema(responses=CauseGroupSerializer(many=True))
+    @action(detail=False, methods=["get"], url_path="needs-attention")
+    def needs_attention(self, request, tenant_id=None):
+        """Jobs held for a person, grouped by cause, largest group first."""
+        groups = operations.needs_attention_groups().annotate(id=Min("id"))
+        page = self.paginate_queryset(groups)
+        return self.get_paginated_response(CauseGroupSerializer(page, many=True).data)
+
+    @extend_schema(request=JobSelectionSerializer, responses={200: None})
+    @action(detail=False, methods=["post"])
+    def replay(self, request, tenant_id=None):
+        """Send again: one job, a selection (ids), or everything with one cause."""
+        self._require_writer()
+        data = _valid(JobSelectionSerializer, request)
+        count = operations.jobs_replay(actor=self.principal.label, job_ids=data.get("ids"), cause=data.get("cause"))
+        return Response({"replayed": count})
+
+    @extend_schema(request=DiscardSerializer, responses={200: None})
+    @action(detail=False, methods=["post"])
+    def discard(self, request, tenant_id=None):
+        """Give up on jobs on purpose, with a reason that is kept."""
+        self._require_writer()
+        data = _valid(DiscardSerializer, request)
+        count = operations.jobs_discard(
+            actor=self.principal.label, reason=data["reason"], job_ids=data.get("ids"), cause=data.get("cause")
+        )
+        return Response({"discarded": count})
+
+    def _require_writer(self):
+        principal = self.principal
+        if principal.membership is not None and not principal.is_admin:
+            raise PermissionDenied("Only agency owners and admins can replay or discard jobs.")
+
+
+def _valid(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class DeadLetterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """Jobs that used up their retries: replay or discard them through …/jobs/replay/ and …/jobs/discard/."""
+
+    model = DeadLetter
+    serializer_class = SyncJobSerializer
+
+    def get_queryset(self):
+        return DeadLetter.objects.filter(tenant=self.tenant, state=SyncJob.State.DEAD).order_by("-id")
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter(name, str, description=f"filter by {name}")
+        for name in ("entity", "source_id", "xero_id", "outcome", "operation")
+    ]
+    + [OpenApiParameter("since", str), OpenApiParameter("until", str)]
+)
+class AuditEntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """The audit trail: everything the engine did, searchable by entity, source id, Xero id, outcome and time."""
+
+    model = AuditEntry
+    serializer_class = AuditEntrySerializer
+
+    def get_queryset(self):
+        params = self.request.query_params
+        entries = _filtered(
+            AuditEntry.objects.filter(tenant=self.tenant),
+            params,
+            ("entity", "source_id", "xero_id", "outcome", "operation"),
+        )
+        since, until = _time_param(params, "since"), _time_param(params, "until")
+        if since:
+            entries = entries.filter(created_at__gte=since)
+        if until:
+            entries = entries.filter(created_at__lt=until)
+        return entries.order_by("-created_at", "-id")

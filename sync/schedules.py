@@ -1,0 +1,21 @@
+"""The recurring work, registered with django-q2's scheduler (idempotently, at migrate time and by `make run`)."""
+
+SCHEDULES = (
+    # (name, function, minutes)
+    ("Drain due jobs", "sync.tasks.drains_due_task", 1),
+    ("Sweep stuck work", "sync.tasks.sweep_task", 5),
+    ("Poll sources", "sync.tasks.poll_sources_task", 15),
+    ("Idle connections", "connections.tasks.connections_idle_sweep_task", 24 * 60),
+)
+
+
+def schedules_ensure() -> int:
+    """Create or update every schedule; returns how many exist."""
+    from django_q.models import Schedule
+
+    for name, func, minutes in SCHEDULES:
+        Schedule.objects.update_or_create(
+            name=name,
+            defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1},
+        )
+    return len(SCHEDULES)

@@ -1,0 +1,365 @@
+"""The drain: one per Xero connection at a time, writing due jobs to Xero in batches of up to 50.
+
+Each pass takes due jobs by priority (payments and refunds before new records, live before backfill), keeps only
+those whose dependency is already in Xero (a contact before its invoice, an invoice before its payment), builds
+their payloads from the tenant's mappings, sends one batch with summarizeErrors=false and an Idempotency-Key, and
+records per element the cross-reference, an audit entry and the job's state. Failures follow sync.services.failures.
+A job retried after an attempt whose answer may have been lost is first looked up in Xero by its natural key, so a
+lost response never makes a duplicate.
+"""
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from connections.canonical import from_json
+from connections.models import Connection
+from connections.providers.xero import accounting
+from connections.providers.xero.client import XeroClient
+from connections.services import connection_mark_needs_reauth, connection_record_activity
+from core import jsonexact
+from core.errors import ProviderAuthError, RequestError, RetryableError
+from sync.models import AuditEntry, CrossReference, DrainLease, SyncJob
+from sync.services import failures
+
+logger = logging.getLogger(__name__)
+
+Op = SyncJob.Operation
+State = SyncJob.State
+LEASE = timedelta(minutes=5)
+# A job whose dependency is not in Xero yet is looked at again after this long (no attempt is spent).
+DEPENDENCY_WAIT = timedelta(seconds=60)
+# Within one priority, the order that satisfies dependencies.
+OPERATION_RANK = {
+    Op.CONTACT_UPSERT: 0,
+    Op.ITEM_UPSERT: 1,
+    Op.INVOICE_UPSERT: 2,
+    Op.INVOICE_VOID: 3,
+    Op.PAYMENT_CREATE: 4,
+    Op.CREDIT_NOTE_CREATE: 5,
+}
+# The natural key each entity is looked up by after a possibly lost response.
+NATURAL_KEYS = {"contact": "ContactNumber", "invoice": "InvoiceNumber", "item": "Code"}
+CANDIDATES_PER_PASS = 500
+THROTTLE_CODES = ("rate_limited", "provider_rate_limited")
+
+
+@dataclass
+class DrainReport:
+    batches: int = 0
+    sent: int = 0
+    done: int = 0
+    matched: int = 0
+    needs_attention: int = 0
+    retrying: int = 0
+    dead: int = 0
+    busy: bool = False
+    by_operation: dict = field(default_factory=dict)
+
+
+def _default_client(connection: Connection, transport) -> XeroClient:
+    return XeroClient(connection=connection, transport=transport)
+
+
+# Leases -------------------------------------------------------------------------------------------------------
+
+
+def drain_lease_acquire(*, xero_connection: Connection, holder: str) -> bool:
+    """Take the connection's drain lease if it is free or expired (works across every qcluster host)."""
+    now = timezone.now()
+    DrainLease.objects.get_or_create(xero_connection=xero_connection, defaults={"tenant_id": xero_connection.tenant_id})
+    taken = (
+        DrainLease.objects.filter(xero_connection=xero_connection)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__lt=now) | Q(holder=holder))
+        .update(holder=holder, expires_at=now + LEASE)
+    )
+    return taken == 1
+
+
+def drain_lease_release(*, xero_connection: Connection, holder: str) -> None:
+    DrainLease.objects.filter(xero_connection=xero_connection, holder=holder).update(holder="", expires_at=None)
+
+
+# The drain ----------------------------------------------------------------------------------------------------
+
+
+def drain_run(
+    *,
+    xero_connection: Connection,
+    transport=None,
+    client_factory: Callable[[Connection, object], XeroClient] = _default_client,
+    payload_builder: Callable | None = None,
+    max_batches: int | None = None,
+    time_budget: float = 240.0,
+) -> DrainReport:
+    """Drain due jobs of one Xero connection until none is ready, the budget is spent, or Xero asks us to wait.
+
+    `payload_builder(jobs, *, own_xrefs, xero_connection)` defaults to the tenant's mappings
+    (sync.services.payloads.build_payloads).
+    """
+    if payload_builder is None:
+        from sync.services.payloads import build_payloads as payload_builder
+    report = DrainReport()
+    holder = f"drain-{uuid.uuid4().hex[:12]}"
+    if not drain_lease_acquire(xero_connection=xero_connection, holder=holder):
+        report.busy = True
+        return report
+    started = time.monotonic()
+    client = client_factory(xero_connection, transport)
+    try:
+        while max_batches is None or report.batches < max_batches:
+            if time.monotonic() - started > time_budget:
+                break
+            xero_connection.refresh_from_db(fields=["status"])
+            if xero_connection.status != Connection.Status.ACTIVE:
+                break
+            batch = _next_batch(xero_connection)
+            if not batch:
+                break
+            drain_lease_acquire(xero_connection=xero_connection, holder=holder)  # renew
+            stop = _run_batch(client, xero_connection, batch, report, payload_builder)
+            report.batches += 1
+            if stop:
+                break
+    finally:
+        client.close()
+        drain_lease_release(xero_connection=xero_connection, holder=holder)
+    return report
+
+
+def _next_batch(xero_connection: Connection) -> list[SyncJob]:
+    """The next ready batch: one operation, up to 50 jobs, dependencies already in Xero."""
+    now = timezone.now()
+    candidates = list(
+        SyncJob.objects.filter(xero_connection=xero_connection, state=State.PENDING, next_attempt_at__lte=now)
+        .select_related("source_connection")
+        .order_by("priority", "next_attempt_at", "id")[:CANDIDATES_PER_PASS]
+    )
+    if not candidates:
+        return []
+    candidates.sort(key=lambda j: (j.priority, OPERATION_RANK.get(j.operation, 9), j.next_attempt_at, j.id))
+    ready, waiting = _split_by_dependency(candidates)
+    if waiting:
+        _wait_for_dependencies(waiting)
+    if not ready:
+        # Everything in this window waits on something not on its way; the next pass looks further on.
+        return _next_batch(xero_connection) if waiting else []
+    operation = ready[0].operation
+    return [job for job in ready if job.operation == operation][: accounting.BATCH_SIZE]
+
+
+def _split_by_dependency(jobs: list[SyncJob]) -> tuple[list[SyncJob], list[SyncJob]]:
+    """(ready, waiting): ready jobs have their dependency in Xero; waiting ones have it nowhere on its way.
+
+    A job whose dependency is itself queued (a contact staged with its order) is neither: it simply runs after it.
+    """
+    wanted = {(j.depends_on_entity, j.depends_on_source_id) for j in jobs if j.depends_on_entity}
+    present, on_its_way = set(), set()
+    if wanted:
+        query = Q()
+        for entity, source_id in wanted:
+            query |= Q(entity=entity, source_id=source_id)
+        source_ids = {j.source_connection_id for j in jobs}
+        present = set(
+            CrossReference.objects.filter(query, source_connection_id__in=source_ids).values_list("entity", "source_id")
+        )
+        on_its_way = set(
+            SyncJob.objects.filter(
+                query, source_connection_id__in=source_ids, state__in=(State.PENDING, State.RUNNING)
+            ).values_list("entity", "source_id")
+        )
+    ready, waiting = [], []
+    for job in jobs:
+        dependency = (job.depends_on_entity, job.depends_on_source_id)
+        if not job.depends_on_entity or dependency in present:
+            ready.append(job)
+        elif dependency not in on_its_way:
+            waiting.append(job)
+    return ready, waiting
+
+
+def _wait_for_dependencies(jobs: list[SyncJob]) -> None:
+    now = timezone.now()
+    for job in jobs:
+        job.next_attempt_at = now + DEPENDENCY_WAIT
+        job.cause = f"Waiting for {job.depends_on_entity} {job.depends_on_source_id} to reach Xero."
+    SyncJob.objects.bulk_update(jobs, ["next_attempt_at", "cause"])
+
+
+def _xref_map(jobs: list[SyncJob], entity: str, source_ids) -> dict[str, CrossReference]:
+    source_connections = {j.source_connection_id for j in jobs}
+    return {
+        x.source_id: x
+        for x in CrossReference.objects.filter(
+            source_connection_id__in=source_connections, entity=entity, source_id__in=set(source_ids)
+        )
+    }
+
+
+def _run_batch(client, xero_connection, jobs: list[SyncJob], report: DrainReport, payload_builder) -> bool:
+    """Build, send and record one batch. Returns True when the drain should stop (throttled, auth, outage)."""
+    operation = jobs[0].operation
+    own = _xref_map(jobs, jobs[0].entity, [j.source_id for j in jobs])
+    built = payload_builder(jobs, own_xrefs=own, xero_connection=xero_connection)
+    sendable, exact = [], {}
+    for job, result in zip(jobs, built, strict=True):
+        if result.problems:
+            cause = "; ".join(p.cause for p in result.problems)
+            failures.job_needs_attention(job=job, code=result.problems[0].code, cause=cause)
+            report.needs_attention += 1
+        else:
+            # The exact payload goes to Xero; the job keeps a JSON-safe copy for operators and the audit trail.
+            exact[job.pk] = result.payload
+            job.payload = _jsonable(result.payload)
+            sendable.append(job)
+    if not sendable:
+        return False
+
+    entity = sendable[0].entity
+    try:
+        sendable = _match_lost_responses(client, sendable, entity, report)
+        if not sendable:
+            return False
+        SyncJob.objects.filter(pk__in=[j.pk for j in sendable]).update(
+            state=State.RUNNING, lease_expires_at=timezone.now() + LEASE
+        )
+        key = hashlib.sha256("|".join(j.idempotency_key + _hash(j.payload) for j in sendable).encode()).hexdigest()
+        results = accounting.save_batch(client, entity, [j.payload for j in sendable], idempotency_key=key)
+    except RetryableError as exc:
+        # A 429 (or our own limiter) means nothing was applied: no attempt is spent. Anything else may have been
+        # applied with its answer lost, and the spent attempt makes the next one look the record up first.
+        throttled = exc.code in THROTTLE_CODES
+        with transaction.atomic():
+            for job in sendable:
+                failures.job_retry_later(job=job, error=exc, throttled=throttled)
+                if job.state == State.DEAD:
+                    report.dead += 1
+        report.retrying += len(sendable)
+        return throttled or exc.retry_after is not None
+    except ProviderAuthError as exc:
+        connection_mark_needs_reauth(connection=xero_connection, reason=exc.message)
+        for job in sendable:
+            failures.job_wait_for_auth(job=job)
+        return True
+    except RequestError as exc:
+        for job in sendable:
+            failures.job_needs_attention(job=job, code=exc.code, cause=f"Xero refused the request: {exc.message}")
+        report.needs_attention += len(sendable)
+        return False
+
+    now = timezone.now()
+    with transaction.atomic():
+        for job, result in zip(sendable, results, strict=True):
+            if result.ok:
+                _record_success(job, result.xero_id, result.record, now, AuditEntry.Outcome.CREATED)
+                report.done += 1
+            else:
+                failures.job_needs_attention(
+                    job=job,
+                    code="xero_validation",
+                    cause="Xero refused it: " + "; ".join(result.errors or ("no reason given",)),
+                    response=_jsonable(result.record),
+                )
+                report.needs_attention += 1
+    report.sent += len(sendable)
+    report.by_operation[operation] = report.by_operation.get(operation, 0) + len(sendable)
+    connection_record_activity(connection=xero_connection)
+    return False
+
+
+def _match_lost_responses(client, jobs: list[SyncJob], entity: str, report: DrainReport) -> list[SyncJob]:
+    """Jobs retried after an attempt that may have been applied: find them in Xero by natural key first."""
+    field_name = NATURAL_KEYS.get(entity)
+    suspects = [j for j in jobs if j.attempts > 0 and field_name and (j.payload or {}).get(field_name)]
+    if not suspects:
+        return jobs
+    found = accounting.find_by(client, entity, field_name, [j.payload[field_name] for j in suspects])
+    if not found:
+        return jobs
+    now = timezone.now()
+    remaining = []
+    with transaction.atomic():
+        for job in jobs:
+            record = found.get((job.payload or {}).get(field_name or ""), None) if job in suspects else None
+            if record is None:
+                remaining.append(job)
+                continue
+            _, _, id_field = accounting.COLLECTIONS[entity]
+            _record_success(job, str(record[id_field]), record, now, AuditEntry.Outcome.MATCHED)
+            report.matched += 1
+    return remaining
+
+
+def _record_success(job: SyncJob, xero_id: str, record: dict, now, outcome: str) -> None:
+    number = str(record.get("InvoiceNumber") or record.get("ContactNumber") or record.get("Code") or "")
+    existed = CrossReference.objects.filter(
+        source_connection_id=job.source_connection_id, entity=job.entity, source_id=job.source_id
+    ).exists()
+    if outcome == AuditEntry.Outcome.CREATED and existed:
+        outcome = AuditEntry.Outcome.UPDATED
+    CrossReference.objects.update_or_create(
+        tenant_id=job.tenant_id,
+        source_connection_id=job.source_connection_id,
+        entity=job.entity,
+        source_id=job.source_id,
+        defaults={
+            "xero_id": xero_id,
+            "xero_number": number[:100],
+            "source_version": job.source_version,
+            "payload_hash": _hash(job.payload),
+            "synced_at": now,
+        },
+    )
+    job.state = State.DONE
+    job.xero_id = xero_id
+    job.finished_at = now
+    job.lease_expires_at = None
+    job.cause = ""
+    job.error_code = ""
+    job.response = _jsonable(record)
+    job.save(
+        update_fields=[
+            "state",
+            "xero_id",
+            "finished_at",
+            "lease_expires_at",
+            "cause",
+            "error_code",
+            "payload",
+            "response",
+        ]
+    )
+    AuditEntry.objects.create(
+        tenant_id=job.tenant_id,
+        job=job,
+        entity=job.entity,
+        source_id=job.source_id,
+        xero_id=xero_id,
+        operation=job.operation,
+        outcome=outcome,
+        request=job.payload,
+        response=job.response,
+    )
+
+
+def _hash(payload) -> str:
+    return hashlib.sha256(jsonexact.dumps(payload).encode()).hexdigest()
+
+
+def _jsonable(record: dict | None):
+    """For storage in JSON columns: exact numbers stay exact in PostgreSQL's jsonb."""
+    return json.loads(jsonexact.dumps(record)) if record is not None else None
+
+
+def canonical_record(job: SyncJob):
+    """The job's canonical record, rebuilt from its JSON form."""
+    return from_json(job.record["entity"], job.record["data"])

@@ -1,0 +1,64 @@
+"""Build each job's Xero payload from its canonical record and the tenant's mappings (mappings.payloads)."""
+
+from mappings.payloads import PayloadResult, Problem
+
+from connections.models import Connection
+from mappings import payloads as mapping
+from sync.models import CrossReference, SyncJob
+
+Op = SyncJob.Operation
+
+
+def build_payloads(
+    jobs: list[SyncJob], *, own_xrefs: dict[str, CrossReference], xero_connection: Connection
+) -> list[PayloadResult]:
+    """One PayloadResult per job, in order. `own_xrefs` are the jobs' own cross-references (existing Xero ids)."""
+    from sync.services.drain import canonical_record
+
+    dependencies = _dependency_ids(jobs)
+    results = []
+    for job in jobs:
+        record = canonical_record(job)
+        existing = own_xrefs.get(job.source_id)
+        existing_id = existing.xero_id if existing else None
+        depends_on = (
+            dependencies.get((job.depends_on_entity, job.depends_on_source_id)) if job.depends_on_entity else None
+        )
+        common = {"source_connection": job.source_connection, "xero_connection": xero_connection}
+        if job.operation == Op.CONTACT_UPSERT:
+            results.append(mapping.contact_payload(**common, contact=record, existing_xero_id=existing_id))
+        elif job.operation == Op.INVOICE_UPSERT:
+            results.append(
+                mapping.invoice_payload(
+                    **common, order=record, contact_xero_id=depends_on, existing_xero_id=existing_id
+                )
+            )
+        elif job.operation == Op.INVOICE_VOID:
+            results.append(_void_payload(depends_on))
+        elif job.operation == Op.PAYMENT_CREATE:
+            results.append(mapping.payment_payload(**common, payment=record, invoice_xero_id=depends_on))
+        elif job.operation == Op.CREDIT_NOTE_CREATE:
+            results.append(mapping.credit_note_payload(**common, refund=record, invoice_xero_id=depends_on))
+        elif job.operation == Op.ITEM_UPSERT:
+            results.append(mapping.item_payload(**common, product=record, existing_xero_id=existing_id))
+        else:
+            results.append(PayloadResult(None, (Problem("unsupported_operation", f"Cannot send {job.operation}."),)))
+    return results
+
+
+def _void_payload(invoice_xero_id: str | None) -> PayloadResult:
+    if not invoice_xero_id:
+        return PayloadResult(None, (Problem("invoice_missing", "The cancelled order's invoice is not in Xero."),))
+    return PayloadResult({"InvoiceID": invoice_xero_id, "Status": "VOIDED"}, ())
+
+
+def _dependency_ids(jobs: list[SyncJob]) -> dict[tuple[str, str], str]:
+    wanted = {(j.depends_on_entity, j.depends_on_source_id) for j in jobs if j.depends_on_entity}
+    found = {}
+    for entity in {e for e, _ in wanted}:
+        ids = [s for e, s in wanted if e == entity]
+        for xref in CrossReference.objects.filter(
+            source_connection_id__in={j.source_connection_id for j in jobs}, entity=entity, source_id__in=ids
+        ):
+            found[(entity, xref.source_id)] = xref.xero_id
+    return found

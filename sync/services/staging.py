@@ -1,0 +1,189 @@
+"""Staging: turn a canonical record into durable jobs, one per effect in Xero, with deterministic keys.
+
+Staging the same record version twice finds the same jobs (the idempotency key is derived from tenant, source
+record, version and operation), so processing an event twice stages nothing new.
+"""
+
+import hashlib
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from connections.canonical import ENTITY_TYPES, Contact, Order, Payment, Product, Refund, fingerprint, to_json
+from connections.models import Connection
+from core.errors import ApplicationError
+from sync.models import CrossReference, SyncJob
+
+Op = SyncJob.Operation
+State = SyncJob.State
+OPEN_STATES = (State.PENDING, State.RUNNING, State.NEEDS_ATTENTION)
+
+
+@dataclass(frozen=True)
+class Effect:
+    operation: str
+    entity: str
+    source_id: str
+    record: object
+    depends_on: tuple[str, str] | None = None
+    # A contact seen only inside an order is created when missing, never used to overwrite the real customer.
+    create_only: bool = False
+
+
+def idempotency_key_for(*, tenant_id: int, source_connection_id: int, operation: str, source_id: str, version: str):
+    raw = f"{tenant_id}:{source_connection_id}:{operation}:{source_id}:{version}"
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def xero_connection_of(*, tenant_id: int) -> Connection:
+    """The tenant's active Xero connection, where every job goes."""
+    connection = (
+        Connection.objects.filter(tenant_id=tenant_id, provider="xero", status=Connection.Status.ACTIVE)
+        .order_by("id")
+        .first()
+    )
+    if connection is None:
+        raise ApplicationError("This tenant has no active Xero connection.", code="no_xero_connection")
+    return connection
+
+
+def effects_of(entity: str, record) -> list[Effect]:
+    """What one canonical record means in Xero, dependencies first."""
+    if entity == "contact" and isinstance(record, Contact):
+        return [Effect(Op.CONTACT_UPSERT, "contact", record.source_id, record)]
+    if entity == "order" and isinstance(record, Order):
+        effects = []
+        contact_dependency = None
+        if record.contact is not None:
+            effects.append(
+                Effect(Op.CONTACT_UPSERT, "contact", record.contact.source_id, record.contact, create_only=True)
+            )
+            contact_dependency = ("contact", record.contact.source_id)
+        if record.is_cancelled:
+            effects.append(Effect(Op.INVOICE_VOID, "invoice", record.source_id, record, ("invoice", record.source_id)))
+        else:
+            effects.append(Effect(Op.INVOICE_UPSERT, "invoice", record.source_id, record, contact_dependency))
+        return effects
+    if entity == "payment" and isinstance(record, Payment):
+        return [Effect(Op.PAYMENT_CREATE, "payment", record.source_id, record, ("invoice", record.order_source_id))]
+    if entity == "refund" and isinstance(record, Refund):
+        return [
+            Effect(Op.CREDIT_NOTE_CREATE, "credit_note", record.source_id, record, ("invoice", record.order_source_id))
+        ]
+    if entity == "product" and isinstance(record, Product):
+        return [Effect(Op.ITEM_UPSERT, "item", record.source_id, record)]
+    raise ApplicationError(f"Nothing to do in Xero for a {entity}.", code="unsupported_record")
+
+
+def canonical_entity_of(record) -> str:
+    return next(name for name, kind in ENTITY_TYPES.items() if isinstance(record, kind))
+
+
+PRIORITIES = {Op.PAYMENT_CREATE: SyncJob.PRIORITY_PAYMENT, Op.CREDIT_NOTE_CREATE: SyncJob.PRIORITY_PAYMENT}
+
+
+def jobs_stage(*, source_connection: Connection, entity: str, record, backfill: bool = False) -> list[SyncJob]:
+    """Stage the jobs for one canonical record; returns the jobs created now (none when already staged).
+
+    Call inside the transaction that marks the inbound event processed. Unchanged records (same version as last
+    synced) stage nothing; a newer version supersedes older jobs for the same record that have not run.
+    """
+    tenant_id = source_connection.tenant_id
+    xero = xero_connection_of(tenant_id=tenant_id)
+    now = timezone.now()
+    created_jobs = []
+    for effect in effects_of(entity, record):
+        version = fingerprint(effect.record)
+        if effect.operation == Op.INVOICE_VOID and not _invoice_in_xero(source_connection, effect.source_id):
+            # Cancelled before its invoice reached Xero: nothing to void, and the unsent invoice must not go.
+            _discard_unsent_invoice(source_connection, effect.source_id)
+            continue
+        if _already_done(source_connection, effect, version):
+            continue
+        key = idempotency_key_for(
+            tenant_id=tenant_id,
+            source_connection_id=source_connection.pk,
+            operation=effect.operation,
+            source_id=effect.source_id,
+            version=version,
+        )
+        priority = PRIORITIES.get(effect.operation, SyncJob.PRIORITY_BACKFILL if backfill else SyncJob.PRIORITY_LIVE)
+        job, created = SyncJob.objects.get_or_create(
+            tenant_id=tenant_id,
+            idempotency_key=key,
+            defaults={
+                "source_connection": source_connection,
+                "xero_connection": xero,
+                "operation": effect.operation,
+                "entity": effect.entity,
+                "source_id": effect.source_id,
+                "source_version": version,
+                "priority": priority,
+                "record": {
+                    "entity": entity if effect.entity != "contact" else "contact",
+                    "data": to_json(effect.record),
+                },
+                "depends_on_entity": effect.depends_on[0] if effect.depends_on else "",
+                "depends_on_source_id": effect.depends_on[1] if effect.depends_on else "",
+                "next_attempt_at": now,
+            },
+        )
+        if created:
+            created_jobs.append(job)
+            if not effect.create_only:
+                _supersede_older(job)
+    return created_jobs
+
+
+def _already_done(source_connection: Connection, effect: Effect, version: str) -> bool:
+    xref = CrossReference.objects.filter(
+        source_connection=source_connection, entity=effect.entity, source_id=effect.source_id
+    ).first()
+    if effect.create_only:
+        # Create when missing; an open job for the contact already covers it too.
+        return (
+            xref is not None
+            or SyncJob.objects.filter(
+                source_connection=source_connection,
+                entity=effect.entity,
+                source_id=effect.source_id,
+                operation=effect.operation,
+                state__in=(*OPEN_STATES, State.DONE),
+            ).exists()
+        )
+    return xref is not None and xref.source_version == version and effect.operation != Op.INVOICE_VOID
+
+
+def _invoice_in_xero(source_connection: Connection, order_id: str) -> bool:
+    return CrossReference.objects.filter(
+        source_connection=source_connection, entity="invoice", source_id=order_id
+    ).exists()
+
+
+def _discard_unsent_invoice(source_connection: Connection, order_id: str) -> None:
+    SyncJob.objects.filter(
+        source_connection=source_connection,
+        entity="invoice",
+        source_id=order_id,
+        operation=Op.INVOICE_UPSERT,
+        state__in=(State.PENDING, State.NEEDS_ATTENTION),
+    ).update(
+        state=State.DISCARDED,
+        discard_reason="The order was cancelled before its invoice reached Xero.",
+        finished_at=timezone.now(),
+    )
+
+
+def _supersede_older(job: SyncJob) -> None:
+    """Older versions of the same record that have not been sent are replaced by this one."""
+    SyncJob.objects.filter(
+        source_connection_id=job.source_connection_id,
+        entity=job.entity,
+        source_id=job.source_id,
+        operation=job.operation,
+        state__in=(State.PENDING, State.NEEDS_ATTENTION),
+    ).exclude(pk=job.pk).update(
+        state=State.DISCARDED,
+        discard_reason="Superseded by a newer version of the same record.",
+        finished_at=timezone.now(),
+    )

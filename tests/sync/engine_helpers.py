@@ -1,0 +1,102 @@
+"""Shared setup for engine tests: a tenant with a Xero sandbox connection and a Magento source with orders."""
+
+from collections import namedtuple
+from datetime import timedelta
+
+from django.utils import timezone
+
+from connections.canonical import Contact, Order
+from connections.providers.magento.normalize import normalize_order
+from connections.providers.xero.client import XeroClient
+from sandbox.magento.generator import generate
+from sandbox.magento.models import Order as NativeOrder
+from sandbox.transport import SandboxTransport
+from sync.models import SyncJob
+from sync.services.staging import jobs_stage
+from tests.factories import ConnectionFactory
+from tests.sandbox_world import xero_connection_for
+
+Result = namedtuple("Result", "payload problems")
+Problem = namedtuple("Problem", "code cause")
+
+
+def simple_payloads(jobs, *, own_xrefs, xero_connection):
+    """A stand-in for the tenant's mappings: enough for Xero to accept the records (NoTax, account 200)."""
+    from sync.models import CrossReference
+    from sync.services.drain import canonical_record
+
+    results = []
+    for job in jobs:
+        record = canonical_record(job)
+        existing = own_xrefs.get(job.source_id)
+        if isinstance(record, Contact):
+            payload = {"Name": f"{record.name} <{record.email}>"[:255], "ContactNumber": f"T-{record.source_id}"[:50]}
+            if record.email:
+                payload["EmailAddress"] = record.email
+        elif isinstance(record, Order):
+            contact = CrossReference.objects.get(entity="contact", source_id=job.depends_on_source_id)
+            lines = [
+                {
+                    "Description": line.description or "Item",
+                    "Quantity": line.quantity,
+                    "UnitAmount": line.unit_price,
+                    "AccountCode": "200",
+                    "DiscountAmount": line.discount,
+                }
+                for line in record.lines
+            ]
+            if record.tax_total and not record.tax_inclusive:
+                lines.append(
+                    {"Description": "Tax", "Quantity": 1, "UnitAmount": record.tax_total, "AccountCode": "200"}
+                )
+            payload = {
+                "Type": "ACCREC",
+                "Contact": {"ContactID": contact.xero_id},
+                "InvoiceNumber": f"T-{record.number}",
+                "Reference": record.number,
+                "Date": record.created_at.date().isoformat(),
+                "DueDate": (record.created_at.date() + timedelta(days=14)).isoformat(),
+                "Status": "AUTHORISED",
+                "LineAmountTypes": "NoTax",
+                "CurrencyCode": record.currency,
+                "LineItems": lines,
+            }
+        else:
+            results.append(Result(None, (Problem("unsupported", "not in this test"),)))
+            continue
+        if existing:
+            payload[{"contact": "ContactID", "invoice": "InvoiceID"}[job.entity]] = existing.xero_id
+        results.append(Result(payload, ()))
+    return results
+
+
+class World:
+    """A tenant wired for the engine: Xero sandbox org + a Magento source connection with generated orders."""
+
+    def __init__(self, tenant, *, name, store, orders=20, customers=8, seed=1, foreign_share=0.0):
+        self.tenant = tenant
+        self.xero, self.org = xero_connection_for(tenant, name=name, country="AU")
+        self.source = ConnectionFactory(tenant=tenant, provider="magento", display_name=store)
+        generate(
+            account=store, seed=seed, customers=customers, orders=orders, currency="AUD", foreign_share=foreign_share
+        )
+        self.store = store
+
+    def orders(self) -> list[Order]:
+        natives = NativeOrder.objects.filter(store__code=self.store).order_by("entity_id")
+        return [normalize_order(n.as_dict()) for n in natives]
+
+    def open_orders(self) -> list[Order]:
+        return [order for order in self.orders() if not order.is_cancelled]
+
+    def stage_orders(self) -> list[SyncJob]:
+        jobs = []
+        for order in self.orders():
+            jobs += jobs_stage(source_connection=self.source, entity="order", record=order)
+        return jobs
+
+    def client_factory(self, **kwargs):
+        return lambda connection, transport: XeroClient(connection=connection, transport=SandboxTransport(), **kwargs)
+
+    def due_now(self):
+        SyncJob.objects.filter(tenant=self.tenant, state=SyncJob.State.PENDING).update(next_attempt_at=timezone.now())

@@ -1,0 +1,179 @@
+"""The drain against the Xero sandbox: batches, dependencies, failure policy, lost responses, leases."""
+
+import pytest
+from django.utils import timezone
+
+from sandbox.faults import fault_profile_set
+from sandbox.xero.models import Contact as XeroContact
+from sandbox.xero.models import Invoice as XeroInvoice
+from sync.models import AuditEntry, CrossReference, SyncJob
+from sync.services.drain import drain_lease_acquire, drain_run
+from tenants.scoping import tenant_scope
+from tests.sync.engine_helpers import World, simple_payloads
+
+pytestmark = pytest.mark.django_db
+State = SyncJob.State
+
+
+def _drain(world, **kwargs):
+    kwargs.setdefault("client_factory", world.client_factory())
+    return drain_run(xero_connection=world.xero, payload_builder=simple_payloads, **kwargs)
+
+
+def _xero_invoices(world):
+    return XeroInvoice.objects.filter(org__tenant_id=world.org["tenant_id"], type="ACCREC")
+
+
+def test_orders_reach_xero_in_batches_contacts_first(world):
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=60, customers=55)
+        staged = a.stage_orders()
+        invoices = len(a.open_orders())
+        contacts = {j.source_id for j in staged if j.entity == "contact"}
+        assert {j.operation for j in staged} == {SyncJob.Operation.CONTACT_UPSERT, SyncJob.Operation.INVOICE_UPSERT}
+        report = _drain(a)
+        assert report.done == len(staged) == len(contacts) + invoices and report.needs_attention == 0
+        # Up to 50 per request: contacts first, then the invoices that need them.
+        assert report.batches == -(-len(contacts) // 50) + -(-invoices // 50)
+        assert SyncJob.objects.filter(state=State.DONE).count() == len(staged)
+        assert CrossReference.objects.filter(entity="invoice").count() == invoices
+        assert CrossReference.objects.filter(entity="contact").count() == len(contacts)
+        assert AuditEntry.objects.filter(outcome=AuditEntry.Outcome.CREATED).count() == len(staged)
+    assert _xero_invoices(a).count() == invoices
+    # Every invoice points at the contact created for its customer.
+    invoice = _xero_invoices(a).first()
+    assert invoice.contact_id is not None
+
+
+def test_one_tenants_drain_never_touches_another_tenants_jobs(world):
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=5)
+        a.stage_orders()
+    with tenant_scope(world.tenant_b1):
+        b = World(world.tenant_b1, name="Beta", store="beta", orders=7)
+        b_jobs = b.stage_orders()
+    with tenant_scope(world.tenant_a1):
+        _drain(a)
+        a_invoices = len(a.open_orders())
+    with tenant_scope(world.tenant_b1):
+        assert SyncJob.objects.filter(state=State.PENDING).count() == len(b_jobs)
+    assert _xero_invoices(b).count() == 0 and _xero_invoices(a).count() == a_invoices
+
+
+def test_staging_the_same_record_twice_stages_nothing_new_and_unchanged_records_nothing_after_sync(world):
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=6)
+        first = a.stage_orders()
+        assert first and a.stage_orders() == []
+        _drain(a)
+        assert a.stage_orders() == []
+        assert SyncJob.objects.count() == len(first)
+
+
+def test_a_validation_error_holds_one_record_and_lets_the_rest_through(world):
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=4)
+        a.stage_orders()
+
+        def broken_second_invoice(jobs, **kwargs):
+            results = simple_payloads(jobs, **kwargs)
+            if jobs[0].entity == "invoice":
+                results[1].payload["LineItems"][0]["AccountCode"] = "999"  # not in the chart of accounts
+            return results
+
+        report = drain_run(
+            xero_connection=a.xero, payload_builder=broken_second_invoice, client_factory=a.client_factory()
+        )
+        held = SyncJob.objects.get(state=State.NEEDS_ATTENTION)
+        assert held.entity == "invoice" and "Xero refused it" in held.cause and "999" in held.cause
+        assert report.needs_attention == 1
+        assert SyncJob.objects.filter(entity="invoice", state=State.DONE).count() == 3
+
+
+def test_xero_outage_backs_off_and_a_dropped_response_never_duplicates(world):
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=3, customers=3)
+        a.stage_orders()
+        # Every write is applied and its answer lost; the client does not retry by itself here.
+        fault_profile_set(system="xero", account=a.org["tenant_id"], drop_rate=1.0)
+        report = _drain(a, client_factory=a.client_factory(max_attempts=1))
+        assert report.retrying > 0 and report.done == 0
+        job = SyncJob.objects.filter(entity="contact").first()
+        assert job.state == State.PENDING and job.attempts == 1 and job.next_attempt_at > timezone.now()
+        assert (
+            XeroContact.objects.filter(org__tenant_id=a.org["tenant_id"]).exclude(name__startswith="Demo").count() >= 1
+        )  # the writes did happen
+
+        fault_profile_set(system="xero", account=a.org["tenant_id"], drop_rate=0.0)
+        a.due_now()
+        report = _drain(a)
+        assert report.matched >= 1
+        assert SyncJob.objects.exclude(state=State.DONE).count() == 0
+        assert AuditEntry.objects.filter(outcome=AuditEntry.Outcome.MATCHED).exists()
+    numbers = list(
+        XeroContact.objects.filter(org__tenant_id=a.org["tenant_id"], contact_number__startswith="T-").values_list(
+            "contact_number", flat=True
+        )
+    )
+    assert len(numbers) == len(set(numbers)) == 3
+    assert _xero_invoices(a).count() == 3
+
+
+def test_a_throttled_batch_spends_no_attempt(world):
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=2, customers=2)
+        a.stage_orders()
+        fault_profile_set(system="xero", account=a.org["tenant_id"], throttle_rate=1.0)
+        report = _drain(a, client_factory=a.client_factory(max_attempts=1))
+        assert report.retrying > 0
+        assert set(SyncJob.objects.values_list("attempts", flat=True)) == {0}
+        assert SyncJob.objects.filter(next_attempt_at__gt=timezone.now()).exists()
+
+
+def test_errors_retry_on_the_schedule_then_become_dead_letters(world):
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=1, customers=1)
+        a.stage_orders()
+        fault_profile_set(system="xero", account=a.org["tenant_id"], error_rate=1.0)
+        for _ in range(8):
+            a.due_now()
+            _drain(a, client_factory=a.client_factory(max_attempts=1))
+        job = SyncJob.objects.get(entity="contact")
+        assert job.state == State.DEAD and job.attempts == 8
+        assert "Gave up after 7 retries" in job.cause
+        assert AuditEntry.objects.filter(job=job, outcome=AuditEntry.Outcome.RETRY).count() == 7
+
+
+def test_one_drain_per_connection(world):
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=2)
+        a.stage_orders()
+        assert drain_lease_acquire(xero_connection=a.xero, holder="another-host")
+        report = _drain(a)
+        assert report.busy and SyncJob.objects.filter(state=State.DONE).count() == 0
+
+
+def test_an_order_in_a_currency_xero_has_not_enabled_is_held_with_xeros_reason(world):
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=30, customers=10, foreign_share=1.0)
+        a.stage_orders()
+        _drain(a)
+        held = SyncJob.objects.filter(state=State.NEEDS_ATTENTION)
+        assert held.exists()
+        assert all("is not enabled for this organisation" in job.cause for job in held)
+
+
+def test_an_order_cancelled_before_reaching_xero_sends_nothing(world):
+    from dataclasses import replace
+
+    from sync.services.staging import jobs_stage
+
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=6, customers=2)
+        order = a.open_orders()[0]
+        jobs_stage(source_connection=a.source, entity="order", record=order)
+        jobs_stage(source_connection=a.source, entity="order", record=replace(order, is_cancelled=True))
+        invoice_job = SyncJob.objects.get(entity="invoice")
+        assert invoice_job.state == State.DISCARDED and "cancelled" in invoice_job.discard_reason
+        _drain(a)
+    assert _xero_invoices(a).count() == 0
