@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection as db
 
-from connections.services import connection_create
 from connections.sources import source_adapter
 from sandbox.magento.generator import generate
 from sandbox.magento.services import store_create
@@ -15,6 +14,7 @@ from sync.models import InboundEvent, SourceCursor
 from sync.services.polling import source_poll, sources_poll_due
 from tenants.scoping import tenant_scope
 from tests.factories import ConnectionFactory
+from tests.sandbox_world import magento_connection_for
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -143,14 +143,7 @@ END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def _magento(tenant, store: dict, *, token=None):
-    with tenant_scope(tenant):
-        return connection_create(
-            tenant=tenant,
-            provider_id="magento",
-            display_name=f"Shop {store['store_code']}",
-            credentials={"access_token": token or store["access_token"]},
-            account={"store_url": "http://testserver/sandbox/magento", "store_code": store["store_code"]},
-        )
+    return magento_connection_for(tenant, store, token=token)
 
 
 @pytest.fixture
