@@ -31,3 +31,20 @@ def xero_connection_for(tenant, *, name: str, country: str = "AU") -> tuple[Conn
 def xero_client(connection: Connection, **kwargs) -> XeroClient:
     """A client for the connection whose requests go into the sandbox in process."""
     return XeroClient(connection=connection, transport=SandboxTransport(), **kwargs)
+
+
+def magento_connection_for(tenant, store: dict, *, token=None, store_code=None, store_url=None) -> Connection:
+    """A Magento connection of `tenant` to a sandbox store (as returned by sandbox.magento.services.store_create)."""
+    from tenants.scoping import tenant_scope
+
+    with tenant_scope(tenant):
+        return connection_create(
+            tenant=tenant,
+            provider_id="magento",
+            display_name=f"Shop {store['store_code']}",
+            credentials={"access_token": token or store["access_token"]},
+            account={
+                "store_url": store_url or "http://testserver/sandbox/magento",
+                "store_code": store_code or store["store_code"],
+            },
+        )

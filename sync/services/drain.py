@@ -30,6 +30,7 @@ from core import jsonexact
 from core.errors import ProviderAuthError, RequestError, RetryableError
 from sync.models import AuditEntry, CrossReference, DrainLease, SyncJob
 from sync.services import failures
+from sync.services.payloads import NAME_TAKEN
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,9 @@ class DrainReport:
 
 
 def _default_client(connection: Connection, transport) -> XeroClient:
-    return XeroClient(connection=connection, transport=transport)
+    from connections.providers.xero.tokens import xero_client_for
+
+    return xero_client_for(connection, transport=transport)
 
 
 # Leases -------------------------------------------------------------------------------------------------------
@@ -262,6 +265,11 @@ def _run_batch(client, xero_connection, jobs: list[SyncJob], report: DrainReport
             if result.ok:
                 _record_success(job, result.xero_id, result.record, now, AuditEntry.Outcome.CREATED)
                 report.done += 1
+            elif job.entity == "contact" and job.error_code != NAME_TAKEN and _name_taken(result.errors):
+                # Another contact holds the name (two customers called Jane Doe): send again, disambiguated.
+                SyncJob.objects.filter(pk=job.pk).update(
+                    state=State.PENDING, error_code=NAME_TAKEN, next_attempt_at=now, payload=job.payload
+                )
             else:
                 failures.job_needs_attention(
                     job=job,
@@ -270,10 +278,27 @@ def _run_batch(client, xero_connection, jobs: list[SyncJob], report: DrainReport
                     response=_jsonable(result.record),
                 )
                 report.needs_attention += 1
+    _wake_dependants(xero_connection, entity, [j.source_id for j in sendable if j.state == State.DONE], now)
     report.sent += len(sendable)
     report.by_operation[operation] = report.by_operation.get(operation, 0) + len(sendable)
     connection_record_activity(connection=xero_connection)
     return False
+
+
+def _wake_dependants(xero_connection: Connection, entity: str, source_ids: list[str], now) -> None:
+    """Jobs that were told to wait for these records can go now (a payment whose invoice just arrived)."""
+    if source_ids:
+        SyncJob.objects.filter(
+            xero_connection=xero_connection,
+            state=State.PENDING,
+            depends_on_entity=entity,
+            depends_on_source_id__in=source_ids,
+            next_attempt_at__gt=now,
+        ).update(next_attempt_at=now, cause="")
+
+
+def _name_taken(errors) -> bool:
+    return any("contact name" in e.lower() and "already assigned" in e.lower() for e in errors)
 
 
 def _match_lost_responses(client, jobs: list[SyncJob], entity: str, report: DrainReport) -> list[SyncJob]:

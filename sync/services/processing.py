@@ -38,12 +38,14 @@ def _records_of(event: InboundEvent, *, transport=None) -> list[tuple[str, objec
         return []
     from connections.sources import source_adapter
 
-    adapter = source_adapter(event.connection, transport=transport)
-    entity = event.kind
-    native = event.body
-    if event.source == InboundEvent.Source.WEBHOOK:
-        native = adapter.fetch(entity, adapter.webhook_source_id(entity, event.body))
-    return [(entity, adapter.normalize(entity, native))]
+    with source_adapter(event.connection, transport=transport) as adapter:
+        entity = adapter.webhook_entity(event.kind)
+        if entity is None:
+            return []  # an event about nothing we sync (a helpdesk ticket, say)
+        native = event.body
+        if event.source == InboundEvent.Source.WEBHOOK:
+            native = adapter.fetch(entity, adapter.webhook_source_id(event.kind, event.body))
+        return [(entity, adapter.normalize(entity, native))]
 
 
 def inbound_event_process(*, event_id: int, transport=None) -> str:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from connections.canonical import ENTITY_TYPES, Contact, Order, Payment, Product, Refund, fingerprint, to_json
 from connections.models import Connection
 from core.errors import ApplicationError
+from mappings.services import source_values_observe
 from sync.models import CrossReference, SyncJob
 
 Op = SyncJob.Operation
@@ -91,6 +92,7 @@ def jobs_stage(*, source_connection: Connection, entity: str, record, backfill: 
     tenant_id = source_connection.tenant_id
     xero = xero_connection_of(tenant_id=tenant_id)
     now = timezone.now()
+    _observe(source_connection, record)
     created_jobs = []
     for effect in effects_of(entity, record):
         version = fingerprint(effect.record)
@@ -152,6 +154,16 @@ def _already_done(source_connection: Connection, effect: Effect, version: str) -
             ).exists()
         )
     return xref is not None and xref.source_version == version and effect.operation != Op.INVOICE_VOID
+
+
+OBSERVED = {Order: "order", Payment: "payment", Refund: "refund", Product: "product"}
+
+
+def _observe(source_connection: Connection, record) -> None:
+    """Record what the source uses (tax keys, payment methods, …) for mapping suggestions and health."""
+    for kind, argument in OBSERVED.items():
+        if isinstance(record, kind):
+            source_values_observe(source_connection=source_connection, **{argument: record})
 
 
 def _invoice_in_xero(source_connection: Connection, order_id: str) -> bool:

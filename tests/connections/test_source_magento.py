@@ -8,8 +8,6 @@ import pytest
 
 from connections.canonical import Order, Payment, Product, Refund, StockLevel
 from connections.checks import connection_test
-from connections.models import Connection
-from connections.services import connection_create
 from connections.sources import source_adapter
 from core.errors import ApplicationError, NotFoundError
 from sandbox.magento.generator import generate
@@ -18,22 +16,9 @@ from sandbox.magento.models import Order as NativeOrder
 from sandbox.magento.services import store_create
 from sandbox.transport import SandboxTransport
 from tenants.scoping import tenant_scope
+from tests.sandbox_world import magento_connection_for as magento_connection
 
 END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-def magento_connection(tenant, store: dict, *, token=None, store_code=None, store_url=None) -> Connection:
-    with tenant_scope(tenant):
-        return connection_create(
-            tenant=tenant,
-            provider_id="magento",
-            display_name=f"Shop {store['store_code']}",
-            credentials={"access_token": token or store["access_token"]},
-            account={
-                "store_url": store_url or "http://testserver/sandbox/magento",
-                "store_code": store_code or store["store_code"],
-            },
-        )
 
 
 @pytest.fixture
