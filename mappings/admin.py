@@ -160,6 +160,9 @@ class MappingSuggestionAdmin(AgencyScopedAdmin):
     @admin.display(description="proposed")
     def proposed(self, obj):
         proposal = obj.proposal or {}
+        created = proposal.get("create_tax_rate") or {}
+        if created:
+            return f"new Xero rate “{created.get('Name')}”"
         return proposal.get("xero_tax_type") or proposal.get("account_code") or ""
 
     def has_add_permission(self, request):

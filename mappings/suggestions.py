@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from connections.models import Connection
-from core.errors import ApplicationError
+from core.errors import ApplicationError, RequestError
 from mappings.checks import mapping_problems, reference_for
 from mappings.lines import source_name
 from mappings.models import (
@@ -21,6 +21,7 @@ from mappings.models import (
     TaxMapping,
 )
 from mappings.rules import SLOT_BY_KIND
+from mappings.selectors import xero_connection_for
 from mappings.services import mapping_save, mapping_snapshot
 from mappings.validation import (
     CAN_APPLY_FLAG,
@@ -61,6 +62,23 @@ def _name_score(source_words: set[str], rate: dict) -> int:
     return score
 
 
+def _new_rate(value: SourceValue, ref, percent: Decimal) -> tuple[dict, str]:
+    """A Xero tax rate to create when the organisation has none at the source's rate (peers' pain: tax mismatches)."""
+    rate_text = format(percent.normalize(), "f")
+    name = (value.label if value.label and value.label != value.value else value.value)[:40]
+    taken = {str(r.get("Name", "")).lower() for r in ref.tax_rates}
+    if name.lower() in taken:
+        name = f"{name[:32]} ({rate_text}%)"
+    create = {"Name": name, "TaxComponents": [{"Name": (value.label or "Tax")[:50], "Rate": rate_text}]}
+    if ref.organisation.get("CountryCode") in ("AU", "NZ", "GB"):
+        create["ReportTaxType"] = "OUTPUT"
+    reason = (
+        f"No Xero tax rate charges {rate_text}% and none has a similar name: accepting creates “{name}” at "
+        f"{rate_text}% in Xero and maps “{value.value}” to it."
+    )
+    return {"create_tax_rate": create, "rate_override": False}, reason
+
+
 def _tax_suggestion(value: SourceValue, ref) -> tuple[dict, str] | None:
     percent = value.percent if value.percent is not None else Decimal(0)
     candidates = [r for r in ref.active_tax_rates() if r.get(CAN_APPLY_FLAG["REVENUE"]) is not False]
@@ -74,7 +92,7 @@ def _tax_suggestion(value: SourceValue, ref) -> tuple[dict, str] | None:
         )
         scored.append((same, _name_score(words, rate), sales_side, -abs(effective_rate(rate) - percent), rate))
     if not scored:
-        return None
+        return _new_rate(value, ref, percent)
     same, name_score, _, _, best = max(scored, key=lambda s: s[:4])
     described = describe_tax_rate(best)
     rate_text = format(percent.normalize(), "f")
@@ -87,7 +105,7 @@ def _tax_suggestion(value: SourceValue, ref) -> tuple[dict, str] | None:
             f"{described}: similar name, but no Xero rate has the source's {rate_text}%; accepting confirms the "
             "override and each line keeps the tax the source charged.",
         )
-    return None
+    return _new_rate(value, ref, percent)
 
 
 def _account_suggestion(slot: str, ref) -> tuple[str, str] | None:
@@ -237,10 +255,46 @@ def _target(suggestion: MappingSuggestion):
     return mapping
 
 
-def suggestion_accept(*, suggestion: MappingSuggestion, actor: str):
-    """Apply one open suggestion through the same checks as a manual edit; returns the saved mapping."""
+def _create_tax_rate(*, suggestion: MappingSuggestion, client) -> str:
+    """Create the proposed rate in Xero (outside any transaction), add it to the cache, return its TaxType."""
+    from connections.models import XeroReferenceData
+    from connections.providers.xero.tokens import xero_client_for
+    from mappings.payloads import _wire
+
+    xero = xero_connection_for(tenant=suggestion.tenant)
+    if xero is None:
+        raise SuggestionStaleError("No Xero organisation is connected to this tenant.")
+    client = client or xero_client_for(xero)
+    create = suggestion.proposal["create_tax_rate"]
+    body = {**create, "TaxComponents": [{**c, "Rate": Decimal(c["Rate"])} for c in create["TaxComponents"]]}
+    try:
+        response = client.put("TaxRates", json_body={"TaxRates": [_wire(body)]})
+    except RequestError as exc:
+        raise SuggestionStaleError(f"Xero refused the new tax rate: {exc.message}") from exc
+    created = (response.json().get("TaxRates") or [{}])[0]
+    errors = [e.get("Message") for e in created.get("ValidationErrors") or []]
+    if errors or not created.get("TaxType"):
+        raise SuggestionStaleError(f"Xero refused the new tax rate: {'; '.join(filter(None, errors)) or 'no TaxType'}")
+    with transaction.atomic():
+        row = XeroReferenceData.objects.select_for_update().get(
+            tenant=suggestion.tenant, connection=xero, kind=XeroReferenceData.Kind.TAX_RATES
+        )
+        row.data = [r for r in row.data if r.get("TaxType") != created["TaxType"]] + [created]
+        row.save(update_fields=["data", "updated_at"])
+    return created["TaxType"]
+
+
+def suggestion_accept(*, suggestion: MappingSuggestion, actor: str, client=None):
+    """Apply one open suggestion through the same checks as a manual edit; returns the saved mapping.
+
+    A suggestion to create a tax rate creates it in Xero first (through `client`, or the connection's own).
+    """
     if suggestion.status != MappingSuggestion.Status.OPEN:
         raise SuggestionStaleError("This suggestion was already decided.")
+    if suggestion.kind == Kind.TAX and suggestion.proposal.get("create_tax_rate"):
+        tax_type = _create_tax_rate(suggestion=suggestion, client=client)
+        suggestion.proposal = {**suggestion.proposal, "xero_tax_type": tax_type, "create_tax_rate": None}
+        suggestion.save(update_fields=["proposal", "updated_at"])
     target = _target(suggestion)
     before = mapping_snapshot(type(target).objects.get(pk=target.pk)) if target.pk else None
     problems = mapping_problems(target)
@@ -255,12 +309,12 @@ def suggestion_accept(*, suggestion: MappingSuggestion, actor: str):
     return target
 
 
-def suggestions_accept(*, suggestions, actor: str) -> dict:
+def suggestions_accept(*, suggestions, actor: str, client=None) -> dict:
     """Accept many; returns {"accepted": n, "refused": [{"id", "reason"}]}. Account slots apply one by one."""
     accepted, refused = 0, []
     for suggestion in suggestions:
         try:
-            suggestion_accept(suggestion=suggestion, actor=actor)
+            suggestion_accept(suggestion=suggestion, actor=actor, client=client)
             accepted += 1
         except SuggestionStaleError as exc:
             refused.append({"id": suggestion.pk, "reason": exc.message})
