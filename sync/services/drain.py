@@ -261,10 +261,12 @@ def _run_batch(client, xero_connection, jobs: list[SyncJob], report: DrainReport
 
     now = timezone.now()
     with transaction.atomic():
+        succeeded = [(j, r.xero_id, r.record) for j, r in zip(sendable, results, strict=True) if r.ok]
+        _record_successes(succeeded, now, AuditEntry.Outcome.CREATED)
+        report.done += len(succeeded)
         for job, result in zip(sendable, results, strict=True):
             if result.ok:
-                _record_success(job, result.xero_id, result.record, now, AuditEntry.Outcome.CREATED)
-                report.done += 1
+                continue
             elif job.entity == "contact" and job.error_code != NAME_TAKEN and _name_taken(result.errors):
                 # Another contact holds the name (two customers called Jane Doe): send again, disambiguated.
                 SyncJob.objects.filter(pk=job.pk).update(
@@ -310,70 +312,94 @@ def _match_lost_responses(client, jobs: list[SyncJob], entity: str, report: Drai
     found = accounting.find_by(client, entity, field_name, [j.payload[field_name] for j in suspects])
     if not found:
         return jobs
-    now = timezone.now()
-    remaining = []
+    _, _, id_field = accounting.COLLECTIONS[entity]
+    remaining, matched = [], []
+    for job in jobs:
+        record = found.get((job.payload or {}).get(field_name)) if job in suspects else None
+        if record is None:
+            remaining.append(job)
+        else:
+            matched.append((job, str(record[id_field]), record))
     with transaction.atomic():
-        for job in jobs:
-            record = found.get((job.payload or {}).get(field_name or ""), None) if job in suspects else None
-            if record is None:
-                remaining.append(job)
-                continue
-            _, _, id_field = accounting.COLLECTIONS[entity]
-            _record_success(job, str(record[id_field]), record, now, AuditEntry.Outcome.MATCHED)
-            report.matched += 1
+        _record_successes(matched, timezone.now(), AuditEntry.Outcome.MATCHED)
+    report.matched += len(matched)
     return remaining
 
 
 def _record_success(job: SyncJob, xero_id: str, record: dict, now, outcome: str) -> None:
-    number = str(record.get("InvoiceNumber") or record.get("ContactNumber") or record.get("Code") or "")
-    existed = CrossReference.objects.filter(
-        source_connection_id=job.source_connection_id, entity=job.entity, source_id=job.source_id
-    ).exists()
-    if outcome == AuditEntry.Outcome.CREATED and existed:
-        outcome = AuditEntry.Outcome.UPDATED
-    CrossReference.objects.update_or_create(
-        tenant_id=job.tenant_id,
-        source_connection_id=job.source_connection_id,
-        entity=job.entity,
-        source_id=job.source_id,
-        defaults={
+    """Record one job's success (the per-record path)."""
+    _record_successes([(job, xero_id, record)], now, outcome)
+
+
+def _record_successes(done: list[tuple[SyncJob, str, dict]], now, outcome: str) -> None:
+    """Record a batch's successes in a few statements: cross-references, the jobs' state, the audit entries."""
+    if not done:
+        return
+    first = done[0][0]
+    existing = {
+        (x.source_connection_id, x.source_id): x
+        for x in CrossReference.objects.filter(
+            source_connection_id__in={job.source_connection_id for job, _, _ in done},
+            entity=first.entity,
+            source_id__in=[job.source_id for job, _, _ in done],
+        )
+    }
+    new_xrefs, changed_xrefs, audits = [], [], []
+    for job, xero_id, record in done:
+        number = str(record.get("InvoiceNumber") or record.get("ContactNumber") or record.get("Code") or "")[:100]
+        values = {
             "xero_id": xero_id,
-            "xero_number": number[:100],
+            "xero_number": number,
             "source_version": job.source_version,
             "payload_hash": _hash(job.payload),
             "synced_at": now,
-        },
+        }
+        xref = existing.get((job.source_connection_id, job.source_id))
+        if xref is None:
+            new_xrefs.append(
+                CrossReference(
+                    tenant_id=job.tenant_id,
+                    source_connection_id=job.source_connection_id,
+                    entity=job.entity,
+                    source_id=job.source_id,
+                    **values,
+                )
+            )
+        else:
+            for field_name, value in values.items():
+                setattr(xref, field_name, value)
+            changed_xrefs.append(xref)
+        job.state = State.DONE
+        job.xero_id = xero_id
+        job.finished_at = now
+        job.lease_expires_at = None
+        job.cause = ""
+        job.error_code = ""
+        job.response = _jsonable(record)
+        audit_outcome = AuditEntry.Outcome.UPDATED if outcome == AuditEntry.Outcome.CREATED and xref else outcome
+        audits.append(
+            AuditEntry(
+                tenant_id=job.tenant_id,
+                job=job,
+                entity=job.entity,
+                source_id=job.source_id,
+                xero_id=xero_id,
+                operation=job.operation,
+                outcome=audit_outcome,
+                request=job.payload,
+                response=job.response,
+            )
+        )
+    CrossReference.objects.bulk_create(new_xrefs)
+    if changed_xrefs:
+        CrossReference.objects.bulk_update(
+            changed_xrefs, ["xero_id", "xero_number", "source_version", "payload_hash", "synced_at"]
+        )
+    SyncJob.objects.bulk_update(
+        [job for job, _, _ in done],
+        ["state", "xero_id", "finished_at", "lease_expires_at", "cause", "error_code", "payload", "response"],
     )
-    job.state = State.DONE
-    job.xero_id = xero_id
-    job.finished_at = now
-    job.lease_expires_at = None
-    job.cause = ""
-    job.error_code = ""
-    job.response = _jsonable(record)
-    job.save(
-        update_fields=[
-            "state",
-            "xero_id",
-            "finished_at",
-            "lease_expires_at",
-            "cause",
-            "error_code",
-            "payload",
-            "response",
-        ]
-    )
-    AuditEntry.objects.create(
-        tenant_id=job.tenant_id,
-        job=job,
-        entity=job.entity,
-        source_id=job.source_id,
-        xero_id=xero_id,
-        operation=job.operation,
-        outcome=outcome,
-        request=job.payload,
-        response=job.response,
-    )
+    AuditEntry.objects.bulk_create(audits)
 
 
 def _hash(payload) -> str:
