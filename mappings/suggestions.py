@@ -259,7 +259,7 @@ def _create_tax_rate(*, suggestion: MappingSuggestion, client) -> str:
     """Create the proposed rate in Xero (outside any transaction), add it to the cache, return its TaxType."""
     from connections.models import XeroReferenceData
     from connections.providers.xero.tokens import xero_client_for
-    from mappings.payloads import _wire
+    from mappings.results import wire
 
     xero = xero_connection_for(tenant=suggestion.tenant)
     if xero is None:
@@ -268,7 +268,7 @@ def _create_tax_rate(*, suggestion: MappingSuggestion, client) -> str:
     create = suggestion.proposal["create_tax_rate"]
     body = {**create, "TaxComponents": [{**c, "Rate": Decimal(c["Rate"])} for c in create["TaxComponents"]]}
     try:
-        response = client.put("TaxRates", json_body={"TaxRates": [_wire(body)]})
+        response = client.put("TaxRates", json_body={"TaxRates": [wire(body)]})
     except RequestError as exc:
         raise SuggestionStaleError(f"Xero refused the new tax rate: {exc.message}") from exc
     created = (response.json().get("TaxRates") or [{}])[0]
