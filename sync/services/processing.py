@@ -12,7 +12,7 @@ from django.utils import timezone
 from connections.canonical import from_json
 from core.errors import ApplicationError, RetryableError
 from sync.models import InboundEvent
-from sync.services.staging import jobs_stage
+from sync.services.staging import jobs_stage_many
 
 logger = logging.getLogger(__name__)
 Status = InboundEvent.Status
@@ -28,8 +28,8 @@ API_KINDS = {
 MAX_ATTEMPTS = 8
 
 
-def _records_of(event: InboundEvent, *, transport=None) -> list[tuple[str, object]]:
-    """The canonical records an event stands for, as (entity, record)."""
+def _records_of(event: InboundEvent, *, transport=None, adapters=None) -> list[tuple[str, object]]:
+    """The canonical records an event stands for, as (entity, record). `adapters` caches one per connection."""
     if event.source == InboundEvent.Source.API:
         entity = API_KINDS.get(event.kind, event.kind)
         return [(entity, from_json(entity, event.body))]
@@ -38,44 +38,83 @@ def _records_of(event: InboundEvent, *, transport=None) -> list[tuple[str, objec
         return []
     from connections.sources import source_adapter
 
-    with source_adapter(event.connection, transport=transport) as adapter:
-        entity = adapter.webhook_entity(event.kind)
-        if entity is None:
-            return []  # an event about nothing we sync (a helpdesk ticket, say)
-        native = event.body
-        if event.source == InboundEvent.Source.WEBHOOK:
-            native = adapter.fetch(entity, adapter.webhook_source_id(event.kind, event.body))
-        return [(entity, adapter.normalize(entity, native))]
+    if adapters is None:
+        with source_adapter(event.connection, transport=transport) as adapter:
+            return _read(adapter, event)
+    adapter = adapters.get(event.connection_id)
+    if adapter is None:
+        adapter = adapters[event.connection_id] = source_adapter(event.connection, transport=transport)
+    return _read(adapter, event)
 
 
-def inbound_event_process(*, event_id: int, transport=None) -> str:
+def _read(adapter, event: InboundEvent) -> list[tuple[str, object]]:
+    entity = adapter.webhook_entity(event.kind)
+    if entity is None:
+        return []  # an event about nothing we sync (a helpdesk ticket, say)
+    native = event.body
+    if event.source == InboundEvent.Source.WEBHOOK:
+        native = adapter.fetch(entity, adapter.webhook_source_id(event.kind, event.body))
+    return [(entity, adapter.normalize(entity, native))]
+
+
+def inbound_event_process(*, event_id: int, transport=None, adapters=None) -> str:
     """Process one inbox event once; returns its final status. Safe to call again for the same event."""
-    event = InboundEvent.objects.select_related("connection").get(pk=event_id)
-    if event.status != Status.RECEIVED:
-        return event.status
-    try:
-        records = _records_of(event, transport=transport)
-    except RetryableError as exc:
-        # The source is unavailable: leave the event received for the sweeper; give up after a while.
-        InboundEvent.objects.filter(pk=event.pk).update(attempts=event.attempts + 1, reason=exc.message[:500])
-        if event.attempts + 1 >= MAX_ATTEMPTS:
-            return _finish(event, Status.FAILED, f"Gave up reading the record: {exc.message}")
-        return Status.RECEIVED
-    except (ApplicationError, ValueError, KeyError, TypeError) as exc:
-        return _finish(event, Status.FAILED, f"Could not read the record: {exc}")
+    counts = inbound_events_process(event_ids=[event_id], transport=transport, adapters=adapters)
+    if counts:
+        return next(iter(counts))
+    return InboundEvent.objects.values_list("status", flat=True).get(pk=event_id)
+
+
+def inbound_events_process(*, event_ids, transport=None, adapters=None) -> dict[str, int]:
+    """Process a chunk of events: read their records (outside any transaction), then stage them all and mark them
+    processed in one transaction. Events already handled are left alone. Returns counts by final status."""
+    events = list(InboundEvent.objects.select_related("connection").filter(pk__in=event_ids, status=Status.RECEIVED))
+    counts: dict[str, int] = {}
+    readable: list[tuple[InboundEvent, list]] = []
+    for event in events:
+        try:
+            readable.append((event, _records_of(event, transport=transport, adapters=adapters)))
+        except RetryableError as exc:
+            # The source is unavailable: leave the event received for the sweeper; give up after a while.
+            InboundEvent.objects.filter(pk=event.pk).update(attempts=event.attempts + 1, reason=exc.message[:500])
+            status = Status.RECEIVED
+            if event.attempts + 1 >= MAX_ATTEMPTS:
+                status = _finish(event, Status.FAILED, f"Gave up reading the record: {exc.message}")
+            counts[status] = counts.get(status, 0) + 1
+        except (ApplicationError, ValueError, KeyError, TypeError) as exc:
+            status = _finish(event, Status.FAILED, f"Could not read the record: {exc}")
+            counts[status] = counts.get(status, 0) + 1
+    by_connection: dict[int, list[tuple[InboundEvent, list]]] = {}
+    for event, records in readable:
+        by_connection.setdefault(event.connection_id, []).append((event, records))
+    for group in by_connection.values():
+        status = _stage_group(group)
+        counts[status] = counts.get(status, 0) + len(group)
+    return counts
+
+
+def _stage_group(group: list[tuple[InboundEvent, list]]) -> str:
+    connection = group[0][0].connection
+    ids = [event.pk for event, _ in group]
     try:
         with transaction.atomic():
-            locked = InboundEvent.objects.select_for_update().get(pk=event.pk)
-            if locked.status != Status.RECEIVED:
-                return locked.status
-            for entity, record in records:
-                jobs_stage(source_connection=event.connection, entity=entity, record=record)
-            locked.status = Status.PROCESSED
-            locked.processed_at = timezone.now()
-            locked.reason = ""
-            locked.save(update_fields=["status", "processed_at", "reason"])
+            # Lock the events; ones another worker got to first are skipped, not processed twice.
+            locked = set(
+                InboundEvent.objects.select_for_update(skip_locked=True)
+                .filter(pk__in=ids, status=Status.RECEIVED)
+                .values_list("pk", flat=True)
+            )
+            items = [item for event, records in group if event.pk in locked for item in records]
+            jobs_stage_many(source_connection=connection, items=items)
+            InboundEvent.objects.filter(pk__in=locked).update(
+                status=Status.PROCESSED, processed_at=timezone.now(), reason=""
+            )
     except ApplicationError as exc:
-        return _finish(event, Status.FAILED, exc.message)
+        InboundEvent.objects.filter(pk__in=ids, status=Status.RECEIVED).update(
+            status=Status.FAILED, reason=exc.message[:500], processed_at=timezone.now()
+        )
+        logger.info("inbound events %s failed: %s", ids, exc.message)
+        return Status.FAILED
     return Status.PROCESSED
 
 
@@ -85,13 +124,24 @@ def _finish(event: InboundEvent, status: str, reason: str) -> str:
     return status
 
 
-def inbound_events_process_pending(*, connection=None, limit: int = 1000, transport=None) -> dict:
-    """Process received events in arrival order (the sweeper, and `sync_now`). Returns counts by final status."""
+def inbound_events_process_pending(*, connection=None, limit: int = 100_000, transport=None, chunk: int = 200):
+    """Process received events in arrival order, a chunk at a time (the sweeper, `sync_now`, benchmarks).
+
+    Returns counts by final status.
+    """
     events = InboundEvent.objects.filter(status=Status.RECEIVED)
     if connection is not None:
         events = events.filter(connection=connection)
+    ids = list(events.order_by("id").values_list("id", flat=True)[:limit])
     counts: dict[str, int] = {}
-    for event_id in events.order_by("id").values_list("id", flat=True)[:limit]:
-        status = inbound_event_process(event_id=event_id, transport=transport)
-        counts[status] = counts.get(status, 0) + 1
+    adapters: dict = {}
+    try:
+        for start in range(0, len(ids), chunk):
+            for status, n in inbound_events_process(
+                event_ids=ids[start : start + chunk], transport=transport, adapters=adapters
+            ).items():
+                counts[status] = counts.get(status, 0) + n
+    finally:
+        for adapter in adapters.values():
+            adapter.close()
     return counts

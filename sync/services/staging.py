@@ -50,7 +50,7 @@ def xero_connection_of(*, tenant_id: int) -> Connection:
 
 def effects_of(entity: str, record) -> list[Effect]:
     """What one canonical record means in Xero, dependencies first."""
-    if entity == "contact" and isinstance(record, Contact):
+    if entity in ("contact", "customer") and isinstance(record, Contact):
         return [Effect(Op.CONTACT_UPSERT, "contact", record.source_id, record)]
     if entity == "order" and isinstance(record, Order):
         effects = []
@@ -73,7 +73,8 @@ def effects_of(entity: str, record) -> list[Effect]:
         ]
     if entity == "product" and isinstance(record, Product):
         return [Effect(Op.ITEM_UPSERT, "item", record.source_id, record)]
-    raise ApplicationError(f"Nothing to do in Xero for a {entity}.", code="unsupported_record")
+    # Stock levels and the like flow from Xero to sources, not the other way: nothing to stage.
+    return []
 
 
 def canonical_entity_of(record) -> str:
@@ -84,76 +85,101 @@ PRIORITIES = {Op.PAYMENT_CREATE: SyncJob.PRIORITY_PAYMENT, Op.CREDIT_NOTE_CREATE
 
 
 def jobs_stage(*, source_connection: Connection, entity: str, record, backfill: bool = False) -> list[SyncJob]:
-    """Stage the jobs for one canonical record; returns the jobs created now (none when already staged).
+    """Stage the jobs for one canonical record; returns the jobs created now (none when already staged)."""
+    return jobs_stage_many(source_connection=source_connection, items=[(entity, record)], backfill=backfill)
 
-    Call inside the transaction that marks the inbound event processed. Unchanged records (same version as last
-    synced) stage nothing; a newer version supersedes older jobs for the same record that have not run.
+
+def jobs_stage_many(*, source_connection: Connection, items, backfill: bool = False) -> list[SyncJob]:
+    """Stage the jobs for many canonical records [(entity, record)] in a constant number of queries.
+
+    Call inside the transaction that marks their inbound events processed. Unchanged records (same version as
+    last synced) stage nothing; a newer version supersedes older jobs for the same record that have not run; a
+    contact seen only inside an order is created when missing, never used to overwrite the real customer.
     """
     tenant_id = source_connection.tenant_id
     xero = xero_connection_of(tenant_id=tenant_id)
     now = timezone.now()
-    _observe(source_connection, record)
-    created_jobs = []
-    for effect in effects_of(entity, record):
-        version = fingerprint(effect.record)
-        if effect.operation == Op.INVOICE_VOID and not _invoice_in_xero(source_connection, effect.source_id):
-            # Cancelled before its invoice reached Xero: nothing to void, and the unsent invoice must not go.
-            _discard_unsent_invoice(source_connection, effect.source_id)
-            continue
-        if _already_done(source_connection, effect, version):
-            continue
-        key = idempotency_key_for(
+    planned: list[tuple[Effect, str]] = []
+    for entity, record in items:
+        _observe(source_connection, record)
+        for effect in effects_of(entity, record):
+            if effect.operation == Op.INVOICE_VOID and not _invoice_in_xero(source_connection, effect.source_id):
+                # Cancelled before its invoice reached Xero: nothing to void, and the unsent invoice must not go.
+                _discard_unsent_invoice(source_connection, effect.source_id)
+                continue
+            planned.append((effect, fingerprint(effect.record)))
+    if not planned:
+        return []
+
+    source_ids = {effect.source_id for effect, _ in planned}
+    xrefs = {
+        (x.entity, x.source_id): x.source_version
+        for x in CrossReference.objects.filter(source_connection=source_connection, source_id__in=source_ids)
+    }
+    known = list(
+        SyncJob.objects.filter(
+            source_connection=source_connection, source_id__in=source_ids, state__in=(*OPEN_STATES, State.DONE)
+        ).values_list("id", "entity", "source_id", "operation", "state", "idempotency_key")
+    )
+    any_job = {(e, s, o) for _, e, s, o, _, _ in known}
+    unsent: dict[tuple, list] = {}
+    for job_id, e, s, o, state, key in known:
+        if state in (State.PENDING, State.NEEDS_ATTENTION):
+            unsent.setdefault((e, s, o), []).append((job_id, key))
+    keys = [
+        idempotency_key_for(
             tenant_id=tenant_id,
             source_connection_id=source_connection.pk,
             operation=effect.operation,
             source_id=effect.source_id,
             version=version,
         )
+        for effect, version in planned
+    ]
+    taken = set(SyncJob.objects.filter(idempotency_key__in=set(keys)).values_list("idempotency_key", flat=True))
+
+    new_jobs, superseded = [], []
+    for (effect, version), key in zip(planned, keys, strict=True):
+        record_key = (effect.entity, effect.source_id, effect.operation)
+        if effect.create_only:
+            if (effect.entity, effect.source_id) in xrefs or record_key in any_job:
+                continue
+        elif xrefs.get((effect.entity, effect.source_id)) == version:
+            continue
+        if key in taken:
+            continue
+        taken.add(key)
+        any_job.add(record_key)
         priority = PRIORITIES.get(effect.operation, SyncJob.PRIORITY_BACKFILL if backfill else SyncJob.PRIORITY_LIVE)
-        job, created = SyncJob.objects.get_or_create(
-            tenant_id=tenant_id,
-            idempotency_key=key,
-            defaults={
-                "source_connection": source_connection,
-                "xero_connection": xero,
-                "operation": effect.operation,
-                "entity": effect.entity,
-                "source_id": effect.source_id,
-                "source_version": version,
-                "priority": priority,
-                "record": {
-                    "entity": entity if effect.entity != "contact" else "contact",
-                    "data": to_json(effect.record),
-                },
-                "depends_on_entity": effect.depends_on[0] if effect.depends_on else "",
-                "depends_on_source_id": effect.depends_on[1] if effect.depends_on else "",
-                "next_attempt_at": now,
-            },
-        )
-        if created:
-            created_jobs.append(job)
-            if not effect.create_only:
-                _supersede_older(job)
-    return created_jobs
-
-
-def _already_done(source_connection: Connection, effect: Effect, version: str) -> bool:
-    xref = CrossReference.objects.filter(
-        source_connection=source_connection, entity=effect.entity, source_id=effect.source_id
-    ).first()
-    if effect.create_only:
-        # Create when missing; an open job for the contact already covers it too.
-        return (
-            xref is not None
-            or SyncJob.objects.filter(
+        new_jobs.append(
+            SyncJob(
+                tenant_id=tenant_id,
+                idempotency_key=key,
                 source_connection=source_connection,
+                xero_connection=xero,
+                operation=effect.operation,
                 entity=effect.entity,
                 source_id=effect.source_id,
-                operation=effect.operation,
-                state__in=(*OPEN_STATES, State.DONE),
-            ).exists()
+                source_version=version,
+                priority=priority,
+                record={"entity": canonical_entity_of(effect.record), "data": to_json(effect.record)},
+                depends_on_entity=effect.depends_on[0] if effect.depends_on else "",
+                depends_on_source_id=effect.depends_on[1] if effect.depends_on else "",
+                next_attempt_at=now,
+            )
         )
-    return xref is not None and xref.source_version == version and effect.operation != Op.INVOICE_VOID
+        if not effect.create_only:
+            # Older versions of the same record that have not been sent are replaced by this one.
+            superseded += [job_id for job_id, old_key in unsent.get(record_key, ()) if old_key != key]
+    # Two workers staging the same change race on the unique key; the loser's rows are simply not inserted.
+    SyncJob.objects.bulk_create(new_jobs, ignore_conflicts=True)
+    if superseded:
+        SyncJob.objects.filter(pk__in=superseded, state__in=(State.PENDING, State.NEEDS_ATTENTION)).update(
+            state=State.DISCARDED,
+            discard_reason="Superseded by a newer version of the same record.",
+            finished_at=now,
+        )
+    return new_jobs
 
 
 OBSERVED = {Order: "order", Payment: "payment", Refund: "refund", Product: "product"}
@@ -182,20 +208,5 @@ def _discard_unsent_invoice(source_connection: Connection, order_id: str) -> Non
     ).update(
         state=State.DISCARDED,
         discard_reason="The order was cancelled before its invoice reached Xero.",
-        finished_at=timezone.now(),
-    )
-
-
-def _supersede_older(job: SyncJob) -> None:
-    """Older versions of the same record that have not been sent are replaced by this one."""
-    SyncJob.objects.filter(
-        source_connection_id=job.source_connection_id,
-        entity=job.entity,
-        source_id=job.source_id,
-        operation=job.operation,
-        state__in=(State.PENDING, State.NEEDS_ATTENTION),
-    ).exclude(pk=job.pk).update(
-        state=State.DISCARDED,
-        discard_reason="Superseded by a newer version of the same record.",
         finished_at=timezone.now(),
     )
