@@ -1,0 +1,136 @@
+"""A fresh sandbox world for benchmarks and chaos runs: a tenant with a Xero organisation and a Magento store.
+
+Tooling, like the tests: it builds the external world through the sandbox's own services, then the product
+reaches it only through its clients over an in-process HTTP transport.
+"""
+
+import resource
+import uuid
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Sum
+
+from connections.models import Connection, ConnectionDailyUsage
+from connections.providers.xero.reference import xero_reference_refresh
+from connections.providers.xero.tokens import xero_client_for
+from connections.services import connection_create
+from mappings.services import source_values_observe
+from mappings.suggestions import suggestions_accept, suggestions_refresh
+from sandbox.faults import fault_profile_set
+from sandbox.magento.generator import generate
+from sandbox.magento.services import store_create
+from sandbox.transport import SandboxTransport
+from sandbox.xero.services.orgs import organisation_create
+from tenants import services as tenant_services
+from tenants.models import Tenant, User
+from tenants.scoping import tenant_scope
+
+SANDBOX_HOST = "http://testserver"
+ENABLED_CURRENCIES = ("USD", "EUR", "GBP", "AUD")
+
+
+@dataclass
+class BenchWorld:
+    tenant: Tenant
+    xero: Connection
+    source: Connection
+    tenant_id: str  # the Xero organisation's tenantId
+    store_code: str
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def world_build(*, orders: int, customers: int, seed: int = 1, label: str = "bench") -> BenchWorld:
+    """Create the world and map it by accepting every suggestion (as an admin would on day one)."""
+    from connections.providers.magento.normalize import normalize_order
+    from sandbox.magento.models import Order as NativeOrder
+
+    run = f"{label}-{uuid.uuid4().hex[:8]}"
+    owner = User.objects.create_user(email=f"{run}@bench.ledgerbridge.local", password=None)
+    agency = tenant_services.agency_create_with_owner(name=f"Bench {run}", owner=owner)
+    tenant = tenant_services.tenant_create(
+        agency=agency, actor="bench", name=f"Bench {run}", country="AU", base_currency="AUD"
+    )
+    org = organisation_create(name=f"Bench {run}", country="AU")
+    fault_profile_set(system="xero", account=org["tenant_id"], rate_limits_enabled=False)
+    store = store_create(code=run, currency="AUD")
+    generate(
+        account=run,
+        seed=seed,
+        customers=customers,
+        orders=orders,
+        currency="AUD",
+        foreign_currencies=ENABLED_CURRENCIES,
+        foreign_share=0.1,
+    )
+    with tenant_scope(tenant):
+        xero = connection_create(
+            tenant=tenant,
+            provider_id="xero",
+            display_name=org["tenant_name"],
+            credentials={
+                "access_token": org["access_token"],
+                "refresh_token": org["refresh_token"],
+                "expires_at": str(10**10),
+            },
+        )
+        Connection.objects.filter(pk=xero.pk).update(
+            external_account_id=org["tenant_id"],
+            base_url=f"{SANDBOX_HOST}/sandbox/xero/api.xro/2.0",
+            status=Connection.Status.ACTIVE,
+        )
+        xero.refresh_from_db()
+        source = connection_create(
+            tenant=tenant,
+            provider_id="magento",
+            display_name=f"Shop {run}",
+            credentials={"access_token": store["access_token"]},
+            account={"store_url": f"{SANDBOX_HOST}/sandbox/magento", "store_code": run},
+        )
+        client = xero_client_for(xero, transport=SandboxTransport(), rate_limiter=False)
+        xero_reference_refresh(connection=xero, client=client)
+        with transaction.atomic():
+            # Day-one mapping: what a sample of recent orders uses, then every suggestion accepted.
+            sample = NativeOrder.objects.filter(store__code=run).order_by("-entity_id")[:300]
+            for native in sample:
+                source_values_observe(source_connection=source, order=normalize_order(native.as_dict()))
+            suggestions_accept(suggestions=suggestions_refresh(source_connection=source), actor="bench")
+    return BenchWorld(tenant=tenant, xero=xero, source=source, tenant_id=org["tenant_id"], store_code=run)
+
+
+def xero_calls(world: BenchWorld) -> int:
+    """Calls made to the Xero connection (the per-connection daily counters the engine keeps)."""
+    with tenant_scope(world.tenant):
+        return ConnectionDailyUsage.objects.filter(connection=world.xero).aggregate(total=Sum("calls"))["total"] or 0
+
+
+def xero_counts(world: BenchWorld) -> dict:
+    from sandbox.xero.models import Contact, Invoice
+
+    invoices = Invoice.objects.filter(org__tenant_id=world.tenant_id, type="ACCREC").exclude(status="DELETED")
+    numbers = list(invoices.values_list("invoice_number", flat=True))
+    contacts = list(
+        Contact.objects.filter(org__tenant_id=world.tenant_id)
+        .exclude(contact_number="")
+        .values_list("contact_number", flat=True)
+    )
+    return {
+        "invoices_in_xero": len(numbers),
+        "duplicate_invoices": len(numbers) - len(set(numbers)),
+        "contacts_in_xero": len(contacts),
+        "duplicate_contacts": len(contacts) - len(set(contacts)),
+    }
+
+
+def world_remove(world: BenchWorld) -> None:
+    """Delete the benchmark's agency, tenant and everything they own. The simulated accounts stay in the sandbox
+    (uniquely named per run), as an external world would."""
+    agency = world.tenant.agency
+    owners = list(User.objects.filter(memberships__agency=agency))
+    with tenant_scope(world.tenant):
+        agency.delete()
+    for user in owners:
+        user.delete()
