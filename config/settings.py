@@ -324,9 +324,10 @@ XERO_PROACTIVE_REFRESH_DAYS = env.int("XERO_PROACTIVE_REFRESH_DAYS", default=7)
 XERO_REFRESH_LOCK_TIMEOUT_SECONDS = env.int("XERO_REFRESH_LOCK_TIMEOUT_SECONDS", default=15)
 # Attempts at the token endpoint after network errors (each retries the same refresh token: Xero allows 30 min).
 XERO_REFRESH_ATTEMPTS = env.int("XERO_REFRESH_ATTEMPTS", default=3)
-# Dotted path of an httpx transport class for Xero's identity endpoints, e.g. sandbox.transport.SandboxTransport
-# to reach the in-process sandbox without a network. Empty: the network. Refused in production.
-XERO_HTTP_TRANSPORT = env.str("XERO_HTTP_TRANSPORT", default="")
+# Dotted path of an httpx transport class for every call to Xero. Development reaches the sandbox in process
+# (sandbox.transport.SandboxTransport): a refresh holds its transaction while the simulated Xero writes, which on
+# SQLite would wait on itself over real HTTP. Empty: the network. Refused in production.
+XERO_HTTP_TRANSPORT = env.str("XERO_HTTP_TRANSPORT", default="sandbox.transport.SandboxTransport" if _xero_dev else "")
 if PRODUCTION and (
     XERO_HTTP_TRANSPORT or XERO_CLIENT_ID == DEV_XERO_CLIENT_ID or XERO_CLIENT_SECRET == DEV_XERO_CLIENT_SECRET
 ):
@@ -334,3 +335,9 @@ if PRODUCTION and (
         "Refusing to start in production: set XERO_CLIENT_ID/XERO_CLIENT_SECRET and leave XERO_HTTP_TRANSPORT empty."
     )
 # End of Xero ---------------------------------------------------------------------------------------------------
+
+# Sync engine ------------------------------------------------------------------------------------------------------
+# How long a drain (or a job it took) is held before another worker may take it over after a crash.
+SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=300)
+# Multiplies every retry delay (backoff and Retry-After). 1 in production; chaos runs compress time with it.
+SYNC_BACKOFF_SCALE = env.float("SYNC_BACKOFF_SCALE", default=1.0)
