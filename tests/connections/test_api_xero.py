@@ -141,3 +141,13 @@ def test_test_endpoint_says_when_xero_refuses(world, api, connected):
         assert Connection.objects.get(pk=connection.pk).status == Connection.Status.NEEDS_REAUTH
     with tenant_scope(world.tenant_b1):
         assert Connection.objects.get(pk=connected["b"][0].pk).status == Connection.Status.ACTIVE
+
+
+def test_the_admin_block_shows_the_cached_settings_of_that_connection_only(world, connected):
+    from connections.providers.xero.reference import xero_reference_admin_html
+
+    connection, _ = connected["a"]
+    with tenant_scope(world.tenant_a1):
+        html = str(xero_reference_admin_html(connection=connection))
+    assert "Alpha AU" in html and "OUTPUT GST on Income (10.0000%)" in html and "AUD" in html
+    assert "Beta GB" not in html and "VAT" not in html

@@ -189,3 +189,37 @@ def xero_reference_summary(*, connection: Connection) -> dict:
             for currency in reference.currencies
         ],
     }
+
+
+def xero_reference_admin_html(*, connection: Connection):
+    """The cached Xero settings as a read-only HTML block for the connection's admin page (tenant scope needed)."""
+    from django.utils.html import format_html, format_html_join
+
+    if connection.provider != "xero":
+        return "—"
+    summary = xero_reference_summary(connection=connection)
+    if summary["fetched_at"] is None:
+        return "Not read from Xero yet."
+    rates = format_html_join(
+        ", ", "{} {} ({}%)", ((r["tax_type"], r["name"], r["effective_rate"]) for r in summary["tax_rates"])
+    )
+    accounts = format_html_join(
+        ", ", "{} {}", ((a["code"], a["name"]) for a in summary["accounts"] if a["status"] == "ACTIVE")
+    )
+    tracking = format_html_join(
+        "; ",
+        "{}: {}",
+        ((c["name"], ", ".join(o["name"] for o in c["options"])) for c in summary["tracking_categories"]),
+    )
+    currencies = ", ".join(c["code"] for c in summary["currencies"])
+    return format_html(
+        "<p>Read {} from {} ({})</p><p><strong>Tax rates:</strong> {}</p><p><strong>Accounts:</strong> {}</p>"
+        "<p><strong>Tracking:</strong> {}</p><p><strong>Currencies:</strong> {}</p>",
+        summary["fetched_at"].strftime("%Y-%m-%d %H:%M UTC"),
+        summary["organisation"]["name"],
+        summary["organisation"]["base_currency"],
+        rates,
+        accounts,
+        tracking,
+        currencies,
+    )
