@@ -72,3 +72,29 @@ def test_preview_of_a_multi_line_order_in_api_and_admin(world, api, client):
     with tenant_scope(world.tenant_b1):
         foreign = SampleRecord.objects.filter(source_connection=other_source).first()
     assert client.get(reverse("admin:mappings_samplerecord_preview", args=[foreign.pk])).status_code == 404
+
+
+def test_field_transforms_preview_on_a_recent_record_and_shape_the_invoice(world, api):
+    with tenant_scope(world.tenant_a1):
+        connect_xero(world.tenant_a1, name="Transform AU", country="AU")
+        source, orders = magento_source(world.tenant_a1, account="xformau", currency="AUD", inclusive=False, orders=6)
+        suggestions_accept(suggestions=suggestions_refresh(source_connection=source), actor="owner-a@example.com")
+        newest = SampleRecord.objects.order_by("-seen_at", "-id").first()
+    api.force_login(world.owner_a)
+    base = f"/api/v1/tenants/{world.tenant_a1.pk}/mappings/field-transforms/"
+    fields = {"source_connection": source.pk, "source_field": "number", "target": "invoice_reference"}
+    bad = api.post(base, {**fields, "transform": "template", "argument": "no placeholder"}, format="json")
+    assert bad.status_code == 400 and "{value}" in bad.json()["message"]
+    made = api.post(base, {**fields, "transform": "template", "argument": "Web order {value}"}, format="json")
+    assert made.status_code == 201, made.content
+    assert made.json()["preview"] == {
+        "record": f"order {newest.label}",
+        "value": newest.label,
+        "result": f"Web order {newest.label}",
+    }
+    preview = api.post(
+        f"/api/v1/tenants/{world.tenant_a1.pk}/mappings/preview/",
+        {"source_connection": source.pk, "source_id": orders[0].source_id},
+        format="json",
+    ).json()
+    assert preview["payload"]["Reference"] == f"Web order {orders[0].number}"
