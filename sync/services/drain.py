@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -36,7 +37,10 @@ logger = logging.getLogger(__name__)
 
 Op = SyncJob.Operation
 State = SyncJob.State
-LEASE = timedelta(minutes=5)
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+
 # A job whose dependency is not in Xero yet is looked at again after this long (no attempt is spent).
 DEPENDENCY_WAIT = timedelta(seconds=60)
 # Within one priority, the order that satisfies dependencies.
@@ -83,7 +87,7 @@ def drain_lease_acquire(*, xero_connection: Connection, holder: str) -> bool:
     taken = (
         DrainLease.objects.filter(xero_connection=xero_connection)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__lt=now) | Q(holder=holder))
-        .update(holder=holder, expires_at=now + LEASE)
+        .update(holder=holder, expires_at=now + _lease())
     )
     return taken == 1
 
@@ -233,7 +237,7 @@ def _run_batch(client, xero_connection, jobs: list[SyncJob], report: DrainReport
         if not sendable:
             return False
         SyncJob.objects.filter(pk__in=[j.pk for j in sendable]).update(
-            state=State.RUNNING, lease_expires_at=timezone.now() + LEASE
+            state=State.RUNNING, lease_expires_at=timezone.now() + _lease()
         )
         key = hashlib.sha256("|".join(j.idempotency_key + _hash(j.payload) for j in sendable).encode()).hexdigest()
         results = accounting.save_batch(client, entity, [j.payload for j in sendable], idempotency_key=key)

@@ -10,6 +10,7 @@
 import random
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from core.errors import RetryableError
@@ -24,10 +25,11 @@ State = SyncJob.State
 
 def retry_delay(*, attempts: int, retry_after: float | None, rng: random.Random | None = None) -> float:
     """Seconds to wait before attempt `attempts + 1`: Retry-After when given, else full jitter on the schedule."""
+    scale = settings.SYNC_BACKOFF_SCALE
     if retry_after is not None:
-        return float(retry_after)
+        return float(retry_after) * scale
     step = BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS)) - 1]
-    return (rng or random).uniform(0, step)
+    return (rng or random).uniform(0, step) * scale
 
 
 def _audit(job: SyncJob, outcome: str, detail: str, *, response=None) -> None:
