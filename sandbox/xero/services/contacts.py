@@ -6,6 +6,7 @@ from sandbox.xero.errors import ElementInvalid, NotFound
 from sandbox.xero.models import Contact, ContactGroup, Organisation
 from sandbox.xero.services.history import history_add
 from sandbox.xero.services.webhooks import webhook_event_queue
+from sandbox.xero.services.workspace import Workspace, workspace_single
 
 # Columns of the Contact model; everything else in a written contact is kept verbatim in `extra`.
 _COLUMNS = {
@@ -30,39 +31,62 @@ _READ_ONLY = {
 }
 
 
-def contact_find(*, org: Organisation, ref: dict) -> Contact | None:
+def contact_find(*, org: Organisation, ref: dict, ws: Workspace | None = None) -> Contact | None:
     """The contact a document points at: by ContactID, else ContactNumber, else active Name."""
-    contacts = Contact.objects.filter(org=org)
+    ws = ws or Workspace(org)
     if ref.get("ContactID"):
-        try:
-            return contacts.filter(id=ref["ContactID"]).first()
-        except Exception:  # noqa: BLE001 - a malformed GUID finds nothing, as in Xero
-            return None
+        return ws.contact_by_id(ref["ContactID"])  # a malformed GUID finds nothing, as in Xero
     if ref.get("ContactNumber"):
-        return contacts.filter(contact_number=ref["ContactNumber"]).first()
+        return ws.contact_by_number(ref["ContactNumber"])
     if ref.get("Name"):
-        return contacts.filter(name__iexact=ref["Name"].strip(), status="ACTIVE").first()
+        return next(iter(ws.contacts_named(ref["Name"].strip())), None)
     return None
 
 
-def contact_write(*, org: Organisation, data: dict, create_only: bool, contact_id=None) -> tuple[Contact, bool]:
+def contact_refs(elements) -> dict:
+    """What a batch's contacts (or documents' Contact references) name: ids, numbers and names to read up front."""
+    ids, numbers, names = [], [], []
+    for data in elements:
+        if not isinstance(data, dict):
+            continue
+        if data.get("ContactID"):
+            ids.append(data["ContactID"])
+        if data.get("ContactNumber"):
+            numbers.append(str(data["ContactNumber"]).strip())
+            numbers.append(str(data["ContactNumber"]))
+        if data.get("Name"):
+            names.append(str(data["Name"]).strip())
+    return {"ids": ids, "numbers": numbers, "names": names}
+
+
+def contact_write(
+    *, org: Organisation, data: dict, create_only: bool, contact_id=None, ws: Workspace | None = None
+) -> tuple[Contact, bool]:
     """Create or update one contact (PUT creates only; POST updates when it names an existing ContactID).
 
     Returns the contact and whether it was created. Refusals raise ElementInvalid with Xero's messages.
     """
     if not isinstance(data, dict):
         raise ElementInvalid("A contact must be an object")
+    with workspace_single(org, ws) as ws:
+        return _contact_write(ws=ws, data=data, create_only=create_only, contact_id=contact_id)
+
+
+def _contact_write(*, ws: Workspace, data: dict, create_only: bool, contact_id) -> tuple[Contact, bool]:
+    org = ws.org
     target_id = contact_id or data.get("ContactID")
     contact = None
     if target_id:
         if create_only and contact_id is None:
             raise ElementInvalid("A ContactID cannot be specified when creating a contact")
-        contact = Contact.objects.filter(org=org, id=target_id).first()
+        contact = ws.contact_by_id(target_id, strict=True)
         if contact is None:
             raise NotFound if contact_id else ElementInvalid(f"The contact with ContactID {target_id} was not found")
     created = contact is None
     if created:
         contact = Contact(org=org)
+    else:
+        ws.claim(contact)
     errors = []
     for field, (column, limit) in _COLUMNS.items():
         if field in data:
@@ -79,13 +103,12 @@ def contact_write(*, org: Organisation, data: dict, create_only: bool, contact_i
         errors.append("The contact name must be specified.")
     if contact.email_address and ("@" not in contact.email_address or " " in contact.email_address):
         errors.append("Email address must be valid.")
-    others = Contact.objects.filter(org=org).exclude(id=contact.id)
-    if contact.name and contact.status == "ACTIVE" and others.filter(name__iexact=contact.name, status="ACTIVE"):
+    if contact.name and contact.status == "ACTIVE" and ws.contacts_named(contact.name, exclude_id=contact.id):
         errors.append(
             f"The contact name {contact.name} is already assigned to another contact. The contact name must be "
             "unique across all active contacts."
         )
-    if contact.contact_number and others.filter(contact_number=contact.contact_number).exists():
+    if contact.contact_number and ws.contact_number_taken(contact.contact_number, exclude_id=contact.id):
         errors.append(
             f"The contact number {contact.contact_number} is already assigned to another contact. The contact "
             "number must be unique across all contacts."
@@ -98,18 +121,23 @@ def contact_write(*, org: Organisation, data: dict, create_only: bool, contact_i
             extra[key] = value
     contact.extra = extra
     contact.updated_at = timezone.now()
-    contact.save()
-    history_add(org=org, object_id=contact.id, changes="Created" if created else "Updated", details="")
-    webhook_event_queue(org=org, category="CONTACT", resource_id=contact.id, created=created)
+    ws.save(contact)
+    history_add(org=org, object_id=contact.id, changes="Created" if created else "Updated", details="", ws=ws)
+    webhook_event_queue(org=org, category="CONTACT", resource_id=contact.id, created=created, ws=ws)
     return contact, created
 
 
-def contact_mark_role(*, contact: Contact, document_type: str) -> None:
+def contact_mark_role(*, contact: Contact, document_type: str, ws: Workspace | None = None) -> None:
     """IsCustomer/IsSupplier are read-only: Xero sets them when a sales/purchase document uses the contact."""
     field = "is_customer" if document_type in ("ACCREC", "ACCRECCREDIT") else "is_supplier"
     if not getattr(contact, field):
+        if ws is None:
+            setattr(contact, field, True)
+            contact.save(update_fields=[field])
+            return
+        ws.touch(contact)
         setattr(contact, field, True)
-        contact.save(update_fields=[field])
+        ws.save(contact)
 
 
 def contact_group_write(*, org: Organisation, data: dict, group_id=None) -> ContactGroup:

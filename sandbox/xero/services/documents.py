@@ -4,24 +4,14 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from django.db.models import F
 from django.utils import timezone
 
 from sandbox.xero.errors import ElementInvalid, NotFound
-from sandbox.xero.models import (
-    Account,
-    Contact,
-    CreditNote,
-    Invoice,
-    Item,
-    LineItem,
-    Organisation,
-    TaxRate,
-    TrackingCategory,
-)
-from sandbox.xero.services.contacts import contact_find, contact_mark_role, contact_write
+from sandbox.xero.models import Contact, CreditNote, Invoice, LineItem, Organisation, TaxRate, TrackingCategory
+from sandbox.xero.services.contacts import contact_find, contact_mark_role, contact_refs, contact_write
 from sandbox.xero.services.history import history_add
 from sandbox.xero.services.webhooks import webhook_event_queue
+from sandbox.xero.services.workspace import Workspace, fold, parse_pk, workspace_single
 from sandbox.xero.wire import parse_date
 
 CENT = Decimal("0.01")
@@ -78,18 +68,20 @@ def line_tax(*, line_amount: Decimal, rate_percent: Decimal, line_amount_types: 
     return money(line_amount * rate_percent / HUNDRED)
 
 
-def _tracking(*, org: Organisation, entries) -> list[dict]:
+def _tracking(*, ws: Workspace, entries) -> list[dict]:
     if not entries:
         return []
     if len(entries) > 2:
         raise ElementInvalid("A line item can have at most 2 tracking categories.")
     resolved = []
     for entry in entries:
-        categories = TrackingCategory.objects.filter(org=org, status="ACTIVE").prefetch_related("options")
+        categories = ws.tracking_categories()
         if entry.get("TrackingCategoryID"):
-            category = categories.filter(id=entry["TrackingCategoryID"]).first()
+            wanted_id = parse_pk(TrackingCategory, entry["TrackingCategoryID"], strict=True)
+            category = next((c for c in categories if c.pk == wanted_id), None)
         else:
-            category = categories.filter(name__iexact=str(entry.get("Name", ""))).first()
+            wanted_name = fold(str(entry.get("Name", "")))
+            category = next((c for c in categories if fold(c.name) == wanted_name), None)
         if category is None:
             raise ElementInvalid(
                 f"Tracking category '{entry.get('Name') or entry.get('TrackingCategoryID')}' is not valid."
@@ -116,14 +108,16 @@ def _tracking(*, org: Organisation, entries) -> list[dict]:
     return resolved
 
 
-def _build_line(*, org, data: dict, doc_type: str, line_amount_types: str, unitdp: int, position: int) -> LineItem:
+def _build_line(
+    *, ws: Workspace, data: dict, doc_type: str, line_amount_types: str, unitdp: int, position: int
+) -> LineItem:
     if not isinstance(data, dict):
         raise ElementInvalid("A line item must be an object.")
     unit_places = UNIT_4DP if unitdp == 4 else CENT
     line = LineItem(position=position, description=str(data.get("Description") or ""))
     item = None
     if data.get("ItemCode"):
-        item = Item.objects.filter(org=org, code=data["ItemCode"]).first()
+        item = next(iter(ws.items_coded(data["ItemCode"])), None)
         if item is None:
             raise ElementInvalid(f"Item code '{data['ItemCode']}' is not valid")
         line.item_code = item.code
@@ -162,9 +156,9 @@ def _build_line(*, org, data: dict, doc_type: str, line_amount_types: str, unitd
     account_code = data.get("AccountCode") or details.get("AccountCode") or ""
     account = None
     if data.get("AccountID"):
-        account = Account.objects.filter(org=org, id=data["AccountID"]).first()
+        account = ws.account_by_id(data["AccountID"])
     elif account_code:
-        account = Account.objects.filter(org=org, code=account_code).first()
+        account = ws.account_by_code(account_code)
     if (account_code or data.get("AccountID")) and (account is None or account.status != "ACTIVE"):
         raise ElementInvalid(
             f"Account code '{account_code or data.get('AccountID')}' is not a valid code for this document."
@@ -173,7 +167,7 @@ def _build_line(*, org, data: dict, doc_type: str, line_amount_types: str, unitd
     tax_type = data.get("TaxType") or details.get("TaxType") or (account.tax_type if account else "")
     rate = None
     if line_amount_types != "NoTax" and tax_type:
-        rate = TaxRate.objects.filter(org=org, tax_type=tax_type).prefetch_related("components").first()
+        rate = ws.tax_rate(tax_type)
         if rate is None or rate.status != "ACTIVE":
             raise ElementInvalid(
                 f"The TaxType code '{tax_type}' does not exist or cannot be used with this type of transaction."
@@ -187,7 +181,7 @@ def _build_line(*, org, data: dict, doc_type: str, line_amount_types: str, unitd
         line.tax_amount = money(_decimal(data["TaxAmount"], "TaxAmount"))
     else:
         line.tax_amount = computed
-    line.tracking = _tracking(org=org, entries=data.get("Tracking") or [])
+    line.tracking = _tracking(ws=ws, entries=data.get("Tracking") or [])
     if data.get("LineItemID"):
         line.id = data["LineItemID"]
     return line
@@ -201,27 +195,55 @@ def _totals(doc, lines: list[LineItem]) -> None:
     doc.total = money(doc.sub_total + doc.total_tax)
 
 
-def _resolve_contact(*, org, data: dict, doc_type: str) -> Contact:
+def _resolve_contact(*, ws: Workspace, data: dict, doc_type: str) -> Contact:
     ref = data.get("Contact")
     if not isinstance(ref, dict) or not any(ref.get(k) for k in ("ContactID", "ContactNumber", "Name")):
         raise ElementInvalid("A Contact must be specified for this type of transaction")
-    contact = contact_find(org=org, ref=ref)
+    contact = contact_find(org=ws.org, ref=ref, ws=ws)
     if contact is None:
         if ref.get("ContactID"):
             raise ElementInvalid(f"The contact with ContactID {ref['ContactID']} could not be found.")
         if not ref.get("Name"):
             raise ElementInvalid("A Contact must be specified for this type of transaction")
         # Xero creates a contact on the fly when a document names an unknown one.
-        contact, _ = contact_write(org=org, data=ref, create_only=True)
+        contact, _ = contact_write(org=ws.org, data=ref, create_only=True, ws=ws)
     return contact
 
 
-def _number_taken(model, org, field, number, exclude_id) -> bool:
-    return model.objects.filter(org=org, **{field: number}).exclude(id=exclude_id).exclude(status="DELETED").exists()
+def documents_prefetch(*, ws: Workspace, elements: list, kind: str, document_id=None) -> None:
+    """Read up front what a batch of documents refers to: the documents, their contacts and item codes."""
+    model, id_field, number_field = (
+        (Invoice, "InvoiceID", "InvoiceNumber")
+        if kind == "invoice"
+        else (CreditNote, "CreditNoteID", "CreditNoteNumber")
+    )
+    elements = [e for e in elements if isinstance(e, dict)]
+    ids = [document_id] if document_id else []
+    ids += [e[id_field] for e in elements if e.get(id_field)]
+    numbers = [str(e[number_field]) for e in elements if e.get(number_field)]
+    numbers += [n.strip() for n in numbers]
+    ws.documents_load(model, ids=ids, numbers=numbers)
+    ws.contacts_load(**contact_refs([e["Contact"] for e in elements if isinstance(e.get("Contact"), dict)]))
+    codes = [
+        line["ItemCode"]
+        for e in elements
+        if isinstance(e.get("LineItems"), list)
+        for line in e["LineItems"]
+        if isinstance(line, dict) and line.get("ItemCode")
+    ]
+    if codes:
+        ws.items_load(codes=codes)
 
 
 def document_write(
-    *, org: Organisation, data: dict, kind: str, create_only: bool, unitdp: int = 2, document_id=None
+    *,
+    org: Organisation,
+    data: dict,
+    kind: str,
+    create_only: bool,
+    unitdp: int = 2,
+    document_id=None,
+    ws: Workspace | None = None,
 ) -> tuple[Invoice | CreditNote, bool]:
     """Create or update one invoice (kind "invoice") or credit note (kind "creditnote").
 
@@ -231,6 +253,14 @@ def document_write(
     """
     if not isinstance(data, dict):
         raise ElementInvalid("An element must be an object.")
+    with workspace_single(org, ws) as ws:
+        return _document_write(
+            ws=ws, data=data, kind=kind, create_only=create_only, unitdp=unitdp, document_id=document_id
+        )
+
+
+def _document_write(*, ws: Workspace, data: dict, kind: str, create_only: bool, unitdp: int, document_id):
+    org = ws.org
     is_invoice = kind == "invoice"
     model = Invoice if is_invoice else CreditNote
     id_field = "InvoiceID" if is_invoice else "CreditNoteID"
@@ -244,17 +274,14 @@ def document_write(
     if target:
         if create_only and document_id is None:
             raise ElementInvalid(f"{id_field} cannot be specified when creating a {label.lower()}")
-        try:
-            doc = model.objects.filter(org=org, id=target).first()
-        except Exception:  # noqa: BLE001 - malformed GUID
-            doc = None
+        doc = ws.document_by_id(model, target)  # a malformed GUID finds nothing
         if doc is None:
             if document_id:
                 raise NotFound
             raise ElementInvalid(f"{label} with {id_field} {target} could not be found.")
     elif not create_only and data.get(number_field):
         # POST without an ID updates the document that already carries this number.
-        doc = model.objects.filter(org=org, **{number_column: data[number_field]}).exclude(status="DELETED").first()
+        doc = next(iter(ws.documents_numbered(model, data[number_field])), None)
         if doc is not None and doc.type not in ("ACCREC", "ACCRECCREDIT"):
             doc = None
     created = doc is None
@@ -268,6 +295,7 @@ def document_write(
             raise ElementInvalid(f"{label}s can only be created with a status of DRAFT, SUBMITTED or AUTHORISED.")
         doc = model(org=org, type=doc_type, currency_code=org.base_currency)
     else:
+        ws.claim(doc)
         if data.get("Type") and data["Type"] != doc.type:
             raise ElementInvalid(f"The {label.lower()} Type cannot be changed.")
         if doc.status not in EDITABLE:
@@ -296,7 +324,7 @@ def document_write(
     if errors:
         raise ElementInvalid(*errors)
     if "Contact" in data or created:
-        doc.contact = _resolve_contact(org=org, data=data, doc_type=doc.type)
+        doc.contact = _resolve_contact(ws=ws, data=data, doc_type=doc.type)
     if "LineAmountTypes" in data:
         if data["LineAmountTypes"] not in LINE_AMOUNT_TYPES:
             raise ElementInvalid(f"LineAmountTypes '{data['LineAmountTypes']}' is not valid.")
@@ -311,7 +339,7 @@ def document_write(
     except ValueError:
         raise ElementInvalid("A date is not in a valid format (use YYYY-MM-DD).") from None
     if data.get("CurrencyCode"):
-        if not org.currencies.filter(code=data["CurrencyCode"]).exists():
+        if str(data["CurrencyCode"]) not in ws.currency_codes():
             raise ElementInvalid(f"The currency code '{data['CurrencyCode']}' is not enabled for this organisation.")
         doc.currency_code = data["CurrencyCode"]
     if data.get("CurrencyRate") is not None:
@@ -324,7 +352,7 @@ def document_write(
         number = str(data[number_field]).strip()
         if len(number) > 255:
             raise ElementInvalid(f"{number_field} must not be more than 255 characters long.")
-        if doc.type in ("ACCREC", "ACCRECCREDIT") and _number_taken(model, org, number_column, number, doc.id):
+        if doc.type in ("ACCREC", "ACCRECCREDIT") and ws.documents_numbered(model, number, exclude_id=doc.id):
             raise ElementInvalid(f"{'Invoice' if is_invoice else 'Credit Note'} # must be unique.")
         setattr(doc, number_column, number)
     lines = None
@@ -334,7 +362,7 @@ def document_write(
             raise ElementInvalid("LineItems must be a list.")
         lines = [
             _build_line(
-                org=org, data=raw, doc_type=doc.type, line_amount_types=doc.line_amount_types, unitdp=unitdp, position=i
+                ws=ws, data=raw, doc_type=doc.type, line_amount_types=doc.line_amount_types, unitdp=unitdp, position=i
             )
             for i, raw in enumerate(raw_lines)
         ]
@@ -342,7 +370,7 @@ def document_write(
         raise ElementInvalid("LineItems must be sent when LineAmountTypes changes.")
     status = new_status or doc.status
     if status in ("SUBMITTED", "AUTHORISED"):
-        current_lines = lines if lines is not None else list(doc.lines.all())
+        current_lines = lines if lines is not None else ws.document_lines(doc)
         if not current_lines:
             errors.append(f"A {label.lower()} must have at least one line item to be {status.lower()}.")
         for line in current_lines:
@@ -356,7 +384,7 @@ def document_write(
     if status == "AUTHORISED" and doc.total < 0:
         raise ElementInvalid(f"The {label.lower()} total cannot be negative.")
     if created and not getattr(doc, number_column) and doc.type in ("ACCREC", "ACCRECCREDIT"):
-        setattr(doc, number_column, _next_number(org=org, is_invoice=is_invoice, model=model, column=number_column))
+        setattr(doc, number_column, _next_number(ws=ws, is_invoice=is_invoice, model=model, column=number_column))
     doc.status = status
     doc.updated_at = timezone.now()
     extra = dict(doc.extra)
@@ -364,30 +392,22 @@ def document_write(
         if key in data:
             extra[key] = data[key]
     doc.extra = extra
-    doc.save()
+    ws.save(doc)
     if lines is not None:
-        doc.lines.all().delete()
-        for line in lines:
-            setattr(line, "invoice" if is_invoice else "credit_note", doc)
-        LineItem.objects.bulk_create(lines)
-    contact_mark_role(contact=doc.contact, document_type=doc.type)
-    _after_write(doc=doc, created=created, old_status=old_status, is_invoice=is_invoice)
+        ws.set_lines(doc, lines)
+    contact_mark_role(contact=doc.contact, document_type=doc.type, ws=ws)
+    _after_write(ws=ws, doc=doc, created=created, old_status=old_status, is_invoice=is_invoice)
     return doc, created
 
 
-def _next_number(*, org: Organisation, is_invoice: bool, model, column: str) -> str:
+def _next_number(*, ws: Workspace, is_invoice: bool, model, column: str) -> str:
     counter = "invoice_sequence" if is_invoice else "credit_note_sequence"
     prefix = "INV-" if is_invoice else "CN-"
-    while True:
-        Organisation.objects.filter(pk=org.pk).update(**{counter: F(counter) + 1})
-        value = Organisation.objects.values_list(counter, flat=True).get(pk=org.pk)
-        number = f"{prefix}{value:04d}"
-        if not model.objects.filter(org=org, **{column: number}).exists():
-            return number
+    return ws.next_number(model=model, prefix=prefix, counter=counter, column=column)
 
 
-def _after_write(*, doc, created: bool, old_status, is_invoice: bool) -> None:
-    org = doc.org
+def _after_write(*, ws: Workspace, doc, created: bool, old_status, is_invoice: bool) -> None:
+    org = ws.org
     if created:
         change = "Created"
     elif doc.status != old_status:
@@ -396,9 +416,9 @@ def _after_write(*, doc, created: bool, old_status, is_invoice: bool) -> None:
         )
     else:
         change = "Edited"
-    history_add(org=org, object_id=doc.id, changes=change, details=f"{doc.type} {doc.status} {doc.total}")
+    history_add(org=org, object_id=doc.id, changes=change, details=f"{doc.type} {doc.status} {doc.total}", ws=ws)
     if is_invoice:
-        webhook_event_queue(org=org, category="INVOICE", resource_id=doc.id, created=created)
+        webhook_event_queue(org=org, category="INVOICE", resource_id=doc.id, created=created, ws=ws)
     else:
         webhook_event_queue(
             org=org,
@@ -406,18 +426,24 @@ def _after_write(*, doc, created: bool, old_status, is_invoice: bool) -> None:
             resource_id=doc.id,
             created=created,
             data={"Type": doc.type, "Status": doc.status},
+            ws=ws,
         )
 
 
-def document_settle(*, doc, on: date | None) -> None:
-    """Recompute PAID: a document whose amount due reaches zero is PAID; one with money owing again is AUTHORISED."""
-    outstanding = doc.total - doc.amount_paid - doc.amount_credited
-    old = doc.status
-    if outstanding <= 0 and doc.status == "AUTHORISED":
-        doc.status, doc.fully_paid_on = "PAID", on
-    elif outstanding > 0 and doc.status == "PAID":
-        doc.status, doc.fully_paid_on = "AUTHORISED", None
-    doc.updated_at = timezone.now()
-    doc.save()
-    if doc.status != old:
-        _after_write(doc=doc, created=False, old_status=old, is_invoice=isinstance(doc, Invoice))
+def document_settle(*, doc, on: date | None, ws: Workspace | None = None) -> None:
+    """Recompute PAID: a document whose amount due reaches zero is PAID; one with money owing again is AUTHORISED.
+
+    `doc` carries its new amount_paid/amount_credited; with `ws`, it was touched before they changed.
+    """
+    with workspace_single(doc.org, ws) as ws:
+        ws.touch(doc)
+        outstanding = doc.total - doc.amount_paid - doc.amount_credited
+        old = doc.status
+        if outstanding <= 0 and doc.status == "AUTHORISED":
+            doc.status, doc.fully_paid_on = "PAID", on
+        elif outstanding > 0 and doc.status == "PAID":
+            doc.status, doc.fully_paid_on = "AUTHORISED", None
+        doc.updated_at = timezone.now()
+        ws.save(doc)
+        if doc.status != old:
+            _after_write(ws=ws, doc=doc, created=False, old_status=old, is_invoice=isinstance(doc, Invoice))

@@ -6,9 +6,16 @@ from sandbox.xero.models import HistoryRecord, Organisation
 NOTE_MAX_CHARS = 250  # the stored developer page's limit (research/xero.md §8)
 
 
-def history_add(*, org: Organisation, object_id, changes: str, details: str, user: str = "System Generated"):
-    """Append a system history entry (Created, Updated, Approved, Voided, Paid, …)."""
-    return HistoryRecord.objects.create(org=org, object_id=object_id, changes=changes, details=details, user=user)
+def history_add(
+    *, org: Organisation, object_id, changes: str, details: str, user: str = "System Generated", ws=None
+) -> HistoryRecord:
+    """Append a system history entry (Created, Updated, Approved, Voided, Paid, …); with `ws`, at its flush."""
+    record = HistoryRecord(org=org, object_id=object_id, changes=changes, details=details, user=user)
+    if ws is not None:
+        ws.history(record)
+    else:
+        record.save()
+    return record
 
 
 def history_note_add(*, org: Organisation, object_id, details) -> HistoryRecord:

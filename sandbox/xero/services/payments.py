@@ -7,6 +7,7 @@ from sandbox.xero.errors import ElementInvalid, NotFound
 from sandbox.xero.models import Account, Allocation, CreditNote, Invoice, Organisation, Payment
 from sandbox.xero.services.documents import _decimal, document_settle, money
 from sandbox.xero.services.history import history_add
+from sandbox.xero.services.workspace import Workspace, workspace_single
 from sandbox.xero.wire import parse_date
 
 PAYMENT_TYPES = {
@@ -17,33 +18,26 @@ PAYMENT_TYPES = {
 }
 
 
-def _find_document(*, org, data: dict):
+def _find_document(*, ws: Workspace, data: dict):
     invoice_ref, credit_ref = data.get("Invoice"), data.get("CreditNote")
     if isinstance(invoice_ref, dict) and (invoice_ref.get("InvoiceID") or invoice_ref.get("InvoiceNumber")):
-        query = Invoice.objects.select_for_update().filter(org=org)
-        try:
-            if invoice_ref.get("InvoiceID"):
-                return query.filter(id=invoice_ref["InvoiceID"]).first()
-            return query.filter(invoice_number=invoice_ref["InvoiceNumber"]).exclude(status="DELETED").first()
-        except Exception:  # noqa: BLE001 - malformed GUID
-            return None
+        if invoice_ref.get("InvoiceID"):
+            return ws.document_by_id(Invoice, invoice_ref["InvoiceID"])  # a malformed GUID finds nothing
+        return next(iter(ws.documents_numbered(Invoice, invoice_ref["InvoiceNumber"])), None)
     if isinstance(credit_ref, dict) and (credit_ref.get("CreditNoteID") or credit_ref.get("CreditNoteNumber")):
-        query = CreditNote.objects.select_for_update().filter(org=org)
         if credit_ref.get("CreditNoteID"):
-            return query.filter(id=credit_ref["CreditNoteID"]).first()
-        return query.filter(credit_note_number=credit_ref["CreditNoteNumber"]).first()
+            return ws.document_by_id(CreditNote, credit_ref["CreditNoteID"], strict=True)
+        # By number a credit note is found whatever its status.
+        query = CreditNote.objects.select_for_update().filter(org=ws.org)
+        found = query.filter(credit_note_number=credit_ref["CreditNoteNumber"]).first()
+        return None if found is None else ws.adopt(found)
     raise ElementInvalid("You must specify an Invoice or CreditNote to apply the payment to.")
 
 
-def _find_account(*, org, ref) -> Account:
+def _find_account(*, ws: Workspace, ref) -> Account:
     if not isinstance(ref, dict) or not (ref.get("AccountID") or ref.get("Code")):
         raise ElementInvalid("You must specify an Account (AccountID or Code) for the payment.")
-    accounts = Account.objects.filter(org=org)
-    account = (
-        accounts.filter(id=ref["AccountID"]).first()
-        if ref.get("AccountID")
-        else accounts.filter(code=ref["Code"]).first()
-    )
+    account = ws.account_by_id(ref["AccountID"]) if ref.get("AccountID") else ws.account_by_code(ref["Code"])
     if account is None or account.status != "ACTIVE":
         raise ElementInvalid("Account could not be found")
     if account.type != "BANK" and not account.enable_payments:
@@ -53,46 +47,70 @@ def _find_account(*, org, ref) -> Account:
     return account
 
 
-def payment_create(*, org: Organisation, data: dict) -> Payment:
+def payments_prefetch(*, ws: Workspace, elements: list) -> None:
+    """Read (and lock) up front the invoices and credit notes a batch of payments applies to."""
+    ws.lock_documents = True
+    invoices = [e["Invoice"] for e in elements if isinstance(e, dict) and isinstance(e.get("Invoice"), dict)]
+    ws.documents_load(
+        Invoice,
+        ids=[r["InvoiceID"] for r in invoices if r.get("InvoiceID")],
+        numbers=[r["InvoiceNumber"] for r in invoices if r.get("InvoiceNumber") and not r.get("InvoiceID")],
+    )
+    notes = [e["CreditNote"] for e in elements if isinstance(e, dict) and isinstance(e.get("CreditNote"), dict)]
+    if notes:
+        ws.documents_load(CreditNote, ids=[r["CreditNoteID"] for r in notes if r.get("CreditNoteID")])
+
+
+def payment_create(*, org: Organisation, data: dict, ws: Workspace | None = None) -> Payment:
     """Apply a payment to an AUTHORISED invoice or credit note; it becomes PAID when nothing is left owing."""
     if not isinstance(data, dict):
         raise ElementInvalid("A payment must be an object.")
-    with transaction.atomic():
-        doc = _find_document(org=org, data=data)
-        if doc is None:
-            raise ElementInvalid("The document to apply the payment to could not be found.")
-        account = _find_account(org=org, ref=data.get("Account"))
-        if doc.status != "AUTHORISED":
-            raise ElementInvalid("Payments can only be made against AUTHORISED documents.")
-        if data.get("Amount") is None:
-            raise ElementInvalid("Payment amount must be specified.")
-        amount = money(_decimal(data["Amount"], "Amount"))
-        if amount <= 0:
-            raise ElementInvalid("Payment amount must be greater than zero.")
-        outstanding = doc.total - doc.amount_paid - doc.amount_credited
-        if amount > outstanding:
-            raise ElementInvalid("Payment amount exceeds the amount outstanding on this document")
-        try:
-            paid_on = parse_date(data["Date"]) if data.get("Date") else timezone.now().date()
-        except ValueError:
-            raise ElementInvalid("A date is not in a valid format (use YYYY-MM-DD).") from None
-        is_invoice = isinstance(doc, Invoice)
-        payment = Payment.objects.create(
-            org=org,
-            invoice=doc if is_invoice else None,
-            credit_note=None if is_invoice else doc,
-            account=account,
-            date=paid_on,
-            amount=amount,
-            currency_rate=_decimal(data.get("CurrencyRate") or 1, "CurrencyRate"),
-            reference=str(data.get("Reference") or "")[:255],
-            is_reconciled=bool(data.get("IsReconciled")),
-            payment_type=PAYMENT_TYPES[doc.type],
-        )
-        doc.amount_paid = money(doc.amount_paid + amount)
-        document_settle(doc=doc, on=paid_on)
-        history_add(org=org, object_id=payment.id, changes="Created", details=f"Payment {amount}")
-        return payment
+    if ws is not None:
+        return _payment_create(ws=ws, data=data)
+    with transaction.atomic(), workspace_single(org, None) as own:
+        own.lock_documents = True
+        return _payment_create(ws=own, data=data)
+
+
+def _payment_create(*, ws: Workspace, data: dict) -> Payment:
+    org = ws.org
+    doc = _find_document(ws=ws, data=data)
+    if doc is None:
+        raise ElementInvalid("The document to apply the payment to could not be found.")
+    account = _find_account(ws=ws, ref=data.get("Account"))
+    if doc.status != "AUTHORISED":
+        raise ElementInvalid("Payments can only be made against AUTHORISED documents.")
+    if data.get("Amount") is None:
+        raise ElementInvalid("Payment amount must be specified.")
+    amount = money(_decimal(data["Amount"], "Amount"))
+    if amount <= 0:
+        raise ElementInvalid("Payment amount must be greater than zero.")
+    outstanding = doc.total - doc.amount_paid - doc.amount_credited
+    if amount > outstanding:
+        raise ElementInvalid("Payment amount exceeds the amount outstanding on this document")
+    try:
+        paid_on = parse_date(data["Date"]) if data.get("Date") else timezone.now().date()
+    except ValueError:
+        raise ElementInvalid("A date is not in a valid format (use YYYY-MM-DD).") from None
+    is_invoice = isinstance(doc, Invoice)
+    payment = Payment(
+        org=org,
+        invoice=doc if is_invoice else None,
+        credit_note=None if is_invoice else doc,
+        account=account,
+        date=paid_on,
+        amount=amount,
+        currency_rate=_decimal(data.get("CurrencyRate") or 1, "CurrencyRate"),
+        reference=str(data.get("Reference") or "")[:255],
+        is_reconciled=bool(data.get("IsReconciled")),
+        payment_type=PAYMENT_TYPES[doc.type],
+    )
+    ws.add(payment)
+    ws.touch(doc)
+    doc.amount_paid = money(doc.amount_paid + amount)
+    document_settle(doc=doc, on=paid_on, ws=ws)
+    history_add(org=org, object_id=payment.id, changes="Created", details=f"Payment {amount}", ws=ws)
+    return payment
 
 
 def payment_delete(*, org: Organisation, payment_id) -> Payment:

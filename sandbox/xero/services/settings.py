@@ -19,6 +19,7 @@ from sandbox.xero.models import (
 from sandbox.xero.services.documents import _decimal
 from sandbox.xero.services.history import history_add
 from sandbox.xero.services.orgs import ACCOUNT_CLASS, CURRENCY_NAMES
+from sandbox.xero.services.workspace import Workspace, workspace_single
 
 ACCOUNT_TYPES = tuple(ACCOUNT_CLASS)
 MAX_ACTIVE_TRACKING = 2
@@ -35,21 +36,40 @@ def _details(raw, *, unitdp: int) -> dict:
     return details
 
 
-def item_write(*, org: Organisation, data: dict, create_only: bool, unitdp: int = 2, item_id=None) -> tuple[Item, bool]:
+def items_prefetch(*, ws: Workspace, elements: list, item_id=None) -> None:
+    """Read up front the items a batch names by ItemID or Code."""
+    elements = [e for e in elements if isinstance(e, dict)]
+    ids = [item_id] if item_id else []
+    ids += [e["ItemID"] for e in elements if e.get("ItemID")]
+    codes = [str(e["Code"]) for e in elements if e.get("Code")]
+    ws.items_load(ids=ids, codes=codes + [c.strip() for c in codes])
+
+
+def item_write(
+    *, org: Organisation, data: dict, create_only: bool, unitdp: int = 2, item_id=None, ws: Workspace | None = None
+) -> tuple[Item, bool]:
     """Create or update an item. Code is required (≤30) and unique; POST matches an existing item by ItemID or Code."""
     if not isinstance(data, dict):
         raise ElementInvalid("An item must be an object.")
+    with workspace_single(org, ws) as ws:
+        return _item_write(ws=ws, data=data, create_only=create_only, unitdp=unitdp, item_id=item_id)
+
+
+def _item_write(*, ws: Workspace, data: dict, create_only: bool, unitdp: int, item_id) -> tuple[Item, bool]:
+    org = ws.org
     item = None
     target = item_id or data.get("ItemID")
     if target:
-        item = Item.objects.filter(org=org, id=target).first()
+        item = ws.item_by_id(target, strict=True)
         if item is None:
             raise NotFound if item_id else ElementInvalid(f"Item {target} could not be found.")
     elif not create_only and data.get("Code"):
-        item = Item.objects.filter(org=org, code=data["Code"]).first()
+        item = next(iter(ws.items_coded(data["Code"])), None)
     created = item is None
     if created:
         item = Item(org=org)
+    else:
+        ws.claim(item)
     errors = []
     if "Code" in data:
         item.code = str(data["Code"] or "").strip()
@@ -57,7 +77,7 @@ def item_write(*, org: Organisation, data: dict, create_only: bool, unitdp: int 
         errors.append("Item code must be specified.")
     elif len(item.code) > 30:
         errors.append("Item Code must not be more than 30 characters long.")
-    elif Item.objects.filter(org=org, code=item.code).exclude(id=item.id).exists():
+    elif ws.items_coded(item.code, exclude_id=item.id):
         errors.append(f"Item code '{item.code}' already exists.")
     if "Name" in data:
         item.name = str(data["Name"] or "")
@@ -77,16 +97,18 @@ def item_write(*, org: Organisation, data: dict, create_only: bool, unitdp: int 
         item.inventory_asset_account_code = str(data["InventoryAssetAccountCode"] or "")
     for details in (item.sales_details, item.purchase_details):
         code = details.get("AccountCode")
-        if code and not Account.objects.filter(org=org, code=code, status="ACTIVE").exists():
+        account = ws.account_by_code(code) if code else None
+        if code and (account is None or account.status != "ACTIVE"):
             errors.append(f"Account code '{code}' is not a valid code.")
         tax_type = details.get("TaxType")
-        if tax_type and not TaxRate.objects.filter(org=org, tax_type=tax_type, status="ACTIVE").exists():
+        rate = ws.tax_rate(tax_type) if tax_type else None
+        if tax_type and (rate is None or rate.status != "ACTIVE"):
             errors.append(f"The TaxType code '{tax_type}' does not exist.")
     if errors:
         raise ElementInvalid(*errors)
     item.updated_at = timezone.now()
-    item.save()
-    history_add(org=org, object_id=item.id, changes="Created" if created else "Updated", details=item.code)
+    ws.save(item)
+    history_add(org=org, object_id=item.id, changes="Created" if created else "Updated", details=item.code, ws=ws)
     return item, created
 
 

@@ -42,24 +42,38 @@ def _entropy() -> str:
     return "".join(secrets.choice(string.ascii_uppercase) for _ in range(20))
 
 
-def webhook_event_queue(*, org: Organisation, category: str, resource_id, created: bool, data: dict | None = None):
-    """Queue a CREATE/UPDATE event for every app connected to `org` that has a delivery URL."""
+def webhook_event_queue(
+    *, org: Organisation, category: str, resource_id, created: bool, data: dict | None = None, ws=None
+):
+    """Queue a CREATE/UPDATE event for every app connected to `org` that has a delivery URL.
+
+    With a workspace (`ws`) the event waits for its flush, so a batch's events are queued together.
+    """
+    now = timezone.now()
+    event = {
+        "resourceUrl": f"https://api.xero.com/api.xro/2.0/{RESOURCE_PATHS[category]}/{resource_id}",
+        "resourceId": str(resource_id),
+        "eventDateUtc": now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3],
+        "eventType": "CREATE" if created else "UPDATE",
+        "eventCategory": category,
+        "tenantId": str(org.tenant_id),
+        "tenantType": "ORGANISATION",
+    }
+    if data:
+        event["data"] = data
+    if ws is not None:
+        ws.event(event)
+    else:
+        webhook_events_queue(org=org, events=[event])
+
+
+def webhook_events_queue(*, org: Organisation, events: list[dict]) -> None:
+    """Add events, in order, to each connected app's delivery still collecting (or to a new one)."""
     apps = XeroApp.objects.filter(
         grants__connections__organisation=org, grants__connections__deleted_at__isnull=True
     ).exclude(webhook_url="")
     now = timezone.now()
     for app in apps.distinct():
-        event = {
-            "resourceUrl": f"https://api.xero.com/api.xro/2.0/{RESOURCE_PATHS[category]}/{resource_id}",
-            "resourceId": str(resource_id),
-            "eventDateUtc": now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3],
-            "eventType": "CREATE" if created else "UPDATE",
-            "eventCategory": category,
-            "tenantId": str(org.tenant_id),
-            "tenantType": "ORGANISATION",
-        }
-        if data:
-            event["data"] = data
         with transaction.atomic():
             pending = (
                 WebhookDelivery.objects.select_for_update()
@@ -68,9 +82,9 @@ def webhook_event_queue(*, org: Organisation, category: str, resource_id, create
                 .first()
             )
             if pending is None:
-                WebhookDelivery.objects.create(app=app, events=[event], next_attempt_at=now)
+                WebhookDelivery.objects.create(app=app, events=list(events), next_attempt_at=now)
             else:
-                pending.events = [*pending.events, event]
+                pending.events = [*pending.events, *events]
                 pending.save(update_fields=["events"])
 
 

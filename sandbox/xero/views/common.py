@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from sandbox.xero import errors
 from sandbox.xero.query import order_records, where_filter
+from sandbox.xero.services.workspace import Workspace
 from sandbox.xero.views.gate import Call
 from sandbox.xero.wire import json_response, ms_date, parse_http_datetime
 
@@ -88,12 +89,27 @@ def element_echo(data, messages: list[str], *, error_flag: str) -> dict:
     return echo
 
 
-def batch_write(call: Call, key: str, write_one, render_one, *, error_flag: str = "HasErrors", single=None):
-    """A PUT/POST of {key: [...]} (or one bare element): each element is written on its own savepoint.
+def batch_write(
+    call: Call,
+    key: str,
+    write_one,
+    render_one=None,
+    *,
+    error_flag: str = "HasErrors",
+    single=None,
+    ws: Workspace | None = None,
+    prefetch=None,
+    render_many=None,
+):
+    """A PUT/POST of {key: [...]} (or one bare element), written element by element.
 
     summarizeErrors=false: 200 with every element, StatusAttributeString OK/ERROR and its ValidationErrors.
     Default (summarised): any failure answers the 400 ValidationException listing the failed elements, while the
     valid elements are still created (as Xero does, without returning their IDs).
+
+    Without a workspace each element is written on its own savepoint and rendered by `render_one`. With one
+    (`ws`), `prefetch(elements)` reads what the batch refers to, each element runs in the workspace's in-memory
+    savepoint, the writes go out in bulk and `render_many(records)` answers a whole segment at once.
     """
     body = call.body
     if not isinstance(body, dict):
@@ -104,6 +120,25 @@ def batch_write(call: Call, key: str, write_one, render_one, *, error_flag: str 
     if not elements:
         raise errors.RequestInvalid(f"No {key} were supplied.")
     summarize = call.flag("summarizeErrors", True)
+    if ws is None:
+        results, failed = _write_each(elements, write_one, render_one, summarize=summarize, error_flag=error_flag)
+    else:
+        results, failed = _write_batch(
+            ws, elements, write_one, prefetch, render_many, summarize=summarize, error_flag=error_flag
+        )
+    if failed and summarize:
+        return errors.validation_exception(elements=failed)
+    return envelope(call, key, results)
+
+
+def _refused(element, exc: errors.ElementInvalid, *, summarize: bool, error_flag: str) -> dict:
+    echo = element_echo(element, exc.messages, error_flag=error_flag)
+    if not summarize:
+        echo["StatusAttributeString"] = "ERROR"
+    return echo
+
+
+def _write_each(elements, write_one, render_one, *, summarize: bool, error_flag: str):
     results, failed = [], []
     for element in elements:
         savepoint = transaction.savepoint()
@@ -112,9 +147,7 @@ def batch_write(call: Call, key: str, write_one, render_one, *, error_flag: str 
             transaction.savepoint_commit(savepoint)
         except errors.ElementInvalid as exc:
             transaction.savepoint_rollback(savepoint)
-            echo = element_echo(element, exc.messages, error_flag=error_flag)
-            if not summarize:
-                echo["StatusAttributeString"] = "ERROR"
+            echo = _refused(element, exc, summarize=summarize, error_flag=error_flag)
             results.append(echo)
             failed.append(echo)
             continue
@@ -122,6 +155,35 @@ def batch_write(call: Call, key: str, write_one, render_one, *, error_flag: str 
         if not summarize:
             rendered["StatusAttributeString"] = "OK"
         results.append(rendered)
-    if failed and summarize:
-        return errors.validation_exception(elements=failed)
-    return envelope(call, key, results)
+    return results, failed
+
+
+def _write_batch(ws: Workspace, elements, write_one, prefetch, render_many, *, summarize: bool, error_flag: str):
+    results: list = [None] * len(elements)
+    failed: list[dict] = []
+    segment: list[tuple[int, object]] = []
+
+    def segment_end():
+        ws.flush()
+        if segment and not (summarize and failed):  # a summarised refusal answers no records
+            for (index, _), rendered in zip(segment, render_many([record for _, record in segment]), strict=True):
+                if not summarize:
+                    rendered["StatusAttributeString"] = "OK"
+                results[index] = rendered
+        segment.clear()
+
+    ws.on_segment_end = segment_end
+    if prefetch is not None:
+        prefetch(elements)
+    for index, element in enumerate(elements):
+        try:
+            with ws.element():
+                record = write_one(element)
+        except errors.ElementInvalid as exc:
+            echo = _refused(element, exc, summarize=summarize, error_flag=error_flag)
+            results[index] = echo
+            failed.append(echo)
+            continue
+        segment.append((index, record))
+    segment_end()
+    return results, failed

@@ -3,6 +3,7 @@
 import re
 import uuid
 
+from django.db.models import prefetch_related_objects
 from django.http import HttpResponse
 
 from sandbox.xero import errors, render
@@ -18,18 +19,31 @@ from sandbox.xero.models import (
     TaxRate,
     TrackingCategory,
 )
-from sandbox.xero.services.contacts import contact_group_add_contacts, contact_group_write, contact_write
-from sandbox.xero.services.documents import document_write
+from sandbox.xero.services.contacts import (
+    contact_group_add_contacts,
+    contact_group_write,
+    contact_refs,
+    contact_write,
+)
+from sandbox.xero.services.documents import document_write, documents_prefetch
 from sandbox.xero.services.history import history_note_add
-from sandbox.xero.services.payments import allocation_create, allocation_delete, payment_create, payment_delete
+from sandbox.xero.services.payments import (
+    allocation_create,
+    allocation_delete,
+    payment_create,
+    payment_delete,
+    payments_prefetch,
+)
 from sandbox.xero.services.settings import (
     account_write,
     currency_add,
     item_write,
+    items_prefetch,
     tax_rate_write,
     tracking_category_write,
     tracking_option_add,
 )
+from sandbox.xero.services.workspace import Workspace
 from sandbox.xero.views.common import batch_write, csv_param, envelope, filter_queryset, list_response
 from sandbox.xero.views.gate import Call
 
@@ -86,26 +100,40 @@ def contact_get(call: Call, id: str):
     return envelope(call, "Contacts", [render.contact(contact)])
 
 
-def contacts_write(call: Call):
-    create_only = call.method == "PUT"
+def _contacts_batch(call: Call, *, create_only: bool, contact_id=None):
+    ws = Workspace(call.org)
+
+    def prefetch(elements):
+        # The contacts named by id first, then every contact their names and numbers could collide with.
+        refs = contact_refs(elements)
+        ws.contacts_load(ids=refs["ids"] + ([contact_id] if contact_id else []))
+        known = ws.known(Contact)
+        ws.contacts_load(
+            numbers=refs["numbers"] + [c.contact_number for c in known if c.contact_number],
+            names=refs["names"] + [c.name for c in known],
+        )
+
+    def render_many(contacts):
+        prefetch_related_objects(contacts, "groups")
+        return [render.contact(c) for c in contacts]
+
     return batch_write(
         call,
         "Contacts",
-        lambda data: contact_write(org=call.org, data=data, create_only=create_only)[0],
-        render.contact,
+        lambda data: contact_write(org=call.org, data=data, create_only=create_only, contact_id=contact_id, ws=ws)[0],
         error_flag="HasValidationErrors",
+        ws=ws,
+        prefetch=prefetch,
+        render_many=render_many,
     )
+
+
+def contacts_write(call: Call):
+    return _contacts_batch(call, create_only=call.method == "PUT")
 
 
 def contact_update(call: Call, id: str):
-    contact_id = _uuid(id)
-    return batch_write(
-        call,
-        "Contacts",
-        lambda data: contact_write(org=call.org, data=data, create_only=False, contact_id=contact_id)[0],
-        render.contact,
-        error_flag="HasValidationErrors",
-    )
+    return _contacts_batch(call, create_only=False, contact_id=_uuid(id))
 
 
 def contact_groups_list(call: Call):
@@ -197,32 +225,44 @@ def invoice_get(call: Call, id: str):
     return envelope(call, "Invoices", [render.invoice(invoice, unitdp=call.unitdp)])
 
 
-def _document_writer(call: Call, kind: str, document_id=None):
+def _documents_batch(call: Call, kind: str, document_id=None):
     create_only = call.method == "PUT" and document_id is None
     model = Invoice if kind == "invoice" else CreditNote
     renderer = render.invoice if kind == "invoice" else render.credit_note
+    ws = Workspace(call.org)
 
     def write(data):
         doc, _ = document_write(
-            org=call.org, data=data, kind=kind, create_only=create_only, unitdp=call.unitdp, document_id=document_id
+            org=call.org,
+            data=data,
+            kind=kind,
+            create_only=create_only,
+            unitdp=call.unitdp,
+            document_id=document_id,
+            ws=ws,
         )
         return doc
 
-    def show(doc):
-        fresh = _documents(call, model).get(pk=doc.pk)
-        return renderer(fresh, unitdp=call.unitdp)
+    def render_many(docs):
+        fresh = {d.pk: d for d in _documents(call, model).filter(pk__in=[d.pk for d in docs])}
+        return [renderer(fresh[d.pk], unitdp=call.unitdp) for d in docs]
 
-    return write, show
+    return batch_write(
+        call,
+        "Invoices" if kind == "invoice" else "CreditNotes",
+        write,
+        ws=ws,
+        prefetch=lambda elements: documents_prefetch(ws=ws, elements=elements, kind=kind, document_id=document_id),
+        render_many=render_many,
+    )
 
 
 def invoices_write(call: Call):
-    write, show = _document_writer(call, "invoice")
-    return batch_write(call, "Invoices", write, show)
+    return _documents_batch(call, "invoice")
 
 
 def invoice_update(call: Call, id: str):
-    write, show = _document_writer(call, "invoice", _uuid(id))
-    return batch_write(call, "Invoices", write, show)
+    return _documents_batch(call, "invoice", _uuid(id))
 
 
 def credit_notes_list(call: Call):
@@ -242,13 +282,11 @@ def credit_note_get(call: Call, id: str):
 
 
 def credit_notes_write(call: Call):
-    write, show = _document_writer(call, "creditnote")
-    return batch_write(call, "CreditNotes", write, show)
+    return _documents_batch(call, "creditnote")
 
 
 def credit_note_update(call: Call, id: str):
-    write, show = _document_writer(call, "creditnote", _uuid(id))
-    return batch_write(call, "CreditNotes", write, show)
+    return _documents_batch(call, "creditnote", _uuid(id))
 
 
 def allocations_create(call: Call, id: str):
@@ -289,15 +327,20 @@ def payment_get(call: Call, id: str):
 
 
 def payments_write(call: Call):
-    def show(payment):
-        return render.payment(_payments(call).get(pk=payment.pk))
+    ws = Workspace(call.org)
+
+    def render_many(payments):
+        fresh = {p.pk: p for p in _payments(call).filter(pk__in=[p.pk for p in payments])}
+        return [render.payment(fresh[p.pk]) for p in payments]
 
     return batch_write(
         call,
         "Payments",
-        lambda data: payment_create(org=call.org, data=data),
-        show,
+        lambda data: payment_create(org=call.org, data=data, ws=ws),
         error_flag="HasValidationErrors",
+        ws=ws,
+        prefetch=lambda elements: payments_prefetch(ws=ws, elements=elements),
+        render_many=render_many,
     )
 
 
@@ -328,26 +371,32 @@ def item_get(call: Call, id: str):
     return envelope(call, "Items", [render.item(item, unitdp=call.unitdp)])
 
 
-def items_write(call: Call):
-    create_only = call.method == "PUT"
+def _items_batch(call: Call, *, create_only: bool, item_id=None):
+    ws = Workspace(call.org)
+
+    def write(data):
+        item, _ = item_write(
+            org=call.org, data=data, create_only=create_only, unitdp=call.unitdp, item_id=item_id, ws=ws
+        )
+        return item
+
     return batch_write(
         call,
         "Items",
-        lambda data: item_write(org=call.org, data=data, create_only=create_only, unitdp=call.unitdp)[0],
-        lambda item: render.item(item, unitdp=call.unitdp),
+        write,
         error_flag="HasValidationErrors",
+        ws=ws,
+        prefetch=lambda elements: items_prefetch(ws=ws, elements=elements, item_id=item_id),
+        render_many=lambda items: [render.item(i, unitdp=call.unitdp) for i in items],
     )
+
+
+def items_write(call: Call):
+    return _items_batch(call, create_only=call.method == "PUT")
 
 
 def item_update(call: Call, id: str):
-    item_id = _uuid(id)
-    return batch_write(
-        call,
-        "Items",
-        lambda data: item_write(org=call.org, data=data, create_only=False, unitdp=call.unitdp, item_id=item_id)[0],
-        lambda item: render.item(item, unitdp=call.unitdp),
-        error_flag="HasValidationErrors",
-    )
+    return _items_batch(call, create_only=False, item_id=_uuid(id))
 
 
 def item_delete(call: Call, id: str):

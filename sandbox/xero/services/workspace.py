@@ -1,0 +1,426 @@
+"""One request's unit of work on an organisation: what makes a batch of 50 cost a few dozen queries, not thousands.
+
+Xero applies a batch element by element: each element sees what the ones before it wrote, and a refused element
+leaves nothing behind. The services keep exactly those rules, but read and write through a Workspace:
+
+- reference rows (accounts, tax rates with components, active tracking with options, currencies) are read once;
+- rows a batch refers to (contacts, documents, items) are read in bulk up front (`*_load`), and any row asked for
+  that was not loaded is read on demand, so a missed prefetch costs a query, never a wrong answer;
+- an element changes a cached row only after `claim` (its own record) or `touch` (a row it affects) snapshotted
+  it; its new rows, history and webhook events are staged. `element()` is the savepoint: on ElementInvalid the
+  snapshots are restored and the stage is dropped, on success the stage joins the pending writes;
+- `flush` writes the pending rows with bulk statements, in foreign-key order. Claiming a row that an earlier
+  element of the same unflushed segment wrote calls `on_segment_end` first (by default a flush), so every element
+  is answered with its record as it stood right after that element, as when each element was saved on its own.
+
+Case-insensitive names are compared with `fold`, a per-character upper-casing like the database's UPPER() (iexact).
+"""
+
+from contextlib import contextmanager
+from functools import lru_cache
+
+from django.db.models import Q
+
+from sandbox.xero.models import (
+    Account,
+    Contact,
+    CreditNote,
+    HistoryRecord,
+    Invoice,
+    Item,
+    LineItem,
+    Organisation,
+    TaxRate,
+    TrackingCategory,
+)
+
+NUMBER_WINDOW = 100
+
+
+@lru_cache(maxsize=4096)
+def fold(text: str) -> str:
+    """Upper case one character at a time (ß stays ß), as PostgreSQL's UPPER() does for `iexact`."""
+    return "".join(upper if len(upper := char.upper()) == 1 else char for char in text)
+
+
+def parse_pk(model, value, *, strict: bool = False):
+    """The primary key `value` denotes, as the ORM would read it; None when malformed (strict: raise, as a filter)."""
+    if strict:
+        return model._meta.pk.to_python(value)
+    try:
+        return model._meta.pk.to_python(value)
+    except Exception:  # noqa: BLE001 - a malformed GUID finds nothing
+        return None
+
+
+def _fields(model) -> list[str]:
+    return [f.name for f in model._meta.concrete_fields if not f.primary_key]
+
+
+class _Stage:
+    """What one element did, until it is known to have succeeded."""
+
+    def __init__(self, sequences: dict):
+        self.sequences = sequences
+        self.snapshots: dict[int, tuple] = {}
+        self.new: list = []
+        self.dirty: list = []
+        self.history: list[HistoryRecord] = []
+        self.events: list[dict] = []
+        self.lines: dict = {}
+        self.claimed: list = []
+
+
+class Workspace:
+    def __init__(self, org: Organisation):
+        self.org = org
+        self.on_segment_end = self.flush
+        self.lock_documents = False  # payments read the documents they change FOR UPDATE
+        # Reference data, read on first use.
+        self._accounts: list[Account] | None = None
+        self._tax_rates: dict[str, TaxRate] | None = None
+        self._tracking: list[TrackingCategory] | None = None
+        self._currencies: set[str] | None = None
+        # Rows of the organisation this request knows, by model and primary key; plus which keys were looked up.
+        self._rows: dict[type, dict] = {Contact: {}, Invoice: {}, CreditNote: {}, Item: {}}
+        self._loaded: dict[tuple, set] = {}
+        self._lines: dict = {}  # document pk → its current lines (when this request replaced them)
+        self._sequences: dict[str, int] = {}
+        self._sequence_start: dict[str, int] = {}
+        self._numbers_taken: dict[tuple, set[str]] = {}
+        self._numbers_checked: dict[tuple, int] = {}
+        # Pending writes (successful elements not yet flushed).
+        self._new: list = []
+        self._dirty: dict[tuple, object] = {}
+        self._history: list[HistoryRecord] = []
+        self._events: list[dict] = []
+        self._pending_lines: dict = {}
+        self._written: set[tuple] = set()
+        self._stage: _Stage | None = None
+
+    # Reference data ------------------------------------------------------------------------------------------
+
+    def accounts(self) -> list[Account]:
+        if self._accounts is None:
+            self._accounts = list(Account.objects.filter(org=self.org).order_by("pk"))
+        return self._accounts
+
+    def account_by_code(self, code) -> Account | None:
+        code = str(code)
+        return next((a for a in self.accounts() if a.code == code), None)
+
+    def account_by_id(self, value) -> Account | None:
+        pk = parse_pk(Account, value, strict=True)
+        return next((a for a in self.accounts() if a.pk == pk), None)
+
+    def tax_rate(self, tax_type) -> TaxRate | None:
+        if self._tax_rates is None:
+            rates = TaxRate.objects.filter(org=self.org).prefetch_related("components").order_by("-pk")
+            self._tax_rates = {r.tax_type: r for r in rates}  # lowest pk wins, as .first() would
+        return self._tax_rates.get(str(tax_type))
+
+    def tracking_categories(self) -> list[TrackingCategory]:
+        """The ACTIVE categories with their options, in primary key order."""
+        if self._tracking is None:
+            active = TrackingCategory.objects.filter(org=self.org, status="ACTIVE").prefetch_related("options")
+            self._tracking = list(active.order_by("pk"))
+        return self._tracking
+
+    def currency_codes(self) -> set[str]:
+        if self._currencies is None:
+            self._currencies = set(self.org.currencies.values_list("code", flat=True))
+        return self._currencies
+
+    # Rows the batch refers to -------------------------------------------------------------------------------
+
+    def _keep(self, rows) -> None:
+        for row in rows:
+            known = self._rows[type(row)]
+            if row.pk not in known:
+                known[row.pk] = row
+
+    def _missing(self, kind: tuple, keys) -> list:
+        loaded = self._loaded.setdefault(kind, set())
+        wanted = [k for k in dict.fromkeys(keys) if k not in loaded]
+        loaded.update(wanted)
+        return wanted
+
+    def known(self, model) -> list:
+        return sorted(self._rows[model].values(), key=lambda row: row.pk)
+
+    def contacts_load(self, *, ids=(), numbers=(), names=()) -> None:
+        """Read, in one query, the contacts with these ids, contact numbers or (ACTIVE, any case) names."""
+        ids = self._missing((Contact, "id"), [pk for pk in (parse_pk(Contact, v) for v in ids) if pk is not None])
+        numbers = self._missing((Contact, "number"), [str(n) for n in numbers])
+        names = [n for n in dict.fromkeys(str(n) for n in names) if n]
+        names = [n for n in names if fold(n) in self._missing((Contact, "name"), [fold(n)])]
+        query = Q()
+        if ids:
+            query |= Q(id__in=ids)
+        if numbers:
+            query |= Q(contact_number__in=numbers)
+        for name in names:
+            query |= Q(name__iexact=name, status="ACTIVE")
+        if query:
+            self._keep(Contact.objects.filter(org=self.org).filter(query))
+
+    def contact_by_id(self, value, *, strict: bool = False) -> Contact | None:
+        pk = parse_pk(Contact, value, strict=strict)
+        if pk is None:
+            return None
+        self.contacts_load(ids=[pk])
+        return self._rows[Contact].get(pk)
+
+    def contact_by_number(self, number) -> Contact | None:
+        number = str(number)
+        self.contacts_load(numbers=[number])
+        return next((c for c in self.known(Contact) if c.contact_number == number), None)
+
+    def contacts_named(self, name: str, *, exclude_id=None) -> list[Contact]:
+        """ACTIVE contacts whose name equals `name` ignoring case."""
+        self.contacts_load(names=[name])
+        key = fold(name)
+        return [c for c in self.known(Contact) if c.status == "ACTIVE" and c.pk != exclude_id and fold(c.name) == key]
+
+    def contact_number_taken(self, number: str, *, exclude_id) -> bool:
+        self.contacts_load(numbers=[number])
+        return any(c.contact_number == number and c.pk != exclude_id for c in self.known(Contact))
+
+    def documents_load(self, model, *, ids=(), numbers=()) -> None:
+        """Read the documents with these ids or (not DELETED) numbers, with their lines, in one query (+ lines)."""
+        column = "invoice_number" if model is Invoice else "credit_note_number"
+        ids = self._missing((model, "id"), [pk for pk in (parse_pk(model, v) for v in ids) if pk is not None])
+        numbers = self._missing((model, "number"), [str(n) for n in numbers])
+        query = Q()
+        if ids:
+            query |= Q(id__in=ids)
+        if numbers:
+            query |= Q(**{f"{column}__in": numbers}) & ~Q(status="DELETED")
+        if not query:
+            return
+        rows = model.objects.filter(org=self.org).filter(query).prefetch_related("lines")
+        if self.lock_documents:
+            rows = rows.select_for_update()
+        rows = list(rows)
+        self._keep(rows)
+        # One instance per contact: a document's contact is the one this workspace knows.
+        self.contacts_load(ids=[d.contact_id for d in rows])
+        for doc in self._rows[model].values():
+            contact = self._rows[Contact].get(doc.contact_id)
+            if contact is not None and "contact" not in doc._state.fields_cache:
+                doc._state.fields_cache["contact"] = contact
+
+    def adopt(self, row):
+        """The instance this workspace knows for `row` (kept if it knew none)."""
+        self._keep([row])
+        return self._rows[type(row)][row.pk]
+
+    def document_by_id(self, model, value, *, strict: bool = False):
+        pk = parse_pk(model, value, strict=strict)
+        if pk is None:
+            return None
+        self.documents_load(model, ids=[pk])
+        return self._rows[model].get(pk)
+
+    def documents_numbered(self, model, number, *, exclude_id=None) -> list:
+        """Documents (not DELETED) carrying `number`, lowest primary key first."""
+        column = "invoice_number" if model is Invoice else "credit_note_number"
+        number = str(number)
+        self.documents_load(model, numbers=[number])
+        return [
+            d
+            for d in self.known(model)
+            if getattr(d, column) == number and d.status != "DELETED" and d.pk != exclude_id
+        ]
+
+    def document_lines(self, doc) -> list[LineItem]:
+        if self._stage is not None and doc.pk in self._stage.lines:
+            return self._stage.lines[doc.pk][1]
+        if doc.pk in self._lines:
+            return self._lines[doc.pk]
+        if doc._state.adding:
+            return []
+        return list(doc.lines.all())
+
+    def next_number(self, *, model, prefix: str, counter: str, column: str) -> str:
+        """Xero's next free INV-/CN- number: the organisation's counter moves past numbers already in use."""
+        if counter not in self._sequences:
+            locked = Organisation.objects.select_for_update().filter(pk=self.org.pk)
+            self._sequences[counter] = self._sequence_start[counter] = locked.values_list(counter, flat=True).get()
+        while True:
+            self._sequences[counter] += 1
+            value = self._sequences[counter]
+            number = f"{prefix}{value:04d}"
+            if not self._number_used(model, column, prefix, value, number):
+                return number
+
+    def _number_used(self, model, column: str, prefix: str, value: int, number: str) -> bool:
+        if any(getattr(d, column) == number for d in self._rows[model].values()):
+            return True
+        kind = (model, column)
+        if self._numbers_checked.get(kind, 0) < value:
+            window = [f"{prefix}{v:04d}" for v in range(value, value + NUMBER_WINDOW)]
+            taken = model.objects.filter(org=self.org, **{f"{column}__in": window}).values_list(column, flat=True)
+            self._numbers_taken.setdefault(kind, set()).update(taken)
+            self._numbers_checked[kind] = value + NUMBER_WINDOW - 1
+        return number in self._numbers_taken.get(kind, set())
+
+    def items_load(self, *, ids=(), codes=()) -> None:
+        ids = self._missing((Item, "id"), [pk for pk in (parse_pk(Item, v) for v in ids) if pk is not None])
+        codes = self._missing((Item, "code"), [str(c) for c in codes])
+        query = Q()
+        if ids:
+            query |= Q(id__in=ids)
+        if codes:
+            query |= Q(code__in=codes)
+        if query:
+            self._keep(Item.objects.filter(org=self.org).filter(query))
+
+    def item_by_id(self, value, *, strict: bool = False) -> Item | None:
+        pk = parse_pk(Item, value, strict=strict)
+        if pk is None:
+            return None
+        self.items_load(ids=[pk])
+        return self._rows[Item].get(pk)
+
+    def items_coded(self, code, *, exclude_id=None) -> list[Item]:
+        code = str(code)
+        self.items_load(codes=[code])
+        return [i for i in self.known(Item) if i.code == code and i.pk != exclude_id]
+
+    # The in-memory savepoint ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def element(self):
+        """One element: its changes join the pending writes only if it does not raise."""
+        self._stage = _Stage(dict(self._sequences))
+        try:
+            yield
+        except BaseException:
+            self._rollback()
+            raise
+        else:
+            self._commit()
+        finally:
+            self._stage = None
+
+    def _rollback(self) -> None:
+        stage = self._stage
+        for obj, data, cache, adding in stage.snapshots.values():
+            obj.__dict__.clear()
+            obj.__dict__.update(data)
+            obj._state.fields_cache = cache
+            obj._state.adding = adding
+        for obj in stage.new:
+            self._rows.get(type(obj), {}).pop(obj.pk, None)
+        self._sequences = stage.sequences
+
+    def _commit(self) -> None:
+        stage = self._stage
+        self._new.extend(stage.new)
+        for obj in stage.dirty:
+            if not obj._state.adding:
+                self._dirty[(type(obj), obj.pk)] = obj
+        self._history.extend(stage.history)
+        self._events.extend(stage.events)
+        for pk, (doc, lines) in stage.lines.items():
+            self._pending_lines[pk] = (doc, lines)
+            self._lines[pk] = lines
+        self._written.update(stage.claimed)
+
+    def _snapshot(self, obj) -> None:
+        snapshots = self._stage.snapshots
+        if id(obj) not in snapshots:
+            snapshots[id(obj)] = (obj, obj.__dict__.copy(), dict(obj._state.fields_cache), obj._state.adding)
+
+    def claim(self, obj) -> None:
+        """`obj` is this element's own record and is about to change."""
+        if (type(obj), obj.pk) in self._written:
+            self.on_segment_end()
+        self._snapshot(obj)
+        self._stage.claimed.append((type(obj), obj.pk))
+
+    def touch(self, obj) -> None:
+        """`obj` (not this element's record) is about to change."""
+        self._snapshot(obj)
+
+    def save(self, obj) -> None:
+        """Write `obj` (new or changed) at the next flush."""
+        if obj._state.adding:
+            if type(obj) in self._rows:
+                self._rows[type(obj)][obj.pk] = obj
+            if all(o is not obj for o in self._stage.new) and all(o is not obj for o in self._new):
+                self._stage.new.append(obj)
+        else:
+            self._stage.dirty.append(obj)
+
+    def add(self, obj) -> None:
+        """A new row that no later element looks up (a payment, a line)."""
+        self._stage.new.append(obj)
+
+    def set_lines(self, doc, lines: list[LineItem]) -> None:
+        self._stage.lines[doc.pk] = (doc, lines)
+
+    def history(self, record: HistoryRecord) -> None:
+        self._stage.history.append(record)
+
+    def event(self, event: dict) -> None:
+        self._stage.events.append(event)
+
+    # Writing ------------------------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write every pending row with bulk statements (parents first), then history and webhook events."""
+        from sandbox.xero.services.webhooks import webhook_events_queue
+
+        new = self._new
+        created = {id(o) for o in new}
+        for model in (Contact, Item, Invoice, CreditNote):
+            rows = [o for o in new if type(o) is model]
+            if rows:
+                model.objects.bulk_create(rows)
+        for model in (Contact, Item, Invoice, CreditNote, *{type(o) for o in self._dirty.values()}):
+            rows = [o for (m, _), o in self._dirty.items() if m is model]
+            if rows:
+                model.objects.bulk_update(rows, _fields(model))
+                for row in rows:
+                    self._dirty.pop((model, row.pk))
+        replaced = [doc for doc, _ in self._pending_lines.values() if id(doc) not in created]
+        for model, fk in ((Invoice, "invoice"), (CreditNote, "credit_note")):
+            pks = [doc.pk for doc in replaced if type(doc) is model]
+            if pks:
+                LineItem.objects.filter(**{f"{fk}_id__in": pks}).delete()
+        lines = []
+        for doc, doc_lines in self._pending_lines.values():
+            fk = "invoice" if isinstance(doc, Invoice) else "credit_note"
+            for line in doc_lines:
+                setattr(line, fk, doc)
+                line._state.adding = True
+            lines.extend(doc_lines)
+        if lines:
+            LineItem.objects.bulk_create(lines)
+        others = [o for o in new if type(o) not in (Contact, Item, Invoice, CreditNote)]
+        for model in dict.fromkeys(type(o) for o in others):
+            model.objects.bulk_create([o for o in others if type(o) is model])
+        if self._history:
+            HistoryRecord.objects.bulk_create(self._history)
+        if self._events:
+            webhook_events_queue(org=self.org, events=self._events)
+        for counter, value in self._sequences.items():
+            if value != self._sequence_start[counter]:
+                Organisation.objects.filter(pk=self.org.pk).update(**{counter: value})
+                self._sequence_start[counter] = value
+        self._new, self._history, self._events, self._pending_lines = [], [], [], {}
+        self._written = set()
+
+
+@contextmanager
+def workspace_single(org: Organisation, ws: Workspace | None):
+    """The workspace a service call uses: the caller's, or its own for one element, flushed at the end."""
+    if ws is not None:
+        yield ws
+        return
+    own = Workspace(org)
+    with own.element():
+        yield own
+    own.flush()
