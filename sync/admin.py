@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from sync.models import AuditEntry, CrossReference, DeadLetter, InboundEvent, SyncJob
+from sync.models import Alert, AuditEntry, CrossReference, DeadLetter, InboundEvent, SyncJob
 from sync.services import operations
 from tenants.admin_base import AgencyScopedAdmin
 
@@ -74,3 +74,10 @@ class AuditEntryAdmin(ReadOnlyTenantAdmin):
     list_filter = ["outcome", "operation", "entity"]
     search_fields = ["source_id", "xero_id", "detail"]
     date_hierarchy = "created_at"
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyTenantAdmin):
+    list_display = ["created_at", "tenant", "kind", "subject", "recipients"]
+    list_filter = ["kind"]
+    search_fields = ["subject"]

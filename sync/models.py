@@ -230,3 +230,30 @@ class WebhookStats(TenantOwned):
 
     def __str__(self):
         return f"webhooks of {self.connection_id}: {self.received} received, {self.rejected} rejected"
+
+
+class Alert(TenantOwned):
+    """An email sent to a tenant's admins about sync trouble. Every alert sent is recorded here."""
+
+    class Kind(models.TextChoices):
+        FIRST_FAILURE = "first_failure", "First failure"
+        FAILURE_DIGEST = "failure_digest", "Failure digest"
+        DEAD_LETTERS = "dead_letters", "Dead letters"
+        DAY_LIMIT = "day_limit", "Xero day limit reached"
+        WEBHOOK_SILENT = "webhook_silent", "Webhook source silent"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    connection = models.ForeignKey(
+        Connection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    recipients = models.JSONField(default=list)
+    counts = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "kind", "-created_at"], name="alert_tenant_kind_time")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.subject}"

@@ -5,6 +5,7 @@ SCHEDULES = (
     ("Drain due jobs", "sync.tasks.drains_due_task", 1),
     ("Sweep stuck work", "sync.tasks.sweep_task", 5),
     ("Poll sources", "sync.tasks.poll_sources_task", 15),
+    ("Alerts", "sync.tasks.alerts_task", 5),
     ("Idle connections", "connections.tasks.connections_idle_sweep_task", 24 * 60),
 )
 

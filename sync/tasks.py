@@ -61,3 +61,30 @@ def poll_sources_task() -> int:
     from sync.services.polling import sources_poll_due
 
     return sources_poll_due()
+
+
+def alerts_task() -> int:
+    """Every 5 minutes: failure digests, day limits and silent webhooks, tenant by tenant."""
+    from sync.models import SyncJob, WebhookStats
+    from sync.services.alerts import day_limit_alert, failures_alert, webhook_silence_alert
+
+    sent = 0
+    # The scheduler looks across tenants for who has something to report; each alert is built in its scope.
+    with all_tenants():
+        tenant_ids = set(
+            SyncJob.objects.filter(state__in=(SyncJob.State.NEEDS_ATTENTION, SyncJob.State.DEAD))
+            .values_list("tenant_id", flat=True)
+            .distinct()
+        )
+        parked = list(Connection.objects.filter(provider="xero", day_limit_reset_at__isnull=False))
+        stats = list(WebhookStats.objects.all())
+    for tenant in Tenant.objects.filter(pk__in=tenant_ids):
+        with tenant_scope(tenant):
+            sent += failures_alert(tenant=tenant) is not None
+    for connection in parked:
+        with tenant_scope(connection.tenant_id):
+            sent += day_limit_alert(connection=connection) is not None
+    for row in stats:
+        with tenant_scope(row.tenant_id):
+            sent += webhook_silence_alert(stats=row) is not None
+    return sent

@@ -32,3 +32,14 @@ def invitation_list(*, principal: Principal):
 
 def api_key_list(*, principal: Principal):
     return ApiKey.objects.filter(agency=principal.agency).order_by("-created_at", "-id")
+
+
+def tenant_admin_emails(*, tenant: Tenant) -> list[str]:
+    """Who hears about a tenant's problems: the active owners and admins of its agency."""
+    return sorted(
+        Membership.objects.filter(
+            agency_id=tenant.agency_id,
+            role__in=[Membership.Role.OWNER, Membership.Role.ADMIN],
+            user__is_active=True,
+        ).values_list("user__email", flat=True)
+    )

@@ -104,7 +104,7 @@ class ConnectionFactory(factory.django.DjangoModelFactory):
 
 
 # Sync -----------------------------------------------------------------------------------------------------------
-from sync.models import AuditEntry, CrossReference, DeadLetter, InboundEvent, SyncJob  # noqa: E402
+from sync.models import Alert, AuditEntry, CrossReference, DeadLetter, InboundEvent, SyncJob  # noqa: E402
 
 
 class SyncJobFactory(factory.django.DjangoModelFactory):
@@ -316,3 +316,13 @@ class SampleRecordFactory(_SourceOwned):
     label = factory.SelfAttribute("source_id")
     record = factory.LazyAttribute(lambda o: _sample_order(o.source_id))
     seen_at = factory.LazyFunction(timezone.now)
+
+
+class AlertFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Alert
+
+    tenant = factory.SubFactory(TenantFactory)
+    kind = Alert.Kind.FIRST_FAILURE
+    subject = "A record could not be sent to Xero"
+    body = "…"

@@ -38,8 +38,10 @@ logger = logging.getLogger(__name__)
 Op = SyncJob.Operation
 State = SyncJob.State
 
+
 def _lease() -> timedelta:
     return timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+
 
 # A job whose dependency is not in Xero yet is looked at again after this long (no attempt is spent).
 DEPENDENCY_WAIT = timedelta(seconds=60)
@@ -140,7 +142,20 @@ def drain_run(
     finally:
         client.close()
         drain_lease_release(xero_connection=xero_connection, holder=holder)
+    _alert(xero_connection, report)
     return report
+
+
+def _alert(xero_connection: Connection, report: DrainReport) -> None:
+    """The first failure of a quiet tenant is reported at once; a day-limit park once per day."""
+    from sync.services.alerts import day_limit_alert, failures_alert
+    from tenants.models import Tenant
+
+    if report.needs_attention or report.dead:
+        failures_alert(tenant=Tenant.objects.get(pk=xero_connection.tenant_id))
+    if report.retrying:
+        xero_connection.refresh_from_db(fields=["day_limit_reset_at"])
+        day_limit_alert(connection=xero_connection)
 
 
 def _next_batch(xero_connection: Connection) -> list[SyncJob]:

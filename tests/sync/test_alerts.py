@@ -1,0 +1,76 @@
+"""Alerts reach the tenant's admins: the first failure at once, then digests every 30 minutes at most."""
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from sync.models import Alert, SyncJob, WebhookStats
+from sync.services.alerts import failures_alert, webhook_silence_alert
+from tenants.scoping import tenant_scope
+from tests.factories import ConnectionFactory, SyncJobFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _fail(tenant, cause, n=1):
+    for _ in range(n):
+        SyncJobFactory(tenant=tenant, state=SyncJob.State.NEEDS_ATTENTION, cause=cause)
+
+
+def test_the_first_failure_is_reported_at_once_and_later_ones_are_digested(world):
+    with tenant_scope(world.tenant_a1):
+        _fail(world.tenant_a1, "Tax key 'rate:10' of Magento store 'demo' is not mapped to a Xero tax rate")
+        first = failures_alert(tenant=world.tenant_a1)
+        assert first.kind == Alert.Kind.FIRST_FAILURE
+        assert mail.outbox[0].to == ["owner-a@example.com"]
+        assert "rate:10" in mail.outbox[0].body and "A One" in mail.outbox[0].subject
+
+        # More failures within 30 minutes: no new email.
+        _fail(world.tenant_a1, "The currency code 'NZD' is not enabled for this organisation.", n=3)
+        assert failures_alert(tenant=world.tenant_a1) is None
+        assert len(mail.outbox) == 1
+
+        # Thirty minutes later one digest counts what happened since, grouped by cause.
+        Alert.objects.filter(pk=first.pk).update(created_at=timezone.now() - timedelta(minutes=31))
+        SyncJob.objects.update(updated_at=timezone.now())
+        digest = failures_alert(tenant=world.tenant_a1)
+        assert digest.kind == Alert.Kind.FAILURE_DIGEST
+        assert digest.counts["total"] == 4
+        assert "3 × The currency code 'NZD'" in mail.outbox[1].body
+        assert Alert.objects.count() == 2
+
+
+def test_one_tenants_failures_never_reach_another_tenants_email(world):
+    with tenant_scope(world.tenant_b1):
+        _fail(world.tenant_b1, "Something only B has")
+    with tenant_scope(world.tenant_a1):
+        _fail(world.tenant_a1, "Something only A has")
+        failures_alert(tenant=world.tenant_a1)
+    assert len(mail.outbox) == 1
+    assert "only B" not in mail.outbox[0].body and mail.outbox[0].to == ["owner-a@example.com"]
+
+
+def test_nothing_to_report_sends_nothing(world):
+    with tenant_scope(world.tenant_a1):
+        assert failures_alert(tenant=world.tenant_a1) is None
+    assert mail.outbox == []
+
+
+def test_a_webhook_source_gone_quiet_is_reported_once(world):
+    with tenant_scope(world.tenant_a1):
+        connection = ConnectionFactory(tenant=world.tenant_a1, provider="cin7", display_name="Cin7 main")
+        now = timezone.now()
+        stats = WebhookStats.objects.create(
+            tenant=world.tenant_a1, connection=connection, received=100, last_received_at=now - timedelta(hours=30)
+        )
+        # Usually one delivery every ~15 minutes over a day before it went quiet.
+        WebhookStats.objects.filter(pk=stats.pk).update(created_at=now - timedelta(hours=30 + 25))
+        stats.refresh_from_db()
+        assert webhook_silence_alert(stats=stats, now=now).kind == Alert.Kind.WEBHOOK_SILENT
+        assert "Cin7 main" in mail.outbox[0].body
+        assert webhook_silence_alert(stats=stats, now=now) is None
+        # A busy source quiet for an hour is not "silent".
+        stats.last_received_at = now - timedelta(hours=1)
+        assert webhook_silence_alert(stats=stats, now=now) is None
