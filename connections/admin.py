@@ -30,9 +30,20 @@ class ConnectionAdmin(AgencyScopedAdmin):
         "minute_remaining",
         "day_remaining",
         "day_limit_reset_at",
+        "xero_settings",
     ]
     readonly_fields = [f for f in fields if f != "display_name"]
     actions = ["disconnect"]
+
+    @admin.display(description="Xero settings (cached)")
+    def xero_settings(self, obj):
+        if obj.provider != "xero":
+            return "—"
+        from connections.providers.xero.reference import xero_reference_admin_html
+        from tenants.scoping import tenant_scope
+
+        with tenant_scope(obj.tenant_id):
+            return xero_reference_admin_html(connection=obj)
 
     @admin.display(boolean=True, description="credentials stored")
     def has_credentials(self, obj):

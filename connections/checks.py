@@ -8,8 +8,6 @@ codes and domains, never a credential.
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from core.errors import ApplicationError
-
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -37,7 +35,7 @@ def connection_test(*, connection, transport=None) -> CheckResult:
 
     On success the connection's activity clock restarts (connection_record_activity). Nothing else changes: a
     failed test does not mark the connection as needing re-authorisation, because the person testing is usually
-    in the middle of fixing exactly that. Xero has its own OAuth flow and raises ApplicationError "not_supported".
+    in the middle of fixing exactly that. Xero is checked by reading its organisation (refreshing the token).
     """
     from connections.services import connection_record_activity
     from connections.sources import source_adapter
@@ -47,7 +45,9 @@ def connection_test(*, connection, transport=None) -> CheckResult:
             ok=True, message="The partner system pushes to Ledgerbridge's API: there is nothing to call."
         )
     if connection.provider == "xero":
-        raise ApplicationError("Xero connections are checked by reconnecting through Xero.", code="not_supported")
+        from connections.providers.xero.check import xero_connection_test
+
+        return xero_connection_test(connection=connection, transport=transport)
     if not connection.has_credentials:
         return CheckResult(ok=False, message="This connection has no credentials yet: enter them first.")
     # One attempt: a person is waiting for the answer, and a retry would only delay the same one.

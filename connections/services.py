@@ -20,8 +20,9 @@ from connections.models import Connection, ConnectionDailyUsage
 from connections.providers.base import Account, AuthKind, ProviderValidationError
 from connections.providers.registry import UnknownProviderError, provider_get
 from core.errors import ApplicationError
-from tenants.models import Membership, Tenant
+from tenants.models import Tenant
 from tenants.scoping import all_tenants, tenant_scope
+from tenants.selectors import tenant_admin_emails
 from tenants.services import activity_record
 
 logger = logging.getLogger("connections")
@@ -46,20 +47,10 @@ def _validated(validate, value, *, code: str, label: str):
         raise ApplicationError(f"The {label} are not valid: {exc}", code=code, extra={"fields": exc.errors}) from None
 
 
-def _admin_emails(tenant: Tenant) -> list[str]:
-    return sorted(
-        Membership.objects.filter(
-            agency_id=tenant.agency_id,
-            role__in=[Membership.Role.OWNER, Membership.Role.ADMIN],
-            user__is_active=True,
-        ).values_list("user__email", flat=True)
-    )
-
-
 def _email_admins(*, connection: Connection, template: str, subject: str, context: dict | None = None) -> None:
     """Email the tenant's agency owners and admins once the current transaction commits."""
     tenant = Tenant.objects.select_related("agency").get(pk=connection.tenant_id)
-    recipients = _admin_emails(tenant)
+    recipients = tenant_admin_emails(tenant=tenant)
     if not recipients:
         return
     body = render_to_string(

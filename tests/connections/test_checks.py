@@ -1,9 +1,6 @@
 """connection_test for the providers that have nothing to call, or nothing to call with."""
 
-import pytest
-
 from connections.checks import CheckResult, connection_test
-from core.errors import ApplicationError
 from tenants.scoping import tenant_scope
 from tests.factories import ConnectionFactory
 
@@ -15,11 +12,21 @@ def test_a_partner_connection_has_nothing_to_test(world, connect):
     assert result.ok and "nothing to call" in result.message
 
 
-def test_xero_is_checked_by_reconnecting(world):
-    connection = ConnectionFactory(tenant=world.tenant_b1, provider="xero")
-    with tenant_scope(world.tenant_b1), pytest.raises(ApplicationError) as caught:
-        connection_test(connection=connection)
-    assert caught.value.code == "not_supported"
+def test_xero_is_checked_by_reading_its_organisation(world):
+    from sandbox.transport import SandboxTransport
+    from tests.sandbox_world import xero_connection_for
+
+    with tenant_scope(world.tenant_b1):
+        connection, org = xero_connection_for(world.tenant_b1, name="Check Me Ltd", country="GB")
+        result = connection_test(connection=connection, transport=SandboxTransport())
+    assert result.ok and "Check Me Ltd" in result.message
+    with tenant_scope(world.tenant_a1):
+        broken, _ = xero_connection_for(world.tenant_a1, name="Broken Ltd", country="AU")
+        from connections.services import connection_set_credentials
+
+        connection_set_credentials(connection=broken, credentials={"access_token": "nope", "refresh_token": "nope"})
+        result = connection_test(connection=broken, transport=SandboxTransport())
+    assert not result.ok and "nope" not in result.message
 
 
 def test_a_source_without_credentials_asks_for_them_without_calling_out(world):
