@@ -230,3 +230,68 @@ def order_records(records: list[dict], order: str | None) -> list[dict]:
         except TypeError as exc:
             raise QueryError(f"cannot order by {field}") from exc
     return records
+
+
+_METHODS = {"tolower", "toupper", "startswith", "endswith", "contains"}
+
+
+def _methods_supported(node) -> bool:
+    kind = node[0]
+    if kind in ("or", "and"):
+        return _methods_supported(node[1]) and _methods_supported(node[2])
+    if kind == "not":
+        return _methods_supported(node[1])
+    if kind == "truthy":
+        return _methods_supported(node[1])
+    if kind == "cmp":
+        return _methods_supported(node[2]) and _methods_supported(node[3])
+    if kind == "field":
+        return all(name in _METHODS and all(_methods_supported(a) for a in args) for name, args in node[2])
+    return True
+
+
+def _prefilter(node, columns: dict):
+    """A Q that keeps at least every row the node can match, or None when the node cannot narrow the rows."""
+    from django.db.models import Q
+
+    kind = node[0]
+    if kind == "and":
+        left, right = _prefilter(node[1], columns), _prefilter(node[2], columns)
+        if left is None or right is None:
+            return left or right
+        return left & right
+    if kind == "or":
+        left, right = _prefilter(node[1], columns), _prefilter(node[2], columns)
+        return None if left is None or right is None else left | right
+    if kind != "cmp" or node[1] != "==":
+        return None
+    field, literal = node[2], node[3]
+    if field[0] == "lit":
+        field, literal = literal, field
+    if field[0] != "field" or literal[0] != "lit" or field[2]:
+        return None
+    column = columns.get(".".join(field[1]))
+    value = literal[1]
+    # Only plain ASCII text: there Python's lower() and the database's case-insensitive match agree exactly.
+    if column is None or not isinstance(value, str) or not value.isascii() or _MS_DATE.match(value):
+        return None
+    if column.endswith("id"):
+        import uuid
+
+        try:
+            return Q(**{column: uuid.UUID(value)})
+        except ValueError:
+            return None
+    return Q(**{f"{column}__iexact": value})
+
+
+def where_prefilter(where: str | None, columns: dict):
+    """For `where`, a database filter on `columns` (Xero field path → ORM lookup) that keeps a superset of the rows
+    the clause matches, or None. The clause is still evaluated on the rendered records: this only spares rendering
+    rows that cannot match. Clauses whose evaluation could fail are left alone (QueryError stays the same)."""
+    if not where or not where.strip():
+        return None
+    tree = _Parser(where).parse()
+    if not _methods_supported(tree):
+        return None
+    return _prefilter(tree, columns)

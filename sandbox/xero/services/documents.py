@@ -433,17 +433,21 @@ def _after_write(*, ws: Workspace, doc, created: bool, old_status, is_invoice: b
 def document_settle(*, doc, on: date | None, ws: Workspace | None = None) -> None:
     """Recompute PAID: a document whose amount due reaches zero is PAID; one with money owing again is AUTHORISED.
 
-    `doc` carries its new amount_paid/amount_credited; with `ws`, it was touched before they changed.
+    `doc` carries its new amount_paid/amount_credited (with `ws`, touched before they changed; without, saved whole).
     """
-    with workspace_single(doc.org, ws) as ws:
+    outstanding = doc.total - doc.amount_paid - doc.amount_credited
+    old = doc.status
+    if ws is not None:
         ws.touch(doc)
-        outstanding = doc.total - doc.amount_paid - doc.amount_credited
-        old = doc.status
-        if outstanding <= 0 and doc.status == "AUTHORISED":
-            doc.status, doc.fully_paid_on = "PAID", on
-        elif outstanding > 0 and doc.status == "PAID":
-            doc.status, doc.fully_paid_on = "AUTHORISED", None
-        doc.updated_at = timezone.now()
+    if outstanding <= 0 and doc.status == "AUTHORISED":
+        doc.status, doc.fully_paid_on = "PAID", on
+    elif outstanding > 0 and doc.status == "PAID":
+        doc.status, doc.fully_paid_on = "AUTHORISED", None
+    doc.updated_at = timezone.now()
+    if ws is not None:
         ws.save(doc)
-        if doc.status != old:
+    else:
+        doc.save()
+    if doc.status != old:
+        with workspace_single(doc.org, ws) as ws:
             _after_write(ws=ws, doc=doc, created=False, old_status=old, is_invoice=isinstance(doc, Invoice))

@@ -53,8 +53,12 @@ def parse_pk(model, value, *, strict: bool = False):
         return None
 
 
-def _fields(model) -> list[str]:
-    return [f.name for f in model._meta.concrete_fields if not f.primary_key]
+def _fields(model) -> list:
+    return [f for f in model._meta.concrete_fields if not f.primary_key]
+
+
+def _values(obj) -> dict:
+    return {f.name: getattr(obj, f.attname) for f in _fields(type(obj))}
 
 
 class _Stage:
@@ -92,6 +96,7 @@ class Workspace:
         # Pending writes (successful elements not yet flushed).
         self._new: list = []
         self._dirty: dict[tuple, object] = {}
+        self._baseline: dict[int, dict] = {}  # a stored row's values when first touched since the last flush
         self._history: list[HistoryRecord] = []
         self._events: list[dict] = []
         self._pending_lines: dict = {}
@@ -145,8 +150,10 @@ class Workspace:
         loaded.update(wanted)
         return wanted
 
-    def known(self, model) -> list:
-        return sorted(self._rows[model].values(), key=lambda row: row.pk)
+    def known(self, model, where=None) -> list:
+        """The rows of `model` this workspace knows (those matching `where`), lowest primary key first."""
+        rows = self._rows[model].values()
+        return sorted(rows if where is None else filter(where, rows), key=lambda row: row.pk)
 
     def contacts_load(self, *, ids=(), numbers=(), names=()) -> None:
         """Read, in one query, the contacts with these ids, contact numbers or (ACTIVE, any case) names."""
@@ -174,17 +181,17 @@ class Workspace:
     def contact_by_number(self, number) -> Contact | None:
         number = str(number)
         self.contacts_load(numbers=[number])
-        return next((c for c in self.known(Contact) if c.contact_number == number), None)
+        return next(iter(self.known(Contact, lambda c: c.contact_number == number)), None)
 
     def contacts_named(self, name: str, *, exclude_id=None) -> list[Contact]:
         """ACTIVE contacts whose name equals `name` ignoring case."""
         self.contacts_load(names=[name])
         key = fold(name)
-        return [c for c in self.known(Contact) if c.status == "ACTIVE" and c.pk != exclude_id and fold(c.name) == key]
+        return self.known(Contact, lambda c: c.status == "ACTIVE" and c.pk != exclude_id and fold(c.name) == key)
 
     def contact_number_taken(self, number: str, *, exclude_id) -> bool:
         self.contacts_load(numbers=[number])
-        return any(c.contact_number == number and c.pk != exclude_id for c in self.known(Contact))
+        return any(c.contact_number == number and c.pk != exclude_id for c in self._rows[Contact].values())
 
     def documents_load(self, model, *, ids=(), numbers=()) -> None:
         """Read the documents with these ids or (not DELETED) numbers, with their lines, in one query (+ lines)."""
@@ -227,11 +234,9 @@ class Workspace:
         column = "invoice_number" if model is Invoice else "credit_note_number"
         number = str(number)
         self.documents_load(model, numbers=[number])
-        return [
-            d
-            for d in self.known(model)
-            if getattr(d, column) == number and d.status != "DELETED" and d.pk != exclude_id
-        ]
+        return self.known(
+            model, lambda d: getattr(d, column) == number and d.status != "DELETED" and d.pk != exclude_id
+        )
 
     def document_lines(self, doc) -> list[LineItem]:
         if self._stage is not None and doc.pk in self._stage.lines:
@@ -286,7 +291,7 @@ class Workspace:
     def items_coded(self, code, *, exclude_id=None) -> list[Item]:
         code = str(code)
         self.items_load(codes=[code])
-        return [i for i in self.known(Item) if i.code == code and i.pk != exclude_id]
+        return self.known(Item, lambda i: i.code == code and i.pk != exclude_id)
 
     # The in-memory savepoint ---------------------------------------------------------------------------------
 
@@ -329,6 +334,8 @@ class Workspace:
         self._written.update(stage.claimed)
 
     def _snapshot(self, obj) -> None:
+        if not obj._state.adding and id(obj) not in self._baseline:
+            self._baseline[id(obj)] = _values(obj)
         snapshots = self._stage.snapshots
         if id(obj) not in snapshots:
             snapshots[id(obj)] = (obj, obj.__dict__.copy(), dict(obj._state.fields_cache), obj._state.adding)
@@ -379,12 +386,8 @@ class Workspace:
             rows = [o for o in new if type(o) is model]
             if rows:
                 model.objects.bulk_create(rows)
-        for model in (Contact, Item, Invoice, CreditNote, *{type(o) for o in self._dirty.values()}):
-            rows = [o for (m, _), o in self._dirty.items() if m is model]
-            if rows:
-                model.objects.bulk_update(rows, _fields(model))
-                for row in rows:
-                    self._dirty.pop((model, row.pk))
+        self._update(list(self._dirty.values()))
+        self._dirty, self._baseline = {}, {}
         replaced = [doc for doc, _ in self._pending_lines.values() if id(doc) not in created]
         for model, fk in ((Invoice, "invoice"), (CreditNote, "credit_note")):
             pks = [doc.pk for doc in replaced if type(doc) is model]
@@ -412,6 +415,23 @@ class Workspace:
                 self._sequence_start[counter] = value
         self._new, self._history, self._events, self._pending_lines = [], [], [], {}
         self._written = set()
+
+    def _update(self, rows: list) -> None:
+        """UPDATE only the columns that changed: one statement per model and set of columns, a plain UPDATE … WHERE
+        pk IN (…) when every row gets the same values."""
+        groups: dict[tuple, list] = {}
+        for row in rows:
+            before = self._baseline.get(id(row))
+            now = _values(row)
+            changed = tuple(name for name, value in now.items() if before is None or before[name] != value)
+            if changed:
+                groups.setdefault((type(row), changed), []).append((row, now))
+        for (model, changed), members in groups.items():
+            values = {name: members[0][1][name] for name in changed}
+            if all(all(now[name] == values[name] for name in changed) for _, now in members[1:]):
+                model.objects.filter(pk__in=[row.pk for row, _ in members]).update(**values)
+            else:
+                model.objects.bulk_update([row for row, _ in members], list(changed))
 
 
 @contextmanager

@@ -44,7 +44,14 @@ from sandbox.xero.services.settings import (
     tracking_option_add,
 )
 from sandbox.xero.services.workspace import Workspace
-from sandbox.xero.views.common import batch_write, csv_param, envelope, filter_queryset, list_response
+from sandbox.xero.views.common import (
+    batch_write,
+    csv_param,
+    envelope,
+    filter_queryset,
+    list_queryset,
+    list_response,
+)
 from sandbox.xero.views.gate import Call
 
 GUID = r"(?P<id>[0-9a-fA-F-]{36})"
@@ -74,6 +81,30 @@ def organisation_get(call: Call):
 # Contacts ----------------------------------------------------------------------------------------------------
 
 
+# Fields a `where` compares that are columns as rendered (text equal ignoring case, or a GUID).
+CONTACT_COLUMNS = {
+    "ContactID": "id",
+    "Name": "name",
+    "ContactNumber": "contact_number",
+    "AccountNumber": "account_number",
+    "EmailAddress": "email_address",
+    "FirstName": "first_name",
+    "LastName": "last_name",
+    "ContactStatus": "status",
+}
+INVOICE_COLUMNS = {
+    "InvoiceID": "id",
+    "InvoiceNumber": "invoice_number",
+    "Type": "type",
+    "Status": "status",
+    "Reference": "reference",
+    "CurrencyCode": "currency_code",
+    "Contact.ContactID": "contact_id",
+    "Contact.Name": "contact__name",
+    "Contact.ContactNumber": "contact__contact_number",
+}
+
+
 def _contacts(call: Call):
     return Contact.objects.filter(org=call.org).prefetch_related("groups").order_by("name", "id")
 
@@ -83,12 +114,21 @@ def contacts_list(call: Call):
     if not call.flag("includeArchived", False):
         queryset = queryset.exclude(status="ARCHIVED")
     summary = call.flag("summaryOnly", False)
-    records = [render.contact(c, summary=summary) for c in queryset]
     term = (call.param("searchTerm") or "").lower()
-    if term:
+
+    def search(records):
         fields = ("Name", "FirstName", "LastName", "ContactNumber", "EmailAddress")
-        records = [r for r in records if any(term in str(r.get(f, "")).lower() for f in fields)]
-    return list_response(call, "Contacts", records, paged=True)
+        return [r for r in records if any(term in str(r.get(f, "")).lower() for f in fields)]
+
+    return list_queryset(
+        call,
+        "Contacts",
+        queryset,
+        lambda c: render.contact(c, summary=summary),
+        paged=True,
+        columns=CONTACT_COLUMNS,
+        narrow=search if term else None,
+    )
 
 
 def contact_get(call: Call, id: str):
@@ -212,8 +252,14 @@ def invoices_list(call: Call):
         queryset = queryset.filter(status__in=statuses)
     # Xero returns line items only on paged reads (up to 100 invoices per page with their lines).
     with_lines = call.param("page") is not None and not call.flag("summaryOnly", False)
-    records = [render.invoice(i, unitdp=call.unitdp, with_lines=with_lines) for i in queryset]
-    return list_response(call, "Invoices", records, paged=True)
+    return list_queryset(
+        call,
+        "Invoices",
+        queryset,
+        lambda i: render.invoice(i, unitdp=call.unitdp, with_lines=with_lines),
+        paged=True,
+        columns=INVOICE_COLUMNS,
+    )
 
 
 def invoice_get(call: Call, id: str):
