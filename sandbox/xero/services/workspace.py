@@ -332,6 +332,7 @@ class Workspace:
             self._pending_lines[pk] = (doc, lines)
             self._lines[pk] = lines
         self._written.update(stage.claimed)
+        self._written.update((type(obj), obj.pk) for obj in stage.new if type(obj) in self._rows)
 
     def _snapshot(self, obj) -> None:
         if not obj._state.adding and id(obj) not in self._baseline:
