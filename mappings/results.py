@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from connections.models import Connection
 from connections.providers.xero.reference import XeroReference, xero_reference_get
+from mappings.cache import cached
 from mappings.lines import BuiltLine, Problem
 
 
@@ -50,7 +51,7 @@ def payload_json(payload: dict) -> str:
 
 
 def reference(xero_connection: Connection) -> tuple[XeroReference, list[Problem]]:
-    ref = xero_reference_get(connection=xero_connection)
+    ref = cached(("reference", xero_connection.pk), lambda: xero_reference_get(connection=xero_connection))
     if ref.is_empty:
         return ref, [
             Problem(

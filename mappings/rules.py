@@ -14,6 +14,7 @@ from django.urls import NoReverseMatch, reverse
 
 from connections.canonical import LineKind, Order, OrderLine, TaxKey
 from connections.models import Connection
+from mappings.cache import cached
 from mappings.models import (
     AccountRule,
     ContactPolicy,
@@ -102,6 +103,11 @@ class MappingSet:
 
     @classmethod
     def load(cls, source_connection: Connection) -> "MappingSet":
+        """The source connection's mappings (read once per mapping_cache() block)."""
+        return cached(("mappings", source_connection.pk), lambda: cls._read(source_connection))
+
+    @classmethod
+    def _read(cls, source_connection: Connection) -> "MappingSet":
         tenant_id = source_connection.tenant_id
         own = {"tenant_id": tenant_id, "source_connection": source_connection}
         rules = AccountRule.objects.filter(tenant_id=tenant_id, is_active=True).filter(

@@ -2,6 +2,7 @@
 
 from connections.models import Connection
 from mappings import payloads as mapping
+from mappings.cache import mapping_cache
 from mappings.payloads import PayloadResult, Problem
 from sync.models import CrossReference, SyncJob
 
@@ -13,6 +14,11 @@ def build_payloads(
     jobs: list[SyncJob], *, own_xrefs: dict[str, CrossReference], xero_connection: Connection
 ) -> list[PayloadResult]:
     """One PayloadResult per job, in order. `own_xrefs` are the jobs' own cross-references (existing Xero ids)."""
+    with mapping_cache():
+        return _build(jobs, own_xrefs=own_xrefs, xero_connection=xero_connection)
+
+
+def _build(jobs, *, own_xrefs, xero_connection) -> list[PayloadResult]:
     from sync.services.drain import canonical_record
 
     dependencies = _dependency_ids(jobs)
