@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from connections.canonical import from_json
@@ -158,55 +158,47 @@ def _alert(xero_connection: Connection, report: DrainReport) -> None:
         day_limit_alert(connection=xero_connection)
 
 
-def _next_batch(xero_connection: Connection) -> list[SyncJob]:
-    """The next ready batch: one operation, up to 50 jobs, dependencies already in Xero."""
+def _next_batch(xero_connection: Connection, batch_size: int = accounting.BATCH_SIZE) -> list[SyncJob]:
+    """The next ready batch: one operation, up to 50 due jobs whose dependency is already in Xero.
+
+    Jobs still waiting for their dependency are not candidates at all, so a backlog of payments waiting for their
+    invoices never hides the invoices behind them.
+    """
     now = timezone.now()
+    dependency_in_xero = CrossReference.objects.filter(
+        tenant_id=OuterRef("tenant_id"),
+        source_connection_id=OuterRef("source_connection_id"),
+        entity=OuterRef("depends_on_entity"),
+        source_id=OuterRef("depends_on_source_id"),
+    )
+    due = SyncJob.objects.filter(xero_connection=xero_connection, state=State.PENDING, next_attempt_at__lte=now)
     candidates = list(
-        SyncJob.objects.filter(xero_connection=xero_connection, state=State.PENDING, next_attempt_at__lte=now)
+        due.filter(Q(depends_on_entity="") | Exists(dependency_in_xero))
         .select_related("source_connection")
         .order_by("priority", "next_attempt_at", "id")[:CANDIDATES_PER_PASS]
     )
     if not candidates:
+        _postpone_orphans(due)
         return []
     candidates.sort(key=lambda j: (j.priority, OPERATION_RANK.get(j.operation, 9), j.next_attempt_at, j.id))
-    ready, waiting = _split_by_dependency(candidates)
-    if waiting:
-        _wait_for_dependencies(waiting)
-    if not ready:
-        # Everything in this window waits on something not on its way; the next pass looks further on.
-        return _next_batch(xero_connection) if waiting else []
-    operation = ready[0].operation
-    return [job for job in ready if job.operation == operation][: accounting.BATCH_SIZE]
+    operation = candidates[0].operation
+    return [job for job in candidates if job.operation == operation][:batch_size]
 
 
-def _split_by_dependency(jobs: list[SyncJob]) -> tuple[list[SyncJob], list[SyncJob]]:
-    """(ready, waiting): ready jobs have their dependency in Xero; waiting ones have it nowhere on its way.
-
-    A job whose dependency is itself queued (a contact staged with its order) is neither: it simply runs after it.
-    """
-    wanted = {(j.depends_on_entity, j.depends_on_source_id) for j in jobs if j.depends_on_entity}
-    present, on_its_way = set(), set()
-    if wanted:
-        query = Q()
-        for entity, source_id in wanted:
-            query |= Q(entity=entity, source_id=source_id)
-        source_ids = {j.source_connection_id for j in jobs}
-        present = set(
-            CrossReference.objects.filter(query, source_connection_id__in=source_ids).values_list("entity", "source_id")
-        )
-        on_its_way = set(
-            SyncJob.objects.filter(
-                query, source_connection_id__in=source_ids, state__in=(State.PENDING, State.RUNNING)
-            ).values_list("entity", "source_id")
-        )
-    ready, waiting = [], []
-    for job in jobs:
-        dependency = (job.depends_on_entity, job.depends_on_source_id)
-        if not job.depends_on_entity or dependency in present:
-            ready.append(job)
-        elif dependency not in on_its_way:
-            waiting.append(job)
-    return ready, waiting
+def _postpone_orphans(due) -> None:
+    """Due jobs whose dependency is neither in Xero nor on its way: say so, and look again later."""
+    blocked = list(due.exclude(depends_on_entity="")[:CANDIDATES_PER_PASS])
+    if not blocked:
+        return
+    query = Q()
+    for job in blocked:
+        query |= Q(entity=job.depends_on_entity, source_id=job.depends_on_source_id)
+    on_its_way = set(
+        SyncJob.objects.filter(query, state__in=(State.PENDING, State.RUNNING)).values_list("entity", "source_id")
+    )
+    orphans = [j for j in blocked if (j.depends_on_entity, j.depends_on_source_id) not in on_its_way]
+    if orphans:
+        _wait_for_dependencies(orphans)
 
 
 def _wait_for_dependencies(jobs: list[SyncJob]) -> None:

@@ -9,7 +9,7 @@ from sandbox.xero.models import Invoice as XeroInvoice
 from sync.models import AuditEntry, CrossReference, SyncJob
 from sync.services.drain import drain_lease_acquire, drain_run
 from tenants.scoping import tenant_scope
-from tests.sync.engine_helpers import World, simple_payloads
+from tests.sync.engine_helpers import Result, World, simple_payloads
 
 pytestmark = pytest.mark.django_db
 State = SyncJob.State
@@ -177,3 +177,50 @@ def test_an_order_cancelled_before_reaching_xero_sends_nothing(world):
         assert invoice_job.state == State.DISCARDED and "cancelled" in invoice_job.discard_reason
         _drain(a)
     assert _xero_invoices(a).count() == 0
+
+
+def test_payments_waiting_for_their_invoices_never_hide_the_invoices(world, monkeypatch):
+    """Payments go first by priority; a window full of them waiting must not stop the invoices they wait for."""
+    from connections.canonical import Payment
+    from sync.services import drain
+    from sync.services.staging import jobs_stage
+
+    monkeypatch.setattr(drain, "CANDIDATES_PER_PASS", 3)
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=8, customers=3)
+        orders = a.open_orders()
+        for order in orders:
+            payment = Payment(
+                source_id=f"pay-{order.source_id}",
+                order_source_id=order.source_id,
+                amount=order.grand_total,
+                currency=order.currency,
+                method="checkmo",
+                paid_at=order.created_at,
+            )
+            jobs_stage(source_connection=a.source, entity="payment", record=payment)
+        a.stage_orders()
+        assert SyncJob.objects.filter(entity="payment").count() == len(orders) > 3
+
+        def payments_too(jobs, **kwargs):
+            from sync.models import CrossReference
+
+            if jobs[0].entity != "payment":
+                return simple_payloads(jobs, **kwargs)
+            results = []
+            for job in jobs:
+                invoice = CrossReference.objects.get(entity="invoice", source_id=job.depends_on_source_id)
+                record = drain.canonical_record(job)
+                payload = {
+                    "Invoice": {"InvoiceID": invoice.xero_id},
+                    "Account": {"Code": "090"},
+                    "Amount": record.amount,
+                    "Date": record.paid_at.date().isoformat(),
+                }
+                results.append(Result(payload, ()))
+            return results
+
+        report = drain_run(xero_connection=a.xero, payload_builder=payments_too, client_factory=a.client_factory())
+        assert report.by_operation.get("invoice.upsert") == len(orders)
+        assert report.by_operation.get("payment.create") == len(orders)
+        assert not SyncJob.objects.exclude(state=State.DONE).exists()
