@@ -3,7 +3,6 @@
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
@@ -58,32 +57,75 @@ def source_values_observe(
 ) -> int:
     """Record the tax keys, payment methods, stores, … a source record shows; returns how many values it named.
 
-    The sync engine calls this for every record it stages; health checks and suggestions read what was seen.
+    The sync engine calls this (through source_values_observe_many) for every record it stages; health checks and
+    suggestions read what was seen.
+    """
+    record = next((r for r in (order, payment, refund, product) if r is not None), None)
+    if record is None:
+        return 0
+    return source_values_observe_many(source_connection=source_connection, records=[record], at=at)
+
+
+def source_values_observe_many(*, source_connection: Connection, records, at=None) -> int:
+    """Record what many source records show, in a few statements (one read, one bulk update, one bulk insert).
+
+    Returns how many distinct values they named. The newest order is kept as a sample for previews.
     """
     at = at or timezone.now()
-    seen = dict.fromkeys(_observations(order=order, payment=payment, refund=refund, product=product))
-    for kind, value, label, percent, currency in seen:
-        value = str(value)[:200]
-        percent = Decimal(percent).quantize(Decimal("0.0001")) if percent is not None else None
-        updated = SourceValue.objects.filter(
-            tenant_id=source_connection.tenant_id,
-            source_connection=source_connection,
-            kind=kind,
-            value=value,
-            currency=currency,
-        ).update(last_seen_at=at, seen_count=F("seen_count") + 1)
-        if not updated:
-            SourceValue.objects.get_or_create(
-                tenant_id=source_connection.tenant_id,
-                source_connection=source_connection,
-                kind=kind,
-                value=value,
-                currency=currency,
-                defaults={"label": label[:200], "percent": percent, "first_seen_at": at, "last_seen_at": at},
+    counts: dict[tuple, int] = {}
+    details: dict[tuple, tuple] = {}
+    newest_order = None
+    for record in records:
+        kwargs = {_OBSERVED_AS[type(record)]: record} if type(record) in _OBSERVED_AS else {}
+        for kind, value, label, percent, currency in dict.fromkeys(_observations(**kwargs)):
+            key = (kind, str(value)[:200], currency)
+            counts[key] = counts.get(key, 0) + 1
+            details.setdefault(key, (label, percent))
+        if isinstance(record, Order):
+            newest_order = record
+    if counts:
+        own = {"tenant_id": source_connection.tenant_id, "source_connection": source_connection}
+        existing = {
+            (v.kind, v.value, v.currency): v
+            for v in SourceValue.objects.filter(
+                **own, kind__in={k for k, _, _ in counts}, value__in={v for _, v, _ in counts}
             )
-    if order is not None:
-        sample_keep(source_connection=source_connection, entity="order", record=order, label=order.number, at=at)
-    return len(seen)
+        }
+        changed, new = [], []
+        for key, n in counts.items():
+            row = existing.get(key)
+            if row is not None:
+                row.last_seen_at, row.seen_count = at, row.seen_count + n
+                changed.append(row)
+                continue
+            label, percent = details[key]
+            percent = Decimal(percent).quantize(Decimal("0.0001")) if percent is not None else None
+            kind, value, currency = key
+            new.append(
+                SourceValue(
+                    **own,
+                    kind=kind,
+                    value=value,
+                    currency=currency,
+                    label=label[:200],
+                    percent=percent,
+                    first_seen_at=at,
+                    last_seen_at=at,
+                    seen_count=n,
+                )
+            )
+        if changed:
+            SourceValue.objects.bulk_update(changed, ["last_seen_at", "seen_count"])
+        # Another worker may have recorded the same new value a moment ago: its row stands.
+        SourceValue.objects.bulk_create(new, ignore_conflicts=True)
+    if newest_order is not None:
+        sample_keep(
+            source_connection=source_connection, entity="order", record=newest_order, label=newest_order.number, at=at
+        )
+    return len(counts)
+
+
+_OBSERVED_AS = {Order: "order", Payment: "payment", Refund: "refund", Product: "product"}
 
 
 def sample_keep(*, source_connection: Connection, entity: str, record, label: str = "", at=None) -> None:

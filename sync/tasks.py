@@ -15,6 +15,13 @@ def inbound_event_process_task(event_id: int, tenant_id: int) -> None:
         inbound_event_process(event_id=event_id)
 
 
+def connection_backlog_process_task(connection_id: int, tenant_id: int) -> dict:
+    from sync.services.processing import inbound_events_process_pending
+
+    with tenant_scope(Tenant.objects.get(pk=tenant_id)):
+        return inbound_events_process_pending(connection=Connection.objects.get(pk=connection_id))
+
+
 def drain_task(xero_connection_id: int, tenant_id: int) -> dict:
     from sync.services.drain import drain_run
 

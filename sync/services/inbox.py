@@ -24,11 +24,12 @@ _INSERT_EVENT = f"""
 
 
 def inbound_event_receive(
-    *, connection: Connection, source: str, kind: str, dedupe_key: str, body
+    *, connection: Connection, source: str, kind: str, dedupe_key: str, body, enqueue: bool = True
 ) -> tuple[InboundEvent, bool]:
     """Store one inbound event and schedule its processing; a redelivery (same dedupe key) is a no-op.
 
-    Returns (event, created). The caller answers at once; processing is asynchronous.
+    Returns (event, created). The caller answers at once; processing is asynchronous. Callers storing many events
+    at once (polling) pass enqueue=False and call connection_backlog_enqueue once.
     """
     key = dedupe_key[:128]
     now = timezone.now()
@@ -53,8 +54,28 @@ def inbound_event_receive(
             created_at=now,
             updated_at=now,
         )
-        _enqueue_with(event)
+        if enqueue:
+            _enqueue_with(event)
     return event, True
+
+
+def connection_backlog_enqueue(*, connection: Connection) -> None:
+    """One task to process every event the connection has waiting (after polling stored a page of them)."""
+    from django_q.tasks import async_task
+
+    def enqueue():
+        async_task(
+            "sync.tasks.connection_backlog_process_task",
+            connection.pk,
+            connection.tenant_id,
+            cluster="webhooks",
+            task_name=f"backlog-{connection.pk}",
+        )
+
+    if settings.Q_BROKER == "orm":
+        enqueue()
+    else:
+        transaction.on_commit(enqueue)
 
 
 def _enqueue_with(event: InboundEvent) -> None:

@@ -21,7 +21,7 @@ from connections.providers.registry import PROVIDERS
 from core.errors import ApplicationError
 from sync.inbound.deliveries import canonical_json, sha256_hex
 from sync.models import InboundEvent, SourceCursor
-from sync.services.inbox import inbound_event_receive
+from sync.services.inbox import connection_backlog_enqueue, inbound_event_receive
 from tenants.scoping import all_tenants, tenant_scope
 
 logger = logging.getLogger(__name__)
@@ -57,8 +57,12 @@ def _store_page(*, connection: Connection, cursor: SourceCursor, entity: str, pa
                 kind=entity,
                 dedupe_key=poll_dedupe_key(entity=entity, source_id=source_id, updated_at=updated_at, native=native),
                 body=native,
+                enqueue=False,
             )
             created_count += created
+        if created_count:
+            # One task for the page, not one per record.
+            connection_backlog_enqueue(connection=connection)
         if advance_to is not None:
             SourceCursor.objects.filter(pk=cursor.pk).update(
                 watermark=Greatest(Coalesce(F("watermark"), advance_to), advance_to)

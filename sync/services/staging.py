@@ -12,7 +12,7 @@ from django.utils import timezone
 from connections.canonical import ENTITY_TYPES, Contact, Order, Payment, Product, Refund, fingerprint, to_json
 from connections.models import Connection
 from core.errors import ApplicationError
-from mappings.services import source_values_observe
+from mappings.services import source_values_observe_many
 from sync.models import CrossReference, SyncJob
 
 Op = SyncJob.Operation
@@ -100,8 +100,9 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill: bool = Fa
     xero = xero_connection_of(tenant_id=tenant_id)
     now = timezone.now()
     planned: list[tuple[Effect, str]] = []
+    # What the source uses (tax keys, payment methods, …) is recorded for mapping suggestions and health.
+    source_values_observe_many(source_connection=source_connection, records=[record for _, record in items])
     for entity, record in items:
-        _observe(source_connection, record)
         for effect in effects_of(entity, record):
             if effect.operation == Op.INVOICE_VOID and not _invoice_in_xero(source_connection, effect.source_id):
                 # Cancelled before its invoice reached Xero: nothing to void, and the unsent invoice must not go.
@@ -180,16 +181,6 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill: bool = Fa
             finished_at=now,
         )
     return new_jobs
-
-
-OBSERVED = {Order: "order", Payment: "payment", Refund: "refund", Product: "product"}
-
-
-def _observe(source_connection: Connection, record) -> None:
-    """Record what the source uses (tax keys, payment methods, …) for mapping suggestions and health."""
-    for kind, argument in OBSERVED.items():
-        if isinstance(record, kind):
-            source_values_observe(source_connection=source_connection, **{argument: record})
 
 
 def _invoice_in_xero(source_connection: Connection, order_id: str) -> bool:
