@@ -386,7 +386,7 @@ def _record_successes(done: list[tuple[SyncJob, str, dict]], now, outcome: str) 
         job.lease_expires_at = None
         job.cause = ""
         job.error_code = ""
-        job.response = _jsonable(record)
+        job.response = None
         audit_outcome = AuditEntry.Outcome.UPDATED if outcome == AuditEntry.Outcome.CREATED and xref else outcome
         audits.append(
             AuditEntry(
@@ -398,7 +398,7 @@ def _record_successes(done: list[tuple[SyncJob, str, dict]], now, outcome: str) 
                 operation=job.operation,
                 outcome=audit_outcome,
                 request=job.payload,
-                response=job.response,
+                response=_jsonable(record),
             )
         )
     CrossReference.objects.bulk_create(new_xrefs)
@@ -406,10 +406,12 @@ def _record_successes(done: list[tuple[SyncJob, str, dict]], now, outcome: str) 
         CrossReference.objects.bulk_update(
             changed_xrefs, ["xero_id", "xero_number", "source_version", "payload_hash", "synced_at"]
         )
-    SyncJob.objects.bulk_update(
-        [job for job, _, _ in done],
-        ["state", "xero_id", "finished_at", "lease_expires_at", "cause", "error_code", "payload", "response"],
+    # What every job shares goes in one statement; only the Xero id and the payload sent differ per job. Xero's
+    # answer is kept once, on the audit entry.
+    SyncJob.objects.filter(pk__in=[job.pk for job, _, _ in done]).update(
+        state=State.DONE, finished_at=now, lease_expires_at=None, cause="", error_code="", response=None
     )
+    SyncJob.objects.bulk_update([job for job, _, _ in done], ["xero_id", "payload"])
     AuditEntry.objects.bulk_create(audits)
 
 
