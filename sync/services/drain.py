@@ -71,6 +71,8 @@ class DrainReport:
     dead: int = 0
     busy: bool = False
     by_operation: dict = field(default_factory=dict)
+    # Requests sent to Xero per operation (a batch is one request).
+    requests_by_operation: dict = field(default_factory=dict)
 
 
 def _default_client(connection: Connection, transport) -> XeroClient:
@@ -294,6 +296,7 @@ def _run_batch(client, xero_connection, jobs: list[SyncJob], report: DrainReport
     _wake_dependants(xero_connection, entity, [j.source_id for j in sendable if j.state == State.DONE], now)
     report.sent += len(sendable)
     report.by_operation[operation] = report.by_operation.get(operation, 0) + len(sendable)
+    report.requests_by_operation[operation] = report.requests_by_operation.get(operation, 0) + 1
     connection_record_activity(connection=xero_connection)
     return False
 

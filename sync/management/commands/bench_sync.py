@@ -70,6 +70,18 @@ class Command(BaseCommand):
                 "expected_invoices": measured["expected_invoices"],
                 "jobs": measured["jobs"],
                 "phases": measured["phases"],
+                "xero_requests_by_operation": measured.get("xero_requests_by_operation", {}),
+                # Issue 6's measure: the requests that carry customers and orders (contacts and invoices).
+                "contact_and_invoice_calls_per_1000_orders": round(
+                    sum(
+                        n
+                        for op, n in measured.get("xero_requests_by_operation", {}).items()
+                        if op in ("contact.upsert", "invoice.upsert")
+                    )
+                    * 1000
+                    / orders,
+                    1,
+                ),
             }
         finally:
             if not options["keep"]:
@@ -105,7 +117,7 @@ def run_measured(tenant_pk: int, mode: str) -> dict:
             store_code=source.external_account_id,
         )
         calls_before = xero_calls(world)
-        phases = {}
+        phases, requests = {}, {}
         started = time.monotonic()
         source_poll(connection=source, transport=transport)
         phases["poll"] = round(time.monotonic() - started, 2)
@@ -127,6 +139,8 @@ def run_measured(tenant_pk: int, mode: str) -> dict:
                 report = drain_run(
                     xero_connection=xero, transport=transport, client_factory=client_factory, time_budget=3600
                 )
+                for operation, n in report.requests_by_operation.items():
+                    requests[operation] = requests.get(operation, 0) + n
                 if report.batches == 0:
                     break
         phases["drain"] = round(time.monotonic() - mark, 2)
@@ -144,4 +158,5 @@ def run_measured(tenant_pk: int, mode: str) -> dict:
             "peak_rss_mb": peak_rss_mb(),
             "jobs": jobs,
             "expected_invoices": expected,
+            "xero_requests_by_operation": requests,
         }
