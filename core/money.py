@@ -32,3 +32,8 @@ def from_json_number(value) -> Decimal:
     if isinstance(value, float):
         return Decimal(repr(value))
     return to_decimal(value)
+
+
+def json_amount(value) -> Decimal:
+    """An amount from a source's JSON (None as zero), exact and rounded to the cent."""
+    return quantize(from_json_number(value))

@@ -35,6 +35,7 @@ from connections.canonical import (
 )
 from core.errors import SkippableRecordError
 from core.money import UNIT_PRICE_4DP, from_json_number, quantize
+from core.money import json_amount as _money
 
 RATE_PLACES = Decimal("0.0000000001")
 SHIPPING_WORDS = re.compile(r"freight|shipping|delivery|postage|courier|carriage", re.IGNORECASE)
@@ -57,10 +58,6 @@ def parse_time(value) -> datetime | None:
         return datetime.fromisoformat(text + zone).astimezone(UTC)
     except ValueError:
         return None
-
-
-def _money(value) -> Decimal:
-    return quantize(from_json_number(value))
 
 
 def tax_rates(rules: list[dict]) -> dict[str, Decimal]:

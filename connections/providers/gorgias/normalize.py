@@ -31,6 +31,7 @@ from connections.canonical import (
 )
 from core.errors import SkippableRecordError
 from core.money import UNIT_PRICE_4DP, from_json_number, quantize
+from core.money import json_amount as _money
 
 HUNDRED = Decimal(100)
 
@@ -44,10 +45,6 @@ def parse_time(value) -> datetime | None:
     except ValueError:
         return None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-
-
-def _money(value) -> Decimal:
-    return quantize(from_json_number(value))
 
 
 def _context(native: dict) -> dict:

@@ -36,6 +36,7 @@ from connections.canonical import (
 )
 from core.errors import SkippableRecordError
 from core.money import UNIT_PRICE_4DP, from_json_number, quantize
+from core.money import json_amount as _money
 
 INVOICE_PAID = 2
 CREDITMEMO_REFUNDED = 2
@@ -45,10 +46,6 @@ def parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-
-
-def _money(value) -> Decimal:
-    return quantize(from_json_number(value))
 
 
 def _price(value) -> Decimal:
