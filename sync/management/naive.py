@@ -11,7 +11,7 @@ from django.utils import timezone
 from connections.providers.xero import accounting
 from sync.models import AuditEntry, SyncJob
 from sync.services.drain import _record_success, _xref_map
-from sync.services.payloads import build_payloads
+from sync.services.payloads import NAME_TAKEN, build_payloads
 
 
 def naive_run(*, xero_connection, client) -> int:
@@ -32,6 +32,11 @@ def naive_run(*, xero_connection, client) -> int:
                 record, xero_id = found[number], str(found[number]["ContactID"])
             else:
                 (result,) = accounting.save_batch(client, "contact", [built.payload], idempotency_key=_key())
+                if not result.ok:
+                    # Another customer has the name: the tenant's collision policy disambiguates, as in the drain.
+                    contact_job.error_code = NAME_TAKEN
+                    (built,) = build_payloads([contact_job], own_xrefs={}, xero_connection=xero_connection)
+                    (result,) = accounting.save_batch(client, "contact", [built.payload], idempotency_key=_key())
                 record, xero_id = result.record, result.xero_id
             if contact_job.state != SyncJob.State.DONE:
                 contact_job.payload = built.payload
