@@ -24,6 +24,8 @@ migrate: install
 # Web server and task cluster together on the embedded SQLite default, with a demo agency and sandbox accounts.
 run: migrate
 	$(PY) manage.py demo_setup
+	$(PY) manage.py sandbox_demo
+	$(PY) manage.py sync_schedules
 	trap 'kill 0' INT TERM EXIT; $(PY) manage.py qcluster & $(PY) manage.py runserver 127.0.0.1:8000
 
 # The whole suite: local PostgreSQL when reachable (or DATABASE_URL), else SQLite with a notice.
