@@ -6,6 +6,7 @@ SCHEDULES = (
     ("Sweep stuck work", "sync.tasks.sweep_task", 5),
     ("Poll sources", "sync.tasks.poll_sources_task", 15),
     ("Alerts", "sync.tasks.alerts_task", 5),
+    ("Release fixed jobs", "sync.tasks.needs_attention_recheck_task", 5),
     ("Idle connections", "connections.tasks.connections_idle_sweep_task", 24 * 60),
     # Refresh tokens die after 60 days unused: refresh any older than a week.
     ("Xero token refresh", "connections.providers.xero.tasks.xero_tokens_refresh_idle_task", 24 * 60),

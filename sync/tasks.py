@@ -95,3 +95,22 @@ def alerts_task() -> int:
         with tenant_scope(row.tenant_id):
             sent += webhook_silence_alert(stats=row) is not None
     return sent
+
+
+def needs_attention_recheck_task() -> int:
+    """Every 5 minutes: jobs held for a mapping gap that has since been fixed go back to the queue."""
+    from sync.models import SyncJob
+    from sync.services.operations import needs_attention_recheck
+
+    # Across tenants to find who has held jobs; each recheck runs in its own tenant's scope.
+    with all_tenants():
+        pairs = list(
+            SyncJob.objects.filter(state=SyncJob.State.NEEDS_ATTENTION)
+            .values_list("xero_connection_id", "tenant_id")
+            .distinct()
+        )
+    released = 0
+    for connection_id, tenant_id in pairs:
+        with tenant_scope(tenant_id):
+            released += needs_attention_recheck(xero_connection=Connection.objects.get(pk=connection_id))
+    return released

@@ -74,3 +74,16 @@ def test_a_webhook_source_gone_quiet_is_reported_once(world):
         # A busy source quiet for an hour is not "silent".
         stats.last_received_at = now - timedelta(hours=1)
         assert webhook_silence_alert(stats=stats, now=now) is None
+
+
+def test_the_schedules_register_every_recurring_task_once(db):
+    from django_q.models import Schedule
+
+    from sync.schedules import SCHEDULES, schedules_ensure
+
+    schedules_ensure()
+    schedules_ensure()
+    assert Schedule.objects.count() == len(SCHEDULES)
+    for _, func, _ in SCHEDULES:
+        module, _, name = func.rpartition(".")
+        assert callable(getattr(__import__(module, fromlist=[name]), name)), func
