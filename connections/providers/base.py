@@ -104,21 +104,7 @@ class Provider:
 
     def validate_credentials(self, data: dict) -> dict[str, str]:
         """Check `data` against the declared fields; returns the cleaned mapping. Messages never carry values."""
-        errors: dict[str, list[str]] = {}
-        known = {f.name: f for f in self.credential_fields}
-        for name in sorted(set(data) - set(known)):
-            errors[name] = ["Unknown credential field."]
-        cleaned = {}
-        for name, spec in known.items():
-            value = data.get(name)
-            if value is not None and not isinstance(value, str):
-                errors[name] = ["Must be a string."]
-                continue
-            value = (value or "").strip()
-            if value:
-                cleaned[name] = value
-            elif spec.required:
-                errors[name] = [f"{spec.label} is required."]
+        cleaned, errors = _clean_fields(self.credential_fields, data, kind="credential")
         groups = {f.group for f in self.credential_fields if f.group}
         for group in sorted(groups):
             members = [f for f in self.credential_fields if f.group == group]
@@ -133,21 +119,7 @@ class Provider:
 
     def validate_account(self, data: dict) -> Account:
         """Turn the account fields the user typed into the connection's account id and API base URL."""
-        errors: dict[str, list[str]] = {}
-        known = {f.name: f for f in self.account_fields}
-        for name in sorted(set(data) - set(known)):
-            errors[name] = ["Unknown account field."]
-        values = {}
-        for name, spec in known.items():
-            value = data.get(name)
-            if value is not None and not isinstance(value, str):
-                errors[name] = ["Must be a string."]
-                continue
-            value = (value or "").strip()
-            if value:
-                values[name] = value
-            elif spec.required:
-                errors[name] = [f"{spec.label} is required."]
+        values, errors = _clean_fields(self.account_fields, data, kind="account")
         if not errors:
             try:
                 return self.account_from(values)
@@ -158,6 +130,26 @@ class Provider:
     def account_from(self, values: dict[str, str]) -> Account:
         """Providers override this to build the account id and base URL from validated fields."""
         return Account(external_account_id="", base_url=self.default_base_url)
+
+
+def _clean_fields(fields, data: dict, *, kind: str) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Declared string fields, stripped: (values given, errors by field). Messages never carry values."""
+    errors: dict[str, list[str]] = {}
+    known = {f.name: f for f in fields}
+    for name in sorted(set(data) - set(known)):
+        errors[name] = [f"Unknown {kind} field."]
+    values = {}
+    for name, spec in known.items():
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            errors[name] = ["Must be a string."]
+            continue
+        value = (value or "").strip()
+        if value:
+            values[name] = value
+        elif spec.required:
+            errors[name] = [f"{spec.label} is required."]
+    return values, errors
 
 
 def https_url(value: str, *, field_name: str, allow_http: bool = False) -> str:
