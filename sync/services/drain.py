@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from connections.canonical import from_json
@@ -163,44 +163,45 @@ def _alert(xero_connection: Connection, report: DrainReport) -> None:
 def _next_batch(xero_connection: Connection, batch_size: int = accounting.BATCH_SIZE) -> list[SyncJob]:
     """The next ready batch: one operation, up to 50 due jobs whose dependency is already in Xero.
 
-    Jobs still waiting for their dependency are not candidates at all, so a backlog of payments waiting for their
-    invoices never hides the invoices behind them.
+    Due jobs are read in index order; those whose dependency is not in Xero yet are moved out of the way (with
+    their cause) and woken the moment it lands (_wake_dependants), so a backlog of payments waiting for their
+    invoices never hides the invoices behind them, and no pass scans more than one window.
     """
-    now = timezone.now()
-    dependency_in_xero = CrossReference.objects.filter(
-        tenant_id=OuterRef("tenant_id"),
-        source_connection_id=OuterRef("source_connection_id"),
-        entity=OuterRef("depends_on_entity"),
-        source_id=OuterRef("depends_on_source_id"),
-    )
-    due = SyncJob.objects.filter(xero_connection=xero_connection, state=State.PENDING, next_attempt_at__lte=now)
-    candidates = list(
-        due.filter(Q(depends_on_entity="") | Exists(dependency_in_xero))
-        .select_related("source_connection")
-        .order_by("priority", "next_attempt_at", "id")[:CANDIDATES_PER_PASS]
-    )
-    if not candidates:
-        _postpone_orphans(due)
-        return []
-    candidates.sort(key=lambda j: (j.priority, OPERATION_RANK.get(j.operation, 9), j.next_attempt_at, j.id))
-    operation = candidates[0].operation
-    return [job for job in candidates if job.operation == operation][:batch_size]
+    while True:
+        now = timezone.now()
+        candidates = list(
+            SyncJob.objects.filter(xero_connection=xero_connection, state=State.PENDING, next_attempt_at__lte=now)
+            .select_related("source_connection")
+            .order_by("priority", "next_attempt_at", "id")[:CANDIDATES_PER_PASS]
+        )
+        if not candidates:
+            return []
+        ready, blocked = _split_by_dependency(candidates)
+        if blocked:
+            _wait_for_dependencies(blocked)
+        if ready:
+            ready.sort(key=lambda j: (j.priority, OPERATION_RANK.get(j.operation, 9), j.next_attempt_at, j.id))
+            operation = ready[0].operation
+            return [job for job in ready if job.operation == operation][:batch_size]
 
 
-def _postpone_orphans(due) -> None:
-    """Due jobs whose dependency is neither in Xero nor on its way: say so, and look again later."""
-    blocked = list(due.exclude(depends_on_entity="")[:CANDIDATES_PER_PASS])
-    if not blocked:
-        return
-    query = Q()
-    for job in blocked:
-        query |= Q(entity=job.depends_on_entity, source_id=job.depends_on_source_id)
-    on_its_way = set(
-        SyncJob.objects.filter(query, state__in=(State.PENDING, State.RUNNING)).values_list("entity", "source_id")
-    )
-    orphans = [j for j in blocked if (j.depends_on_entity, j.depends_on_source_id) not in on_its_way]
-    if orphans:
-        _wait_for_dependencies(orphans)
+def _split_by_dependency(jobs: list[SyncJob]) -> tuple[list[SyncJob], list[SyncJob]]:
+    """(ready, blocked): ready jobs have no dependency or have it in Xero already (one query)."""
+    wanted = {(j.depends_on_entity, j.depends_on_source_id) for j in jobs if j.depends_on_entity}
+    present = set()
+    if wanted:
+        present = set(
+            CrossReference.objects.filter(
+                source_connection_id__in={j.source_connection_id for j in jobs},
+                entity__in={entity for entity, _ in wanted},
+                source_id__in={source_id for _, source_id in wanted},
+            ).values_list("entity", "source_id")
+        )
+    ready, blocked = [], []
+    for job in jobs:
+        dependency = (job.depends_on_entity, job.depends_on_source_id)
+        (ready if not job.depends_on_entity or dependency in present else blocked).append(job)
+    return ready, blocked
 
 
 def _wait_for_dependencies(jobs: list[SyncJob]) -> None:
@@ -293,7 +294,7 @@ def _run_batch(client, xero_connection, jobs: list[SyncJob], report: DrainReport
                     response=_jsonable(result.record),
                 )
                 report.needs_attention += 1
-    _wake_dependants(xero_connection, entity, [j.source_id for j in sendable if j.state == State.DONE], now)
+    _wake_dependants(xero_connection.pk, entity, [j.source_id for j in sendable if j.state == State.DONE], now)
     report.sent += len(sendable)
     report.by_operation[operation] = report.by_operation.get(operation, 0) + len(sendable)
     report.requests_by_operation[operation] = report.requests_by_operation.get(operation, 0) + 1
@@ -301,11 +302,11 @@ def _run_batch(client, xero_connection, jobs: list[SyncJob], report: DrainReport
     return False
 
 
-def _wake_dependants(xero_connection: Connection, entity: str, source_ids: list[str], now) -> None:
+def _wake_dependants(xero_connection_id: int, entity: str, source_ids: list[str], now) -> None:
     """Jobs that were told to wait for these records can go now (a payment whose invoice just arrived)."""
     if source_ids:
         SyncJob.objects.filter(
-            xero_connection=xero_connection,
+            xero_connection_id=xero_connection_id,
             state=State.PENDING,
             depends_on_entity=entity,
             depends_on_source_id__in=source_ids,
@@ -334,8 +335,11 @@ def _match_lost_responses(client, jobs: list[SyncJob], entity: str, report: Drai
             remaining.append(job)
         else:
             matched.append((job, str(record[id_field]), record))
+    now = timezone.now()
     with transaction.atomic():
-        _record_successes(matched, timezone.now(), AuditEntry.Outcome.MATCHED)
+        _record_successes(matched, now, AuditEntry.Outcome.MATCHED)
+    if matched:
+        _wake_dependants(matched[0][0].xero_connection_id, entity, [job.source_id for job, _, _ in matched], now)
     report.matched += len(matched)
     return remaining
 
