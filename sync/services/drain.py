@@ -182,7 +182,24 @@ def _next_batch(xero_connection: Connection, batch_size: int = accounting.BATCH_
         if ready:
             ready.sort(key=lambda j: (j.priority, OPERATION_RANK.get(j.operation, 9), j.next_attempt_at, j.id))
             operation = ready[0].operation
-            return [job for job in ready if job.operation == operation][:batch_size]
+            batch = [job for job in ready if job.operation == operation][:batch_size]
+            if len(batch) < batch_size:
+                batch += _more_of(xero_connection, operation, batch, batch_size - len(batch), now)
+            return batch
+
+
+def _more_of(xero_connection: Connection, operation: str, batch: list[SyncJob], room: int, now) -> list[SyncJob]:
+    """Fill a short batch with more ready jobs of the same operation: fewer, fuller requests to Xero."""
+    more = list(
+        SyncJob.objects.filter(
+            xero_connection=xero_connection, state=State.PENDING, next_attempt_at__lte=now, operation=operation
+        )
+        .exclude(pk__in=[job.pk for job in batch])
+        .select_related("source_connection")
+        .order_by("next_attempt_at", "id")[: room * 4]
+    )
+    ready, _ = _split_by_dependency(more)
+    return ready[:room]
 
 
 def _split_by_dependency(jobs: list[SyncJob]) -> tuple[list[SyncJob], list[SyncJob]]:
