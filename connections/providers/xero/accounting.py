@@ -53,7 +53,7 @@ def save_batch(client: XeroClient, entity: str, elements: list[dict], *, idempot
         raise ValueError(f"at most {BATCH_SIZE} elements per Xero request")
     collection, method, id_field = COLLECTIONS[entity]
     params = {"summarizeErrors": "false"}
-    if entity in ("invoice", "credit_note"):
+    if entity in ("invoice", "credit_note", "item"):
         params["unitdp"] = "4"  # keep 4-decimal unit prices as the source gave them
     response = client.request(
         method, collection, params=params, json_body={collection: elements}, idempotency_key=idempotency_key
