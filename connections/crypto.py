@@ -21,6 +21,8 @@ from core.errors import ApplicationError
 ENVELOPE_VERSION = 1
 PURPOSE_CREDENTIALS = "credentials"
 PURPOSE_WEBHOOK_SECRET = "webhook_secret"
+# The secret we sign outbound partner webhooks with (connections.models.PartnerWebhookEndpoint).
+PURPOSE_PARTNER_WEBHOOK_SECRET = "partner_webhook_secret"
 
 
 class CredentialsUnreadableError(ApplicationError):
@@ -132,6 +134,11 @@ def webhook_secret_read(connection) -> str | None:
     if not connection.webhook_secret_ciphertext:
         return None
     return decrypt_for(connection, purpose=PURPOSE_WEBHOOK_SECRET, token=connection.webhook_secret_ciphertext)
+
+
+def partner_webhook_secret_read(endpoint) -> str:
+    """The signing secret of a partner's webhook endpoint (bound to the endpoint's connection)."""
+    return decrypt_for(endpoint.connection, purpose=PURPOSE_PARTNER_WEBHOOK_SECRET, token=endpoint.secret_ciphertext)
 
 
 def rotate_token(token: str) -> str:

@@ -151,3 +151,28 @@ class XeroReferenceData(TenantOwned):
 
     def __str__(self):
         return f"{self.get_kind_display()} of connection {self.connection_id}"
+
+
+class PartnerWebhookEndpoint(TenantOwned):
+    """Where a partner ("rest") connection wants our events: its URL, the events it takes, and the signing secret.
+
+    The secret is ours (generated at creation, shown once), stored only as ciphertext bound to the connection
+    (connections.crypto, purpose "partner_webhook_secret") and never shown, serialised or logged again: the
+    partner verifies our HMAC-SHA256 signature with it (recipe in the README, "Outbound partner webhooks").
+    """
+
+    class Event(models.TextChoices):
+        INVOICE_PAID = "invoice.paid", "Invoice paid"
+        INVOICE_PART_PAID = "invoice.part_paid", "Invoice partly paid"
+        INVOICE_VOIDED = "invoice.voided", "Invoice voided"
+        CONTACT_UPDATED = "contact.updated", "Contact created or updated in Xero"
+
+    connection = models.OneToOneField(Connection, on_delete=models.CASCADE, related_name="partner_webhook")
+    url = models.URLField(max_length=500)
+    # Subscribed event names (Event values); events not listed are not sent.
+    events = models.JSONField(default=list)
+    is_active = models.BooleanField(default=True)
+    secret_ciphertext = models.TextField(blank=True, editable=False)
+
+    def __str__(self):
+        return f"webhooks of {self.connection_id} → {self.url}"

@@ -58,3 +58,33 @@ class RateCounter(models.Model):
 
     def __str__(self):
         return f"{self.system}:{self.account}:{self.bucket}={self.count}"
+
+
+class PartnerReceiver(models.Model):
+    """A partner system's webhook receiver (sandbox.partner): records every delivery, fails when told to."""
+
+    name = models.CharField(max_length=100, unique=True)
+    fail_next = models.PositiveIntegerField(default=0, help_text="Answer this many next deliveries with fail_status.")
+    fail_status = models.PositiveSmallIntegerField(default=503)
+    drop_next = models.PositiveIntegerField(
+        default=0, help_text="Take this many next deliveries and never answer (the sender times out)."
+    )
+
+    def __str__(self):
+        return f"partner receiver {self.name}"
+
+
+class PartnerDelivery(models.Model):
+    """One webhook delivery a simulated partner received, exactly as it came: headers and raw body."""
+
+    receiver = models.ForeignKey(PartnerReceiver, on_delete=models.CASCADE, related_name="deliveries")
+    headers = models.JSONField()
+    body = models.BinaryField()
+    answered = models.PositiveSmallIntegerField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"delivery {self.pk} to {self.receiver_id} ({self.answered})"

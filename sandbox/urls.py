@@ -7,4 +7,5 @@ urlpatterns = [
     path("magento/", include("sandbox.magento.urls")),
     path("cin7/", include("sandbox.cin7.urls")),
     path("gorgias/", include("sandbox.gorgias.urls")),
+    path("partner/", include("sandbox.partner.urls")),
 ]

@@ -257,3 +257,76 @@ class Alert(TenantOwned):
 
     def __str__(self):
         return f"{self.get_kind_display()}: {self.subject}"
+
+
+class WriteBack(TenantOwned):
+    """One effect owed to a source or partner system because something changed in Xero (the way back).
+
+    Kinds: the payment status of an invoice we created, written to its source order (a Magento comment and status,
+    a Cin7 sale payment), and an outbound webhook to a partner system. A model of its own rather than a SyncJob
+    operation: a SyncJob is a write *to* Xero, drained per Xero connection in batches of 50 and closed by a
+    cross-reference; a write-back goes one at a time to another system and keeps a delivery log. What they share
+    is the failure policy (sync.services.failures: the same backoff, dead letter and replay), written once.
+
+    `key` makes a change owed once: the same invoice status reported twice (webhook and polling, a redelivery)
+    finds the same row.
+    """
+
+    class Kind(models.TextChoices):
+        ORDER_STATUS = "order_status", "Payment status to the source order"
+        PARTNER_WEBHOOK = "partner_webhook", "Webhook to a partner system"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        DEAD = "dead", "Dead letter"
+        DISCARDED = "discarded", "Discarded"
+
+    # The system written to: the order's source connection, or the partner ("rest") connection.
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+", db_index=False)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # invoice.paid, invoice.part_paid, invoice.voided, contact.updated
+    event = models.CharField(max_length=60)
+    key = models.CharField(max_length=128)
+    # The record the write-back is about: the source order id, or the Xero id for partner events.
+    source_id = models.CharField(max_length=128, blank=True)
+    data = models.JSONField()
+
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=60, blank=True)
+    cause = models.CharField(max_length=500, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "connection", "key"], name="write_back_key")]
+        indexes = [
+            models.Index(fields=["tenant", "connection", "state", "next_attempt_at"], name="write_back_due"),
+            models.Index(fields=["tenant", "event", "source_id"], name="write_back_record"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.event} {self.source_id} ({self.state})"
+
+
+class WriteBackAttempt(TenantOwned):
+    """The delivery log: one row per attempt of a write-back, what the other side answered and how fast."""
+
+    write_back = models.ForeignKey(WriteBack, on_delete=models.CASCADE, related_name="attempt_log", db_index=False)
+    number = models.PositiveSmallIntegerField()
+    ok = models.BooleanField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    # The first characters of the answer (or the error), for the operator; never our own secrets.
+    response_excerpt = models.CharField(max_length=500, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["tenant", "write_back", "number"], name="write_back_attempt")]
+
+    def __str__(self):
+        return f"attempt {self.number} of {self.write_back_id}: {self.status_code or self.error[:40]}"

@@ -3,6 +3,7 @@
 SCHEDULES = (
     # (name, function, minutes)
     ("Drain due jobs", "sync.tasks.drains_due_task", 1),
+    ("Send due write-backs", "sync.tasks.write_backs_due_task", 1),
     ("Sweep stuck work", "sync.tasks.sweep_task", 5),
     ("Poll sources", "sync.tasks.poll_sources_task", 15),
     ("Alerts", "sync.tasks.alerts_task", 5),

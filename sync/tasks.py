@@ -114,3 +114,40 @@ def needs_attention_recheck_task() -> int:
         with tenant_scope(tenant_id):
             released += needs_attention_recheck(xero_connection=Connection.objects.get(pk=connection_id))
     return released
+
+
+def write_backs_run_task(connection_id: int, tenant_id: int) -> dict:
+    from sync.services.write_backs import write_backs_run
+
+    with tenant_scope(Tenant.objects.get(pk=tenant_id)):
+        return write_backs_run(connection=Connection.objects.get(pk=connection_id))
+
+
+def write_backs_due_task() -> int:
+    """Every minute: enqueue a run for each connection with write-backs due (retries, and any enqueue that was lost)."""
+    from django.db.models import Q
+    from django.utils import timezone
+    from django_q.tasks import async_task
+
+    from sync.models import WriteBack
+
+    now = timezone.now()
+    # The scheduler looks across tenants for due work; each run then happens in its own tenant's scope.
+    with all_tenants():
+        pairs = list(
+            WriteBack.objects.filter(
+                Q(state=WriteBack.State.PENDING, next_attempt_at__lte=now)
+                | Q(state=WriteBack.State.RUNNING, lease_expires_at__lt=now)
+            )
+            .values_list("connection_id", "tenant_id")
+            .distinct()
+        )
+    for connection_id, tenant_id in pairs:
+        async_task(
+            "sync.tasks.write_backs_run_task",
+            connection_id,
+            tenant_id,
+            cluster="sync",
+            task_name=f"write-backs-{connection_id}",
+        )
+    return len(pairs)

@@ -10,12 +10,15 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from connections import crypto
-from connections.models import Connection
+from connections.models import Connection, PartnerWebhookEndpoint
 from tenants.scoping import all_tenants
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt every connection's credentials and webhook secret under the newest encryption key."
+    help = (
+        "Re-encrypt every connection's credentials, webhook secret and partner webhook signing secret under the "
+        "newest encryption key."
+    )
 
     def handle(self, *args, **options):
         counts = {"connections": 0, "rotated": 0, "empty": 0, "failed": 0}
@@ -53,4 +56,12 @@ class Command(BaseCommand):
             changed.append(field)
         if changed:
             Connection.objects.filter(pk=pk).update(**{f: getattr(connection, f) for f in changed})
+        endpoint = PartnerWebhookEndpoint.objects.select_for_update().filter(connection=connection).first()
+        if endpoint is not None and endpoint.secret_ciphertext:
+            purpose = crypto.PURPOSE_PARTNER_WEBHOOK_SECRET
+            crypto.decrypt_for(connection, purpose=purpose, token=endpoint.secret_ciphertext)
+            PartnerWebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+                secret_ciphertext=crypto.rotate_token(endpoint.secret_ciphertext)
+            )
+            changed.append("partner_webhook_secret")
         return bool(changed)

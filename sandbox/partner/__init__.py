@@ -1,0 +1,1 @@
+"""A partner system's webhook receiver, so outbound partner webhooks can be tested end to end over HTTP."""
