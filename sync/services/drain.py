@@ -57,6 +57,17 @@ OPERATION_RANK = {
 # The natural key each entity is looked up by after a possibly lost response.
 NATURAL_KEYS = {"contact": "ContactNumber", "invoice": "InvoiceNumber", "item": "Code"}
 CANDIDATES_PER_PASS = 500
+# What choosing a batch reads of each candidate: not the canonical records, only the chosen batch's are loaded.
+CANDIDATE_FIELDS = (
+    "id",
+    "tenant_id",
+    "source_connection_id",
+    "operation",
+    "priority",
+    "next_attempt_at",
+    "depends_on_entity",
+    "depends_on_source_id",
+)
 THROTTLE_CODES = ("rate_limited", "provider_rate_limited")
 
 
@@ -171,7 +182,7 @@ def _next_batch(xero_connection: Connection, batch_size: int = accounting.BATCH_
         now = timezone.now()
         candidates = list(
             SyncJob.objects.filter(xero_connection=xero_connection, state=State.PENDING, next_attempt_at__lte=now)
-            .select_related("source_connection")
+            .only(*CANDIDATE_FIELDS)
             .order_by("priority", "next_attempt_at", "id")[:CANDIDATES_PER_PASS]
         )
         if not candidates:
@@ -185,7 +196,7 @@ def _next_batch(xero_connection: Connection, batch_size: int = accounting.BATCH_
             batch = [job for job in ready if job.operation == operation][:batch_size]
             if len(batch) < batch_size:
                 batch += _more_of(xero_connection, operation, batch, batch_size - len(batch), now)
-            return batch
+            return _load([job.pk for job in batch])
 
 
 def _more_of(xero_connection: Connection, operation: str, batch: list[SyncJob], room: int, now) -> list[SyncJob]:
@@ -195,11 +206,17 @@ def _more_of(xero_connection: Connection, operation: str, batch: list[SyncJob], 
             xero_connection=xero_connection, state=State.PENDING, next_attempt_at__lte=now, operation=operation
         )
         .exclude(pk__in=[job.pk for job in batch])
-        .select_related("source_connection")
+        .only(*CANDIDATE_FIELDS)
         .order_by("next_attempt_at", "id")[: room * 4]
     )
     ready, _ = _split_by_dependency(more)
     return ready[:room]
+
+
+def _load(job_ids: list[int]) -> list[SyncJob]:
+    """The chosen jobs in full (canonical record, connections), in the order chosen."""
+    jobs = SyncJob.objects.filter(pk__in=job_ids).select_related("source_connection__tenant").in_bulk()
+    return [jobs[pk] for pk in job_ids if pk in jobs]
 
 
 def _split_by_dependency(jobs: list[SyncJob]) -> tuple[list[SyncJob], list[SyncJob]]:
@@ -295,14 +312,12 @@ def _run_batch(client, xero_connection, jobs: list[SyncJob], report: DrainReport
         succeeded = [(j, r.xero_id, r.record) for j, r in zip(sendable, results, strict=True) if r.ok]
         _record_successes(succeeded, now, AuditEntry.Outcome.CREATED)
         report.done += len(succeeded)
+        name_taken = []
         for job, result in zip(sendable, results, strict=True):
             if result.ok:
                 continue
             elif job.entity == "contact" and job.error_code != NAME_TAKEN and _name_taken(result.errors):
-                # Another contact holds the name (two customers called Jane Doe): send again, disambiguated.
-                SyncJob.objects.filter(pk=job.pk).update(
-                    state=State.PENDING, error_code=NAME_TAKEN, next_attempt_at=now, payload=job.payload
-                )
+                name_taken.append(job.pk)
             else:
                 failures.job_needs_attention(
                     job=job,
@@ -311,6 +326,12 @@ def _run_batch(client, xero_connection, jobs: list[SyncJob], report: DrainReport
                     response=_jsonable(result.record),
                 )
                 report.needs_attention += 1
+        if name_taken:
+            # Another contact holds the name (two customers called Jane Doe): send again, disambiguated (the
+            # payload is rebuilt then).
+            SyncJob.objects.filter(pk__in=name_taken).update(
+                state=State.PENDING, error_code=NAME_TAKEN, next_attempt_at=now
+            )
     _wake_dependants(xero_connection.pk, entity, [j.source_id for j in sendable if j.state == State.DONE], now)
     report.sent += len(sendable)
     report.by_operation[operation] = report.by_operation.get(operation, 0) + len(sendable)
@@ -430,12 +451,12 @@ def _record_successes(done: list[tuple[SyncJob, str, dict]], now, outcome: str) 
         CrossReference.objects.bulk_update(
             changed_xrefs, ["xero_id", "xero_number", "source_version", "payload_hash", "synced_at"]
         )
-    # What every job shares goes in one statement; only the Xero id and the payload sent differ per job. Xero's
-    # answer is kept once, on the audit entry.
+    # What every job shares goes in one statement; only the Xero id differs per job. The payload sent and Xero's
+    # answer are kept once, on the audit entry (a job that fails keeps its payload on itself, for operators).
     SyncJob.objects.filter(pk__in=[job.pk for job, _, _ in done]).update(
-        state=State.DONE, finished_at=now, lease_expires_at=None, cause="", error_code="", response=None
+        state=State.DONE, finished_at=now, lease_expires_at=None, cause="", error_code="", payload=None, response=None
     )
-    SyncJob.objects.bulk_update([job for job, _, _ in done], ["xero_id", "payload"])
+    SyncJob.objects.bulk_update([job for job, _, _ in done], ["xero_id"])
     AuditEntry.objects.bulk_create(audits)
 
 

@@ -69,7 +69,9 @@ def job_retry_later(*, job: SyncJob, error: RetryableError, throttled: bool = Fa
     job.error_code = error.code
     job.cause = f"Xero was unavailable ({error.message[:200]}); retrying automatically."
     job.lease_expires_at = None
-    job.save(update_fields=["state", "attempts", "next_attempt_at", "error_code", "cause", "lease_expires_at"])
+    job.save(
+        update_fields=["state", "attempts", "next_attempt_at", "error_code", "cause", "lease_expires_at", "payload"]
+    )
     _audit(job, AuditEntry.Outcome.RETRY, f"retry in {int(delay)} s: {error.message}")
     return job
 
@@ -80,7 +82,7 @@ def job_dead(*, job: SyncJob, detail: str) -> SyncJob:
     job.finished_at = timezone.now()
     job.lease_expires_at = None
     job.cause = f"Gave up after {len(BACKOFF_SECONDS)} retries: {detail[:300]}"
-    job.save(update_fields=["state", "attempts", "finished_at", "lease_expires_at", "cause"])
+    job.save(update_fields=["state", "attempts", "finished_at", "lease_expires_at", "cause", "payload"])
     _audit(job, AuditEntry.Outcome.DEAD, job.cause)
     return job
 
@@ -93,7 +95,7 @@ def job_needs_attention(*, job: SyncJob, code: str, cause: str, response=None) -
     job.lease_expires_at = None
     if response is not None:
         job.response = response
-    job.save(update_fields=["state", "error_code", "cause", "lease_expires_at", "response"])
+    job.save(update_fields=["state", "error_code", "cause", "lease_expires_at", "payload", "response"])
     _audit(job, AuditEntry.Outcome.NEEDS_ATTENTION, cause, response=response)
     return job
 

@@ -14,22 +14,24 @@ from django.utils import timezone
 from connections.models import Connection
 from sync.models import InboundEvent, WebhookStats
 
-_INSERT_EVENT = f"""
+_INSERT_EVENTS = f"""
     INSERT INTO {InboundEvent._meta.db_table}
         (tenant_id, connection_id, source, kind, dedupe_key, body, status, reason, attempts, created_at, updated_at)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s)
+    VALUES {{values}}
     ON CONFLICT (tenant_id, connection_id, dedupe_key) DO NOTHING
     RETURNING id
 """
+_ONE_EVENT = "(%s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s)"
+_INSERT_EVENT = _INSERT_EVENTS.format(values=_ONE_EVENT)
 
 
 def inbound_event_receive(
-    *, connection: Connection, source: str, kind: str, dedupe_key: str, body, enqueue: bool = True
+    *, connection: Connection, source: str, kind: str, dedupe_key: str, body
 ) -> tuple[InboundEvent, bool]:
     """Store one inbound event and schedule its processing; a redelivery (same dedupe key) is a no-op.
 
-    Returns (event, created). The caller answers at once; processing is asynchronous. Callers storing many events
-    at once (polling) pass enqueue=False and call connection_backlog_enqueue once.
+    Returns (event, created). The caller answers at once; processing is asynchronous. Polling stores a page at a
+    time with inbound_events_receive_many instead.
     """
     key = dedupe_key[:128]
     now = timezone.now()
@@ -54,9 +56,27 @@ def inbound_event_receive(
             created_at=now,
             updated_at=now,
         )
-        if enqueue:
-            _enqueue_with(event)
+        _enqueue_with(event)
     return event, True
+
+
+def inbound_events_receive_many(
+    *, connection: Connection, source: str, kind: str, events: list[tuple[str, object]]
+) -> int:
+    """Store many inbound events (dedupe key, body) in one statement; redeliveries are no-ops. Returns how many
+    were new. Nothing is enqueued: the caller calls connection_backlog_enqueue once (polling does, per page)."""
+    if not events:
+        return 0
+    now = timezone.now()
+    status = InboundEvent.Status.RECEIVED
+    rows = [
+        (connection.tenant_id, connection.pk, source, kind, key[:128], json.dumps(body), status, "", now, now)
+        for key, body in events
+    ]
+    values = ", ".join([_ONE_EVENT] * len(rows))
+    with db.cursor() as cursor:
+        cursor.execute(_INSERT_EVENTS.format(values=values), [value for row in rows for value in row])
+        return len(cursor.fetchall())
 
 
 def connection_backlog_enqueue(*, connection: Connection) -> None:

@@ -22,6 +22,7 @@ def _build(jobs, *, own_xrefs, xero_connection) -> list[PayloadResult]:
     from sync.services.drain import canonical_record
 
     dependencies = _dependency_ids(jobs)
+    refunded = _refunded_orders([job for job in jobs if job.operation == Op.CREDIT_NOTE_CREATE])
     results = []
     for job in jobs:
         record = canonical_record(job)
@@ -48,7 +49,7 @@ def _build(jobs, *, own_xrefs, xero_connection) -> list[PayloadResult]:
         elif job.operation == Op.PAYMENT_CREATE:
             results.append(mapping.payment_payload(**common, payment=record, invoice_xero_id=depends_on))
         elif job.operation == Op.CREDIT_NOTE_CREATE:
-            order, contact_id = _order_and_contact(job)
+            order, contact_id = refunded.get((job.source_connection_id, job.depends_on_source_id), (None, None))
             if contact_id is None:
                 problem = Problem("invoice_missing", f"The invoice of order {job.depends_on_source_id} is not in Xero.")
                 results.append(PayloadResult(None, (problem,)))
@@ -65,27 +66,37 @@ def _build(jobs, *, own_xrefs, xero_connection) -> list[PayloadResult]:
     return results
 
 
-def _order_and_contact(job: SyncJob):
-    """The order a refund belongs to (from its invoice job) and the Xero id of that order's contact."""
+def _refunded_orders(jobs: list[SyncJob]) -> dict[tuple[int, str], tuple]:
+    """For refund jobs: (source connection, order id) → (the order, from its invoice job; its contact's Xero id).
+
+    Two queries for the whole batch, whatever its size.
+    """
+    if not jobs:
+        return {}
     from sync.services.drain import canonical_record
 
-    invoice_job = (
+    connections = {job.source_connection_id for job in jobs}
+    invoice_jobs = (
         SyncJob.objects.filter(
-            source_connection_id=job.source_connection_id,
+            source_connection_id__in=connections,
             entity="invoice",
-            source_id=job.depends_on_source_id,
+            source_id__in={job.depends_on_source_id for job in jobs},
             state=SyncJob.State.DONE,
         )
-        .order_by("-finished_at", "-id")
-        .first()
+        .only("source_connection_id", "source_id", "record")
+        # The latest done invoice job of each order wins.
+        .order_by("finished_at", "id")
     )
-    if invoice_job is None:
-        return None, None
-    order = canonical_record(invoice_job)
-    xref = CrossReference.objects.filter(
-        source_connection_id=job.source_connection_id, entity="contact", source_id=order.contact.source_id
-    ).first()
-    return order, xref.xero_id if xref else None
+    orders = {(j.source_connection_id, j.source_id): canonical_record(j) for j in invoice_jobs}
+    contacts = {
+        (x.source_connection_id, x.source_id): x.xero_id
+        for x in CrossReference.objects.filter(
+            source_connection_id__in=connections,
+            entity="contact",
+            source_id__in={order.contact.source_id for order in orders.values()},
+        )
+    }
+    return {key: (order, contacts.get((key[0], order.contact.source_id))) for key, order in orders.items()}
 
 
 def _void_payload(invoice_xero_id: str | None) -> PayloadResult:

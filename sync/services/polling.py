@@ -21,7 +21,7 @@ from connections.providers.registry import PROVIDERS
 from core.errors import ApplicationError
 from sync.inbound.deliveries import canonical_json, sha256_hex
 from sync.models import InboundEvent, SourceCursor
-from sync.services.inbox import connection_backlog_enqueue, inbound_event_receive
+from sync.services.inbox import connection_backlog_enqueue, inbound_events_receive_many
 from tenants.scoping import all_tenants, tenant_scope
 
 logger = logging.getLogger(__name__)
@@ -48,18 +48,16 @@ def poll_dedupe_key(*, entity: str, source_id: str, updated_at: datetime | None,
 
 def _store_page(*, connection: Connection, cursor: SourceCursor, entity: str, page: list, advance_to) -> int:
     """Store one page and, in the same transaction, move the watermark (never backwards). Returns rows created."""
-    created_count = 0
     with transaction.atomic():
-        for source_id, updated_at, native in page:
-            _, created = inbound_event_receive(
-                connection=connection,
-                source=InboundEvent.Source.POLL,
-                kind=entity,
-                dedupe_key=poll_dedupe_key(entity=entity, source_id=source_id, updated_at=updated_at, native=native),
-                body=native,
-                enqueue=False,
-            )
-            created_count += created
+        created_count = inbound_events_receive_many(
+            connection=connection,
+            source=InboundEvent.Source.POLL,
+            kind=entity,
+            events=[
+                (poll_dedupe_key(entity=entity, source_id=source_id, updated_at=updated_at, native=native), native)
+                for source_id, updated_at, native in page
+            ],
+        )
         if created_count:
             # One task for the page, not one per record.
             connection_backlog_enqueue(connection=connection)
