@@ -31,6 +31,7 @@ from core import jsonexact
 from core.errors import ProviderAuthError, RequestError, RetryableError
 from sync.models import AuditEntry, CrossReference, DrainLease, SyncJob
 from sync.services import failures
+from sync.services.contact_matching import contacts_link_existing
 from sync.services.payloads import NAME_TAKEN
 
 logger = logging.getLogger(__name__)
@@ -277,6 +278,9 @@ def _run_batch(client, xero_connection, jobs: list[SyncJob], report: DrainReport
 
     entity = sendable[0].entity
     try:
+        if entity == "contact":
+            # A customer new to us may already be in Xero: update that contact rather than duplicate it.
+            contacts_link_existing(client, sendable, xero_connection=xero_connection)
         sendable = _match_lost_responses(client, sendable, entity, report)
         if not sendable:
             return False

@@ -10,14 +10,16 @@ from decimal import Decimal
 
 import pytest
 
+from connections.providers.xero import accounting
 from sandbox.cin7.generator import generate
 from sandbox.cin7.models import Cin7Record
 from sandbox.cin7.sales import line_amounts, task_totals
-from sandbox.cin7.services import account_ensure, sale_store
+from sandbox.cin7.services import account_ensure, record_store, sale_store
 from sandbox.faults import fault_profile_set
 from sync.models import CrossReference, SyncJob
 from tenants.scoping import tenant_scope
 from tests.connections.test_source_cin7 import cin7_connection
+from tests.sandbox_world import xero_client
 from tests.sync.flow_helpers import drain_until_idle, held_causes, map_everything, poll_and_process, xero_for, xero_read
 
 pytestmark = pytest.mark.django_db
@@ -174,3 +176,74 @@ def test_cin7_core_reaches_xero_exact_to_the_cent(world):
     with tenant_scope(other):
         assert not SyncJob.objects.exists() and not CrossReference.objects.exists()
     assert not xero_read(other_xero, "Invoices") and not xero_read(other_xero, "Items")
+
+
+def _xero_contacts_put(xero, contacts: list[dict]) -> list[dict]:
+    with xero_client(xero) as client:
+        return accounting.parse(client.request("PUT", "Contacts", json_body={"Contacts": contacts}))["Contacts"]
+
+
+def test_customers_and_suppliers_match_what_xero_already_has(world):
+    mine, other = world.tenant_a1, world.tenant_b1
+    xero, account, source = _tenant(mine, name="c7-match-a", seed=5, orders=4)
+    other_xero, _, other_source = _tenant(other, name="c7-match-b", seed=5, orders=4)
+    customers = sorted(_records(account, Cin7Record.Kind.CUSTOMER), key=lambda c: c["ID"])
+    suppliers = sorted(_records(account, Cin7Record.Kind.SUPPLIER), key=lambda c: c["ID"])
+    known, archived, deprecated, namesake = customers[:4]
+    deprecated["Status"] = "Deprecated"
+    namesake["Name"] = "Harper Lowe"
+    suppliers[0]["TaxNumber"] = "51824753556"
+    suppliers[1]["Contacts"] = [{"Name": "Orders Desk", "Email": "orders@beanhouse.com.au", "Default": True}]
+    for record in (deprecated, namesake):
+        record_store(account=account, kind=Cin7Record.Kind.CUSTOMER, record=record)
+    for record in suppliers[:2]:
+        record_store(account=account, kind=Cin7Record.Kind.SUPPLIER, record=record)
+    # What the organisation already had before it was connected (entered by hand: no ContactNumber).
+    existing = _xero_contacts_put(
+        xero,
+        [
+            {"Name": "Known Customer (wholesale)", "EmailAddress": known["Contacts"][0]["Email"]},
+            {"Name": "Former Customer", "EmailAddress": archived["Contacts"][0]["Email"]},
+            {"Name": "Smith Roasting Co", "TaxNumber": "51 824 753 556"},
+            {"Name": "Bean House", "EmailAddress": "accounts@beanhouse.com.au"},
+            {"Name": "Harper Lowe", "EmailAddress": "someone.else@elsewhere.test"},
+        ],
+    )
+    by_name = {c["Name"]: c["ContactID"] for c in existing}
+    with xero_client(xero) as client:
+        client.request(
+            "POST",
+            f"Contacts/{by_name['Former Customer']}",
+            json_body={"Contacts": [{"ContactID": by_name["Former Customer"], "ContactStatus": "ARCHIVED"}]},
+        )
+
+    with tenant_scope(mine):
+        poll_and_process(source)
+        map_everything(source, xero)
+        drain_until_idle(xero)
+        assert not held_causes(xero), held_causes(xero)
+        xrefs = {x.source_id: x.xero_id for x in CrossReference.objects.filter(entity="contact")}
+
+    contacts = {c["ContactID"]: c for c in xero_read(xero, "Contacts", includeArchived="true")}
+    # Matched by email: updated, not duplicated, and it keeps the name a person gave it.
+    assert xrefs[known["ID"]] == by_name["Known Customer (wholesale)"]
+    assert contacts[by_name["Known Customer (wholesale)"]]["Name"] == "Known Customer (wholesale)"
+    assert contacts[by_name["Known Customer (wholesale)"]]["ContactNumber"].startswith("LB")
+    # An archived Xero contact with the same email is not brought back: the customer gets a contact of its own.
+    assert xrefs[archived["ID"]] != by_name["Former Customer"]
+    assert contacts[by_name["Former Customer"]]["ContactStatus"] == "ARCHIVED"
+    assert contacts[xrefs[archived["ID"]]]["ContactStatus"] == "ACTIVE"
+    # A customer deprecated in Cin7 is archived in Xero.
+    assert contacts[xrefs[deprecated["ID"]]]["ContactStatus"] == "ARCHIVED"
+    # Same name, different email: a different person, told apart by the collision policy ("Name (email)").
+    assert xrefs[namesake["ID"]] != by_name["Harper Lowe"]
+    assert contacts[xrefs[namesake["ID"]]]["Name"] == f"Harper Lowe ({namesake['Contacts'][0]['Email']})"
+    assert contacts[by_name["Harper Lowe"]]["EmailAddress"] == "someone.else@elsewhere.test"
+    # Suppliers: by ABN (printed with or without spaces) and by their email's domain.
+    assert xrefs[suppliers[0]["ID"]] == by_name["Smith Roasting Co"]
+    assert xrefs[suppliers[1]["ID"]] == by_name["Bean House"]
+    assert len(contacts) == len(existing) + len(customers) + len(suppliers) - 3
+
+    with tenant_scope(other):
+        assert not CrossReference.objects.exists()
+    assert not xero_read(other_xero, "Contacts")

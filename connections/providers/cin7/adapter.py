@@ -27,6 +27,7 @@ from core.money import quantize
 
 CONTEXT_FIELDS = ("SaleID", "CustomerCurrency", "TaxCalculation", "CurrencyRate", "LastModifiedOn")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ALL = {"IncludeDeprecated": "true"}
 
 
 def cin7_time(value: datetime) -> str:
@@ -114,13 +115,14 @@ class Cin7Adapter(SourceAdapter):
     def changed(self, entity: str, *, since: datetime | None) -> Iterator[tuple[str, datetime | None, dict]]:
         entity = self._entity(entity)
         if entity == "customer":
-            params = {"ModifiedSince": cin7_time(since)} if since else {}
+            # Deprecated customers are listed too: deprecating one is a change Xero must hear about (archived).
+            params = {"ModifiedSince": cin7_time(since), **ALL} if since else ALL
             records = list(cin7_pages(self.client, "customer", list_key="CustomerList", params=params))
             records += list(cin7_pages(self.client, "supplier", list_key="SupplierList", params=params))
             for record in _oldest_first(records, "LastModifiedOn"):
                 yield str(record["ID"]), nz.parse_time(record.get("LastModifiedOn")), record
         elif entity == "product":
-            params = {"ModifiedSince": cin7_time(since)} if since else {}
+            params = {"ModifiedSince": cin7_time(since), **ALL} if since else ALL
             products = list(cin7_pages(self.client, "product", list_key="Products", params=params))
             for record in _oldest_first(products, "LastModifiedOn"):
                 yield str(record["ID"]), nz.parse_time(record.get("LastModifiedOn")), record
@@ -174,7 +176,7 @@ class Cin7Adapter(SourceAdapter):
         if entity in ("customer", "product"):
             kinds = (("customer", "CustomerList"), ("supplier", "SupplierList"))
             for path, key in kinds if entity == "customer" else (("product", "Products"),):
-                found = self.client.get(path, params={"ID": source_id}).json().get(key) or []
+                found = self.client.get(path, params={"ID": source_id, **ALL}).json().get(key) or []
                 match = [r for r in found if str(r.get("ID")).lower() == source_id.lower()]
                 if match:
                     return match[0]
