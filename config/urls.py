@@ -21,6 +21,8 @@ urlpatterns = [
     path("api/v1/", include("sync.inbound.api_urls")),
     path("api/v1/", include("sync.api.urls")),
     path("api/v1/", include("mappings.api.urls")),
+    path("api/v1/", include("reconciliation.api.urls")),
+    path("reconciliation/", include("reconciliation.urls")),
     path("webhooks/", include("sync.inbound.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

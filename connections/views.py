@@ -36,8 +36,9 @@ def _principal(request):
     return principal
 
 
-def _tenant(request, tenant_id):
-    """The tenant if the signed-in user may see it; another agency's tenant is a 404 like a missing one."""
+def page_tenant(request, tenant_id):
+    """(principal, tenant) if the signed-in user may see the tenant; another agency's tenant is a 404 like a missing
+    one. Every tenant web page (connections, reconciliation) checks access through this."""
     principal = _principal(request)
     try:
         return principal, tenant_get(principal=principal, tenant_id=tenant_id)
@@ -46,7 +47,7 @@ def _tenant(request, tenant_id):
 
 
 def _admin_tenant(request, tenant_id):
-    principal, tenant = _tenant(request, tenant_id)
+    principal, tenant = page_tenant(request, tenant_id)
     if not principal.is_admin:
         messages.error(request, "Only agency owners and admins can connect or change systems.")
         return principal, tenant, False
@@ -101,7 +102,7 @@ def _credential_providers():
 @require_GET
 def tenant_connections(request, tenant_id):
     """A tenant's connections with status and last activity, and the ways to connect more."""
-    principal, tenant = _tenant(request, tenant_id)
+    principal, tenant = page_tenant(request, tenant_id)
     with tenant_scope(tenant):
         connections = list(selectors.connection_list(tenant=tenant))
         rows = []

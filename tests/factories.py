@@ -326,3 +326,56 @@ class AlertFactory(factory.django.DjangoModelFactory):
     kind = Alert.Kind.FIRST_FAILURE
     subject = "A record could not be sent to Xero"
     body = "…"
+
+
+# Reconciliation -------------------------------------------------------------------------------------------------
+
+from reconciliation.models import Mismatch, ReconciliationPolicy, ReconciliationRun  # noqa: E402
+
+
+class ReconciliationPolicyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ReconciliationPolicy
+
+    tenant = factory.SubFactory(TenantFactory)
+
+
+class ReconciliationRunFactory(factory.django.DjangoModelFactory):
+    """A finished run over March 2026 with an invoice summary; add mismatches with MismatchFactory(run=…)."""
+
+    class Meta:
+        model = ReconciliationRun
+
+    tenant = factory.SubFactory(TenantFactory)
+    xero_connection = factory.LazyAttribute(lambda o: ConnectionFactory(tenant=o.tenant, provider="xero"))
+    trigger = ReconciliationRun.Trigger.MANUAL
+    period_start = datetime(2026, 3, 1, tzinfo=UTC).date()
+    period_end = datetime(2026, 3, 31, tzinfo=UTC).date()
+    status = ReconciliationRun.Status.DONE
+    started_at = factory.LazyFunction(timezone.now)
+    finished_at = factory.LazyFunction(timezone.now)
+    summary = factory.LazyFunction(
+        lambda: {"invoice": {"compared": 10, "matched": 8, "source_total": "1000.00", "xero_total": "987.50"}}
+    )
+
+
+class MismatchFactory(factory.django.DjangoModelFactory):
+    """An invoice whose amount differs by -12.50 in Xero."""
+
+    class Meta:
+        model = Mismatch
+
+    tenant = factory.SubFactory(TenantFactory)
+    run = factory.LazyAttribute(lambda o: ReconciliationRunFactory(tenant=o.tenant))
+    kind = Mismatch.Kind.AMOUNT_DIFFERS
+    entity = "invoice"
+    source_id = factory.Sequence(lambda n: str(5000 + n))
+    source_label = factory.LazyAttribute(lambda o: f"#{o.source_id}")
+    xero_id = factory.Faker("uuid4")
+    xero_label = factory.LazyAttribute(lambda o: f"INV-{o.source_id}")
+    source_value = "110.00"
+    xero_value = "97.50"
+    difference = Decimal("-12.50")
+    currency = "AUD"
+    detail = "The invoice total in Xero is 12.50 less than the order's grand total."
+    suggested_action = "Resync the order, or accept if the invoice was adjusted in Xero on purpose."

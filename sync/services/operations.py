@@ -36,11 +36,14 @@ def _select(*, job_ids=None, cause: str | None = None, states=REPLAYABLE):
 
 
 @transaction.atomic
-def jobs_replay(*, actor: str, job_ids=None, cause: str | None = None) -> int:
-    """Send jobs again from scratch (dead letters, needs attention, discarded). Returns how many. Needs a scope."""
+def jobs_replay(*, actor: str, job_ids=None, cause: str | None = None, states=REPLAYABLE) -> int:
+    """Send jobs again from scratch (dead letters, needs attention, discarded). Returns how many. Needs a scope.
+
+    Reconciliation's resync also passes DONE, to send again a record Xero has lost or changed since.
+    """
     now = timezone.now()
     count = 0
-    for job in _select(job_ids=job_ids, cause=cause).select_for_update():
+    for job in _select(job_ids=job_ids, cause=cause, states=states).select_for_update():
         previous = job.get_state_display()
         # Attempts are kept non-zero when a write may have reached Xero, so the replay looks it up first.
         job.state = State.PENDING
