@@ -241,6 +241,7 @@ class Alert(TenantOwned):
         DEAD_LETTERS = "dead_letters", "Dead letters"
         DAY_LIMIT = "day_limit", "Xero day limit reached"
         WEBHOOK_SILENT = "webhook_silent", "Webhook source silent"
+        RECONCILIATION = "reconciliation", "Reconciliation found differences"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     connection = models.ForeignKey(

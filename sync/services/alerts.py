@@ -25,7 +25,9 @@ SILENCE_FACTOR = 10
 SILENCE_MINIMUM = timedelta(hours=6)
 
 
-def _send(*, tenant: Tenant, kind: str, subject: str, template: str, context: dict, connection=None, counts=None):
+def alert_send(*, tenant: Tenant, kind: str, subject: str, template: str, context: dict, connection=None, counts=None):
+    """Email the tenant's admins from templates/emails/<template> and record it as an Alert (also when nobody is
+    there to receive it, so throttling still holds). Returns the Alert."""
     recipients = tenant_admin_emails(tenant=tenant)
     body = render_to_string(
         f"emails/{template}", {"tenant": tenant, "site_url": settings.SITE_URL.rstrip("/"), **context}
@@ -69,7 +71,7 @@ def failures_alert(*, tenant: Tenant, now=None) -> Alert | None:
         else f"{tenant.name}: {total} record{'s' if total != 1 else ''} could not be sent to Xero"
     )
     context = {"first": first, "total": total, "groups": groups, "digest_minutes": 30}
-    return _send(
+    return alert_send(
         tenant=tenant,
         kind=kind,
         subject=subject,
@@ -90,7 +92,7 @@ def day_limit_alert(*, connection: Connection) -> Alert | None:
     if already:
         return None
     tenant = Tenant.objects.get(pk=connection.tenant_id)
-    return _send(
+    return alert_send(
         tenant=tenant,
         kind=Alert.Kind.DAY_LIMIT,
         connection=connection,
@@ -115,7 +117,7 @@ def webhook_silence_alert(*, stats: WebhookStats, now=None) -> Alert | None:
         return None
     connection = Connection.objects.get(pk=stats.connection_id)
     tenant = Tenant.objects.get(pk=stats.tenant_id)
-    return _send(
+    return alert_send(
         tenant=tenant,
         kind=Alert.Kind.WEBHOOK_SILENT,
         connection=connection,
