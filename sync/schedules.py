@@ -11,6 +11,8 @@ SCHEDULES = (
     ("Idle connections", "connections.tasks.connections_idle_sweep_task", 24 * 60),
     # Refresh tokens die after 60 days unused: refresh any older than a week.
     ("Xero token refresh", "connections.providers.xero.tasks.xero_tokens_refresh_idle_task", 24 * 60),
+    # Each tenant is reconciled at its own local time; this only notices whose time has come.
+    ("Reconciliation", "reconciliation.tasks.reconciliations_due_task", 15),
 )
 
 

@@ -51,6 +51,7 @@ def reconciliation_request(
     actor: str,
     requested_by=None,
     trigger: str = ReconciliationRun.Trigger.MANUAL,
+    now: datetime | None = None,
 ) -> str:
     """Queue a run for the period (a task on the long-running "sync" cluster); returns the task id.
 
@@ -59,7 +60,7 @@ def reconciliation_request(
     """
     from django_q.tasks import async_task
 
-    reconciliation_period_validate(tenant=tenant, period_start=period_start, period_end=period_end)
+    reconciliation_period_validate(tenant=tenant, period_start=period_start, period_end=period_end, now=now)
     xero_connection_of(tenant_id=tenant.pk)
     task_id = async_task(
         "reconciliation.tasks.reconciliation_run_task",
