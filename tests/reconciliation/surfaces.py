@@ -10,7 +10,7 @@ from tests.factories import MismatchFactory, ReconciliationRunFactory
 
 
 def run_with_findings(tenant, *, label_prefix="#"):
-    """A done run of `tenant` with an amount difference, a record missing in Xero and a rounding line (informational)."""
+    """A done run of `tenant`: an amount difference, a record missing in Xero, a rounding line (informational)."""
     with tenant_scope(tenant):
         run = ReconciliationRunFactory(
             tenant=tenant,

@@ -144,7 +144,7 @@ def test_the_run_list_charts_mismatches_across_runs_and_runs_now(world, client):
     assert html.count('<rect class="bar') == 3
     assert "7 mismatches" in html and "4 mismatches" in html and "0 mismatches" in html
     assert "99" not in html.split("<svg", 1)[1].split("</svg>", 1)[0]
-    assert 'action="/reconciliation/tenants/%d/run/"' % world.tenant_a1.pk in html
+    assert f'action="/reconciliation/tenants/{world.tenant_a1.pk}/run/"' in html
 
     queued = client.post(
         f"/reconciliation/tenants/{world.tenant_a1.pk}/run/", {"period_start": "2026-01-01", "period_end": "2026-01-31"}
