@@ -118,6 +118,8 @@ class BaseClient:
         self.max_wait = settings.CONNECTIONS_RATE_MAX_WAIT_SECONDS if max_wait is None else max_wait
         self.sleep = sleep
         self.rng = rng
+        # Requests sent by this client, retries included (what a run's call count reports).
+        self.calls = 0
         if rate_limiter is True:
             limited = connection is not None and connection.pk is not None and self.provider.rate_limits.limited
             rate_limiter = RateLimiter.for_connection(connection, sleep=sleep) if limited else None
@@ -325,6 +327,7 @@ class BaseClient:
         return {"provider": self.provider.id, "method": method, "path": request.url.path}
 
     def _record_call(self, method, path, status, started, attempt, error_kind) -> None:
+        self.calls += 1
         duration_ms = round((time.monotonic() - started) * 1000, 1)
         line = {
             "event": "external_call",

@@ -5,8 +5,10 @@ page goes through the same retries, rate limiter and logging. A `max_pages` guar
 says "done" (Magento before 2.4 returned the last page again for an out-of-range page).
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+
+import httpx
 
 DEFAULT_MAX_PAGES = 10_000
 
@@ -89,22 +91,24 @@ def xero_pages(
     page_size: int = 1000,
     modified_since: datetime | None = None,
     max_pages: int = DEFAULT_MAX_PAGES,
+    decode: Callable[[httpx.Response], dict] = httpx.Response.json,
 ) -> Iterator[dict]:
     """Xero paging: `page` (1-based) and `pageSize` (≤ 1000), with `If-Modified-Since` for incremental reads.
 
-    Uses `pagination.pageCount` when the response has it, else stops on a short page.
+    Uses `pagination.pageCount` when the response has it, else stops on a short page. `decode` reads a page's body
+    (pass connections.providers.xero.accounting.parse where amounts must stay exact decimals).
     """
     page_size = max(1, min(page_size, 1000))
     headers = {}
     if modified_since is not None:
         # Xero's spec gives the header as an ISO 8601 date-time in UTC (not the HTTP-date format).
-        headers["If-Modified-Since"] = modified_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        headers["If-Modified-Since"] = modified_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     page = 1
     while page <= max_pages:
         response = client.get(path, params={**(params or {}), "page": page, "pageSize": page_size}, headers=headers)
         if response.status_code == 304:
             return
-        body = response.json()
+        body = decode(response)
         items = body.get(collection) or []
         yield from items
         page_count = (body.get("pagination") or {}).get("pageCount")

@@ -2,20 +2,33 @@
 
 from connections.canonical import Contact, Order
 from connections.models import Connection
+from mappings.cache import cached
 from mappings.models import ContactPolicy, PostingPolicy
 from mappings.rules import external_contact_number
 
 
 def _posting(source_connection: Connection) -> PostingPolicy:
-    return PostingPolicy.objects.filter(
-        tenant_id=source_connection.tenant_id, source_connection=source_connection
-    ).first() or PostingPolicy(tenant_id=source_connection.tenant_id, source_connection=source_connection)
+    return cached(
+        ("posting_policy", source_connection.pk),
+        lambda: (
+            PostingPolicy.objects.filter(
+                tenant_id=source_connection.tenant_id, source_connection=source_connection
+            ).first()
+            or PostingPolicy(tenant_id=source_connection.tenant_id, source_connection=source_connection)
+        ),
+    )
 
 
 def _contacts(source_connection: Connection) -> ContactPolicy:
-    return ContactPolicy.objects.filter(
-        tenant_id=source_connection.tenant_id, source_connection=source_connection
-    ).first() or ContactPolicy(tenant_id=source_connection.tenant_id, source_connection=source_connection)
+    return cached(
+        ("contact_policy", source_connection.pk),
+        lambda: (
+            ContactPolicy.objects.filter(
+                tenant_id=source_connection.tenant_id, source_connection=source_connection
+            ).first()
+            or ContactPolicy(tenant_id=source_connection.tenant_id, source_connection=source_connection)
+        ),
+    )
 
 
 def order_invoice_decision(*, source_connection: Connection, order: Order) -> tuple[bool, str]:

@@ -295,3 +295,47 @@ def where_prefilter(where: str | None, columns: dict):
     if not _methods_supported(tree):
         return None
     return _prefilter(tree, columns)
+
+
+_DATE_OPS = {"==": "exact", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
+_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "=="}
+
+
+def _exact(node, columns: dict, date_columns: dict):
+    """A Q matching exactly the rows the node matches, or None when the database cannot answer it exactly."""
+    from django.db.models import Q
+
+    kind = node[0]
+    if kind in ("and", "or"):
+        left, right = _exact(node[1], columns, date_columns), _exact(node[2], columns, date_columns)
+        if left is None or right is None:
+            return None
+        return left & right if kind == "and" else left | right
+    if kind != "cmp":
+        return None
+    op, field, literal = node[1], node[2], node[3]
+    if field[0] == "lit":
+        field, literal, op = literal, field, _FLIPPED.get(op, op)
+    if field[0] != "field" or literal[0] != "lit" or field[2]:
+        return None
+    name, value = ".".join(field[1]), literal[1]
+    date_column = date_columns.get(name)
+    if date_column and op in _DATE_OPS and isinstance(value, datetime):
+        # A rendered date is midnight UTC, so only a whole-day DateTime compares like the date itself.
+        if (value.hour, value.minute, value.second, value.microsecond) != (0, 0, 0, 0):
+            return None
+        return Q(**{f"{date_column}__{_DATE_OPS[op]}": value.date()})
+    if op != "==" or not isinstance(value, str) or not value:
+        return None
+    prefilter = _prefilter(node, columns)
+    # Text equality on a plain ASCII literal: the database's case-insensitive match is Python's lower() exactly.
+    return prefilter
+
+
+def where_exact(where: str | None, columns: dict, date_columns: dict):
+    """For `where`, a database filter that matches exactly the rows the clause matches (text equality on columns,
+    whole-day comparisons on date columns, combined with AND/OR), or None when any part needs the rendered record.
+    With it a paged list can be paged in SQL instead of rendering every candidate row."""
+    if not where or not where.strip():
+        return None
+    return _exact(_Parser(where).parse(), columns, date_columns)

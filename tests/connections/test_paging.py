@@ -103,7 +103,7 @@ def test_xero_page_and_page_size_with_if_modified_since():
     since = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
     def handler(request):
-        assert request.headers["If-Modified-Since"] == "2026-03-01T12:00:00"
+        assert request.headers["If-Modified-Since"] == "2026-03-01T12:00:00Z"
         size, page = int(request.url.params["pageSize"]), int(request.url.params["page"])
         assert size == 1000
         return httpx.Response(200, json={"Contacts": contacts[(page - 1) * size : page * size]})

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from sandbox.xero import errors
-from sandbox.xero.query import order_records, where_filter, where_prefilter
+from sandbox.xero.query import order_records, where_exact, where_filter, where_prefilter
 from sandbox.xero.services.workspace import Workspace
 from sandbox.xero.views.gate import Call
 from sandbox.xero.wire import json_response, ms_date, parse_http_datetime
@@ -86,15 +86,21 @@ def _page(call: Call) -> tuple[int, int]:
     return page, min(max(1, size), MAX_PAGE_SIZE)
 
 
-def list_queryset(call: Call, key: str, queryset, render_one, *, paged: bool, columns: dict, narrow=None):
-    """list_response over a queryset, doing in SQL what gives the same answer: a superset filter for `where`
-    (on `columns`) and, when nothing is left to evaluate in Python, the page itself. `narrow` filters rendered
-    records further (e.g. searchTerm)."""
+def list_queryset(
+    call: Call, key: str, queryset, render_one, *, paged: bool, columns: dict, date_columns=None, narrow=None
+):
+    """list_response over a queryset, doing in SQL what gives the same answer: the `where` clause itself when the
+    database can answer it exactly (on `columns` and `date_columns`), else a superset filter; and, when nothing is
+    left to evaluate in Python, the page itself. `narrow` filters rendered records further (e.g. searchTerm)."""
     where, order = call.param("where"), call.param("order")
     if not order:
-        prefilter = where_prefilter(where, columns)
-        if prefilter is not None:
-            queryset = queryset.filter(prefilter)
+        exact = where_exact(where, columns, date_columns or {})
+        if exact is not None:
+            queryset, where = queryset.filter(exact), None
+        else:
+            prefilter = where_prefilter(where, columns)
+            if prefilter is not None:
+                queryset = queryset.filter(prefilter)
     if paged and call.param("page") is not None and not (where and where.strip()) and not order and narrow is None:
         page, size = _page(call)
         count = queryset.count()

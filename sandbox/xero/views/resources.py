@@ -103,6 +103,23 @@ INVOICE_COLUMNS = {
     "Contact.Name": "contact__name",
     "Contact.ContactNumber": "contact__contact_number",
 }
+CREDIT_NOTE_COLUMNS = {
+    "CreditNoteID": "id",
+    "CreditNoteNumber": "credit_note_number",
+    "Type": "type",
+    "Status": "status",
+    "Reference": "reference",
+    "CurrencyCode": "currency_code",
+    "Contact.ContactID": "contact_id",
+}
+PAYMENT_COLUMNS = {
+    "PaymentID": "id",
+    "Reference": "reference",
+    "Status": "status",
+    "PaymentType": "payment_type",
+    "Invoice.InvoiceID": "invoice_id",
+}
+DOCUMENT_DATES = {"Date": "date"}
 
 
 def _contacts(call: Call):
@@ -259,6 +276,7 @@ def invoices_list(call: Call):
         lambda i: render.invoice(i, unitdp=call.unitdp, with_lines=with_lines),
         paged=True,
         columns=INVOICE_COLUMNS,
+        date_columns=DOCUMENT_DATES,
     )
 
 
@@ -314,8 +332,15 @@ def invoice_update(call: Call, id: str):
 def credit_notes_list(call: Call):
     queryset = filter_queryset(call, _documents(call, CreditNote)).order_by("created_at", "id")
     with_lines = call.param("page") is not None
-    records = [render.credit_note(c, unitdp=call.unitdp, with_lines=with_lines) for c in queryset]
-    return list_response(call, "CreditNotes", records, paged=True)
+    return list_queryset(
+        call,
+        "CreditNotes",
+        queryset,
+        lambda c: render.credit_note(c, unitdp=call.unitdp, with_lines=with_lines),
+        paged=True,
+        columns=CREDIT_NOTE_COLUMNS,
+        date_columns=DOCUMENT_DATES,
+    )
 
 
 def credit_note_get(call: Call, id: str):
@@ -365,7 +390,9 @@ def _payments(call: Call):
 
 def payments_list(call: Call):
     queryset = filter_queryset(call, _payments(call))
-    return list_response(call, "Payments", [render.payment(p) for p in queryset], paged=True)
+    return list_queryset(
+        call, "Payments", queryset, render.payment, paged=True, columns=PAYMENT_COLUMNS, date_columns={"Date": "date"}
+    )
 
 
 def payment_get(call: Call, id: str):

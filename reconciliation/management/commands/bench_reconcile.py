@@ -1,0 +1,175 @@
+"""bench_reconcile: reconcile a store of N synced orders with seeded discrepancies of every class. Prints one JSON.
+
+The world (a Magento store, its Xero organisation, the synced state and the discrepancies) is built first and is
+not timed (`build_seconds`); the reconciliation then runs in a child process with DEBUG off, so `seconds` and
+`peak_rss_mb` are the run's own. Findings are compared with the ground truth: the injected discrepancies plus what
+the world holds by itself (records the sync would hold back, invoices that carry a rounding line).
+`min_xero_calls` is ceil(records / 1000) for each Xero collection the comparison reads (at least one call each).
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from sync.management.bench_world import peak_rss_mb, world_build, world_remove
+
+
+class Command(BaseCommand):
+    help = "Benchmark reconciliation on a fresh sandbox world with seeded discrepancies; print one JSON object."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--records", type=int, default=1000, help="synced orders")
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--share", type=float, default=0.02, help="share of records made wrong")
+        parser.add_argument("--json", action="store_true", help="(the output is always one JSON object)")
+        parser.add_argument("--keep", action="store_true", help="keep the world afterwards")
+        parser.add_argument("--run-tenant", type=int, help="internal: reconcile an existing world")
+        parser.add_argument("--period", nargs=2, help="internal: the period's first and last day")
+
+    def handle(self, *args, **options):
+        if not settings.SANDBOX_ENABLED:
+            raise CommandError("bench_reconcile needs the sandbox (SANDBOX_ENABLED).")
+        if options["run_tenant"]:
+            start, end = (date.fromisoformat(day) for day in options["period"])
+            self.stdout.write(json.dumps(run_measured(options["run_tenant"], start, end)))
+            return
+        self.stdout.write(
+            json.dumps(bench(options["records"], seed=options["seed"], share=options["share"], keep=options["keep"]))
+        )
+
+
+def bench(records: int, *, seed: int, share: float, keep: bool) -> dict:
+    from mappings.models import PostingPolicy
+    from reconciliation.management.injection import discrepancies_inject
+    from reconciliation.management.synced_world import synced_state_build
+    from sandbox.xero.models import Invoice
+    from tenants.scoping import tenant_scope
+
+    started = time.monotonic()
+    world = world_build(orders=records, customers=max(1, records * 2 // 5), seed=seed, label="recon")
+    try:
+        state = synced_state_build(tenant=world.tenant, xero=world.xero, source=world.source)
+        with tenant_scope(world.tenant):
+            rounding_account = PostingPolicy.objects.get(source_connection=world.source).rounding_account_code
+        truth = discrepancies_inject(state=state, share=share, seed=seed, rounding_account=rounding_account)
+        dates = Invoice.objects.filter(org__tenant_id=world.tenant_id).values_list("date", flat=True)
+        period = (min(dates) - timedelta(days=2), date.today() + timedelta(days=1))
+        collections = _collection_sizes(world.tenant_id, period)
+        build_seconds = round(time.monotonic() - started, 1)
+        measured = _child(world.tenant.pk, period)
+        expected = truth | state.held
+        found = _found(world.tenant, measured["run_id"])
+        return {
+            "records": records,
+            "seconds": measured["seconds"],
+            "peak_rss_mb": measured["peak_rss_mb"],
+            "xero_calls": measured["xero_calls"],
+            "min_xero_calls": sum(max(1, math.ceil(n / 1000)) for n in collections.values()),
+            "mismatches_injected": len(truth),
+            "mismatches_found": len(found),
+            "false_positives": len(found - expected),
+            "false_negatives": len(expected - found),
+            "expected_without_injection": len(state.held),
+            "status": measured["status"],
+            "build_seconds": build_seconds,
+            "xero_records_read": collections,
+            "synced": state.counts,
+            "found_by_kind": _by_kind(found),
+            "missed_sample": sorted(expected - found)[:5],
+            "unexpected_sample": sorted(found - expected)[:5],
+        }
+    finally:
+        if not keep:
+            world_remove(world)
+
+
+def _collection_sizes(tenant_id: str, period) -> dict:
+    """How many records each collection the run reads holds (what its pages must cover)."""
+    from sandbox.xero.models import Contact, CreditNote, Invoice, Payment
+
+    start, end = period
+    return {
+        "invoices": Invoice.objects.filter(
+            org__tenant_id=tenant_id, type="ACCREC", date__gte=start, date__lte=end
+        ).count(),
+        "credit_notes": CreditNote.objects.filter(
+            org__tenant_id=tenant_id, type="ACCRECCREDIT", date__gte=start, date__lte=end
+        ).count(),
+        "payments": Payment.objects.filter(
+            org__tenant_id=tenant_id, payment_type="ACCRECPAYMENT", date__gte=start, date__lte=end
+        ).count(),
+        "contacts": Contact.objects.filter(org__tenant_id=tenant_id).count(),
+    }
+
+
+def _found(tenant, run_id: int) -> set[tuple[str, str, str]]:
+    from reconciliation.models import Mismatch
+    from tenants.scoping import tenant_scope
+
+    with tenant_scope(tenant):
+        rows = Mismatch.objects.filter(run_id=run_id).values_list("kind", "entity", "source_id", "xero_id")
+        return {(kind, entity, source_id or xero_id) for kind, entity, source_id, xero_id in rows}
+
+
+def _by_kind(found) -> dict:
+    counts = {}
+    for kind, entity, _ in found:
+        counts[f"{entity}.{kind}"] = counts.get(f"{entity}.{kind}", 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _child(tenant_pk: int, period) -> dict:
+    child = subprocess.run(  # noqa: S603 - runs this same command, no outside input
+        [
+            sys.executable,
+            str(settings.BASE_DIR / "manage.py"),
+            "bench_reconcile",
+            "--run-tenant",
+            str(tenant_pk),
+            "--period",
+            period[0].isoformat(),
+            period[1].isoformat(),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        # DEBUG keeps every SQL statement in memory: a measured run must not carry that.
+        env={**os.environ, "DEBUG": "false"},
+    )
+    if child.returncode != 0:
+        raise CommandError(f"the measured run failed:\n{child.stderr[-3000:]}")
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def run_measured(tenant_pk: int, period_start: date, period_end: date) -> dict:
+    """The measured part, in its own process: one reconciliation run of the period."""
+    from reconciliation.models import ReconciliationRun
+    from reconciliation.services import reconciliation_run
+    from sandbox.transport import SandboxTransport
+    from tenants.models import Tenant
+
+    tenant = Tenant.objects.get(pk=tenant_pk)
+    started = time.monotonic()
+    # The simulated organisation's rate limits are off for benchmarks (bench_world); ours follow them.
+    run = reconciliation_run(
+        tenant=tenant,
+        period_start=period_start,
+        period_end=period_end,
+        trigger=ReconciliationRun.Trigger.BENCHMARK,
+        transport=SandboxTransport(),
+        rate_limiter=False,
+    )
+    return {
+        "seconds": round(time.monotonic() - started, 2),
+        "peak_rss_mb": peak_rss_mb(),
+        "xero_calls": run.xero_calls,
+        "run_id": run.pk,
+        "status": run.status if not run.error else f"{run.status}: {run.error}",
+    }
