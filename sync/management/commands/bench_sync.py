@@ -68,6 +68,7 @@ class Command(BaseCommand):
                 "xero_calls": measured["xero_calls"],
                 "calls_per_1000_orders": round(measured["xero_calls"] * 1000 / orders, 1),
                 "peak_rss_mb": measured["peak_rss_mb"],
+                "peak_rss_mb_after": measured["peak_rss_mb_after"],
                 "invoices_in_xero": counts["invoices_in_xero"],
                 "contacts_in_xero": counts["contacts_in_xero"],
                 "expected_invoices": measured["expected_invoices"],
@@ -120,13 +121,16 @@ def run_measured(tenant_pk: int, mode: str) -> dict:
             store_code=source.external_account_id,
         )
         calls_before = xero_calls(world)
-        phases, requests = {}, {}
+        # Peak RSS after each phase: which one makes memory grow with the size of the run.
+        phases, requests, rss = {}, {}, {}
         started = time.monotonic()
         source_poll(connection=source, transport=transport)
         phases["poll"] = round(time.monotonic() - started, 2)
+        rss["poll"] = peak_rss_mb()
         mark = time.monotonic()
         inbound_events_process_pending(transport=transport, limit=10**9)
         phases["process"] = round(time.monotonic() - mark, 2)
+        rss["process"] = peak_rss_mb()
         mark = time.monotonic()
 
         def client_factory(connection, transport):
@@ -147,6 +151,7 @@ def run_measured(tenant_pk: int, mode: str) -> dict:
                 if report.batches == 0:
                     break
         phases["drain"] = round(time.monotonic() - mark, 2)
+        rss["drain"] = peak_rss_mb()
         seconds = round(time.monotonic() - started, 2)
         jobs = dict(SyncJob.objects.values_list("state").annotate(n=Count("id")).values_list("state", "n"))
         expected = (
@@ -159,6 +164,7 @@ def run_measured(tenant_pk: int, mode: str) -> dict:
             "phases": phases,
             "xero_calls": xero_calls(world) - calls_before,
             "peak_rss_mb": peak_rss_mb(),
+            "peak_rss_mb_after": rss,
             "jobs": jobs,
             "expected_invoices": expected,
             "xero_requests_by_operation": requests,
