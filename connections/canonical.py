@@ -6,7 +6,7 @@ source's own precision says so (unit prices keep up to 4 dp; amounts are 2 dp). 
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -207,9 +207,31 @@ def _jsonable(value):
     raise TypeError(type(value))
 
 
+def _plain(value):
+    """A canonical record as plain JSON data, without dataclasses.asdict's deep copies (the staging hot path).
+
+    Equal, value for value, to json.loads(json.dumps(asdict(value), default=_jsonable)): versions computed before
+    stay the same."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value.value if isinstance(value, StrEnum) else value
+    if isinstance(value, Decimal | datetime):
+        return _jsonable(value)
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key if isinstance(key, str) else json.dumps(key): _plain(item) for key, item in value.items()}
+    names = _FIELD_NAMES.get(type(value))
+    if names is None:
+        names = _FIELD_NAMES[type(value)] = tuple(f.name for f in fields(value))
+    return {name: _plain(getattr(value, name)) for name in names}
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def fingerprint(record) -> str:
     """A stable hash of a canonical record: equal records, equal hashes (used for versions and change detection)."""
-    payload = json.dumps(asdict(record), sort_keys=True, default=_jsonable, separators=(",", ":"))
+    payload = json.dumps(_plain(record), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -228,7 +250,7 @@ ENTITY_TYPES = {
 
 def to_json(record) -> dict:
     """A canonical record as JSON-safe data (Decimals as strings, datetimes in ISO 8601)."""
-    return json.loads(json.dumps(asdict(record), default=_jsonable))
+    return _plain(record)
 
 
 def _decimal(value) -> Decimal:

@@ -8,9 +8,11 @@ import fnmatch
 import hashlib
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import urlencode
 
-from django.urls import NoReverseMatch, reverse
+from django.conf import settings
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 
 from connections.canonical import LineKind, Order, OrderLine, TaxKey
 from connections.models import Connection
@@ -52,14 +54,25 @@ PURPOSE_BY_SLOT = {
 
 def fix_url(model_name: str, *, obj_id=None, **params) -> str:
     """The admin page where a person fixes a gap: the object's change page, or an add page pre-filled."""
+    if obj_id is not None:
+        return _admin_url(f"admin:mappings_{model_name}_change", str(obj_id), _urlconf(), get_script_prefix())
+    url = _admin_url(f"admin:mappings_{model_name}_add", None, _urlconf(), get_script_prefix())
+    params = {k: v for k, v in params.items() if v not in (None, "")}
+    return f"{url}?{urlencode(params)}" if url and params else url
+
+
+def _urlconf() -> str:
+    return get_urlconf() or settings.ROOT_URLCONF
+
+
+@lru_cache(maxsize=4096)
+def _admin_url(name: str, obj_id: str | None, urlconf, script_prefix: str) -> str:
+    # Every payload line carries the fix URL of the rule that chose its account: reverse() once per page, not
+    # once per line.
     try:
-        if obj_id is not None:
-            return reverse(f"admin:mappings_{model_name}_change", args=[obj_id])
-        url = reverse(f"admin:mappings_{model_name}_add")
+        return reverse(name, args=[obj_id] if obj_id is not None else None, urlconf=urlconf)
     except NoReverseMatch:
         return ""
-    params = {k: v for k, v in params.items() if v not in (None, "")}
-    return f"{url}?{urlencode(params)}" if params else url
 
 
 def item_code_for(sku: str) -> str:

@@ -19,7 +19,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from connections.canonical import from_json
@@ -240,11 +241,13 @@ def _split_by_dependency(jobs: list[SyncJob]) -> tuple[list[SyncJob], list[SyncJ
 
 
 def _wait_for_dependencies(jobs: list[SyncJob]) -> None:
-    now = timezone.now()
-    for job in jobs:
-        job.next_attempt_at = now + DEPENDENCY_WAIT
-        job.cause = f"Waiting for {job.depends_on_entity} {job.depends_on_source_id} to reach Xero."
-    SyncJob.objects.bulk_update(jobs, ["next_attempt_at", "cause"])
+    """Move jobs aside until their dependency lands (one UPDATE; the cause names the dependency)."""
+    SyncJob.objects.filter(pk__in=[job.pk for job in jobs]).update(
+        next_attempt_at=timezone.now() + DEPENDENCY_WAIT,
+        cause=Concat(
+            Value("Waiting for "), "depends_on_entity", Value(" "), "depends_on_source_id", Value(" to reach Xero.")
+        ),
+    )
 
 
 def _xref_map(jobs: list[SyncJob], entity: str, source_ids) -> dict[str, CrossReference]:
