@@ -88,8 +88,22 @@ class SourceAdapter:
         """Add a note to the order in the source, optionally moving it to `status`."""
         raise not_supported(self.provider_name, "order comments")
 
-    def stock_set(self, sku: str, quantity: Decimal) -> None:
-        """Set the stock level of `sku` in the source (where another system is the inventory master)."""
+    def customer_find(self, *, email: str, phone: str) -> dict | None:
+        """The native customer with this email, else with this phone (as its billing phone), else None."""
+        raise not_supported(self.provider_name, "finding customers")
+
+    def customer_save(self, contact, *, source_id: str | None = None) -> dict:
+        """Create (source_id None) or update the customer from a canonical contact; returns the saved native record.
+
+        An update changes the contact's fields and keeps everything else the source holds.
+        """
+        raise not_supported(self.provider_name, "writing customers")
+
+    def stock_set(self, sku: str, quantity: Decimal) -> bool:
+        """Set the stock level of `sku` in the source (where another system is the inventory master).
+
+        Returns whether anything was written (False when the source already had that quantity).
+        """
         raise not_supported(self.provider_name, "setting stock levels")
 
     # Webhooks ------------------------------------------------------------------------------------------------

@@ -103,7 +103,13 @@ class ItemMappingAdmin(MappingAdmin):
 
 @admin.register(models.ContactPolicy)
 class ContactPolicyAdmin(MappingAdmin):
-    list_display = ["source_connection", "name_collision", "account_number", "guests_contact_name"]
+    list_display = ["source_connection", "name_collision", "account_number", "contacts_from_xero"]
+
+
+@admin.register(models.SystemOfRecord)
+class SystemOfRecordAdmin(MappingAdmin):
+    list_display = ["field_group", "owner", "source_connection"]
+    list_filter = ["source_connection"]
 
 
 @admin.register(models.PostingPolicy)

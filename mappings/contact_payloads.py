@@ -6,13 +6,52 @@ from connections.canonical import Contact, LineKind, OrderLine, Product
 from connections.models import Connection
 from core.money import UNIT_PRICE_4DP, quantize
 from mappings.lines import ZERO, Problem, resolve_tax, source_name
-from mappings.models import ContactPolicy, FieldTransform
+from mappings.models import ContactPolicy, FieldTransform, SystemOfRecord
 from mappings.results import PayloadResult, reference, wire
 from mappings.rules import MappingSet, external_contact_number, fix_url
 from mappings.transforms import transforms_apply
 from mappings.validation import account_problem
 
 Target = FieldTransform.Target
+Group = SystemOfRecord.FieldGroup
+
+
+# Field groups ------------------------------------------------------------------------------------------------------
+
+# The Xero contact fields each field group covers: what an update leaves out when Xero owns the group.
+XERO_CONTACT_FIELDS = {
+    Group.CONTACT_DETAILS: ("Name", "FirstName", "LastName", "EmailAddress", "Phones", "Addresses"),
+    Group.TAX_NUMBER: ("TaxNumber",),
+}
+
+
+def contact_field_values(contact: Contact) -> dict[str, dict]:
+    """A contact's values per field group, in a form both sides can be compared in (and stored as JSON).
+
+    Only the billing (else first) address counts: it is the one every source and Xero both keep.
+    """
+    address = next(
+        (a for a in contact.addresses if a.kind == "billing"), contact.addresses[0] if contact.addresses else None
+    )
+    return {
+        Group.CONTACT_DETAILS: {
+            "first_name": contact.first_name.strip(),
+            "last_name": contact.last_name.strip(),
+            "email": contact.email.strip().lower(),
+            "phone": contact.phone.strip(),
+            "address": (
+                {
+                    "lines": [line.strip() for line in address.lines],
+                    "city": address.city.strip(),
+                    "postcode": address.postcode.strip(),
+                    "country": address.country.strip().upper(),
+                }
+                if address
+                else None
+            ),
+        },
+        Group.TAX_NUMBER: {"tax_number": contact.tax_number.strip()},
+    }
 
 
 # Contacts ----------------------------------------------------------------------------------------------------------
@@ -57,7 +96,8 @@ def contact_payload(
 
     ContactNumber carries a deterministic external id (rules.external_contact_number), so the engine can find the
     contact after a lost response. Pass name_taken=True after Xero refused the name as taken: the name is then
-    disambiguated per the collision policy, or held when the policy says so.
+    disambiguated per the collision policy, or held when the policy says so. An update of an existing contact
+    leaves out the field groups Xero is the system of record of (a new contact gets everything).
     """
     mappings = MappingSet.load(source_connection)
     policy = mappings.contacts
@@ -100,8 +140,14 @@ def contact_payload(
         payload["Phones"] = [{"PhoneType": "DEFAULT", "PhoneNumber": contact.phone[:50]}]
     if contact.is_archived:
         payload["ContactStatus"] = "ARCHIVED"
+    kept_out = []
     if existing_xero_id:
         payload["ContactID"] = existing_xero_id
+        for group, fields in XERO_CONTACT_FIELDS.items():
+            if mappings.owners.get(group) == SystemOfRecord.Owner.XERO:
+                removed = [payload.pop(name) for name in fields if name in payload]
+                if removed:
+                    kept_out.append(str(group))
     # IsCustomer/IsSupplier cannot be set through the API (Xero sets them from documents): reported, not sent.
     explanation = (
         {
@@ -111,6 +157,7 @@ def contact_payload(
             "match_order": policy.effective_match_order(),
             "is_customer": contact.is_customer,
             "is_supplier": contact.is_supplier,
+            "kept_out": kept_out,
             "notes": notes,
         },
     )

@@ -211,8 +211,15 @@ class ContactPolicy(TenantOwned):
     guests_contact_name = models.CharField(
         max_length=255, blank=True, help_text="Invoice guest orders to this one contact; empty: one contact per guest."
     )
+    contacts_from_xero = models.BooleanField(
+        "send Xero contacts to this source",
+        default=False,
+        help_text="Contacts created or changed in Xero are created or updated here (partners: contact.updated).",
+    )
     import_contact_groups = models.JSONField(
-        default=list, blank=True, help_text="Xero contact groups whose contacts are sent back to the source."
+        default=list,
+        blank=True,
+        help_text="Xero contact groups (names) whose contacts are sent to the source; empty: every contact.",
     )
 
     class Meta:
@@ -226,6 +233,40 @@ class ContactPolicy(TenantOwned):
 
     def effective_match_order(self) -> list[str]:
         return list(self.match_order or self.DEFAULT_MATCH_ORDER)
+
+
+class SystemOfRecord(TenantOwned):
+    """Which side owns a group of fields for one source: its value wins when both sides changed since the last sync.
+
+    A group without a row has no system of record: the later modification wins. The stock group owned by Xero
+    also means Xero's tracked items are the inventory master, so their quantities are written to the source.
+    """
+
+    class FieldGroup(models.TextChoices):
+        CONTACT_DETAILS = "contact_details", "Contact details (name, email, phone, address)"
+        TAX_NUMBER = "tax_number", "Tax number"
+        ITEM_PRICE = "item_price", "Item price"
+        STOCK = "stock", "Stock on hand"
+
+    class Owner(models.TextChoices):
+        SOURCE = "source", "The source"
+        XERO = "xero", "Xero"
+
+    source_connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+", db_index=False)
+    field_group = models.CharField(max_length=20, choices=FieldGroup.choices)
+    owner = models.CharField(max_length=10, choices=Owner.choices)
+
+    class Meta:
+        verbose_name_plural = "systems of record"
+        ordering = ["field_group"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "source_connection", "field_group"], name="system_of_record_one_per_group"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_field_group_display()}: {self.get_owner_display()}"
 
 
 class PostingPolicy(TenantOwned):

@@ -24,6 +24,7 @@ from mappings.models import (
     ItemMapping,
     PaymentAccountMapping,
     PostingPolicy,
+    SystemOfRecord,
     TaxMapping,
     TrackingMapping,
 )
@@ -113,6 +114,8 @@ class MappingSet:
     transforms: list[FieldTransform] = field(default_factory=list)
     posting: PostingPolicy | None = None
     contacts: ContactPolicy | None = None
+    # Field group → "xero" or "source" (mappings.models.SystemOfRecord); a group not here has none.
+    owners: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, source_connection: Connection) -> "MappingSet":
@@ -138,6 +141,7 @@ class MappingSet:
             or PostingPolicy(tenant_id=tenant_id, source_connection=source_connection),
             contacts=ContactPolicy.objects.filter(**own).first()
             or ContactPolicy(tenant_id=tenant_id, source_connection=source_connection),
+            owners=dict(SystemOfRecord.objects.filter(**own).values_list("field_group", "owner")),
         )
 
     # Tax -------------------------------------------------------------------------------------------------------

@@ -136,6 +136,9 @@ class CrossReference(TenantOwned):
     xero_number = models.CharField(max_length=100, blank=True)
     source_version = models.CharField(max_length=64)
     payload_hash = models.CharField(max_length=64)
+    # Per side ("xero", "source"), the field-group values it held at the last sync: a side whose values differ now
+    # has changed since, and both having changed is a conflict (sync.services.conflicts).
+    synced_values = models.JSONField(default=dict, blank=True)
     synced_at = models.DateTimeField()
 
     class Meta:
@@ -163,6 +166,7 @@ class AuditEntry(TenantOwned):
         DEAD = "dead", "Dead letter"
         REPLAYED = "replayed", "Replayed"
         DISCARDED = "discarded", "Discarded"
+        SETTLED = "settled", "Conflict settled"
 
     job = models.ForeignKey(SyncJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     entity = models.CharField(max_length=20)

@@ -8,6 +8,9 @@ SCHEDULES = (
     ("Poll sources", "sync.tasks.poll_sources_task", 15),
     ("Alerts", "sync.tasks.alerts_task", 5),
     ("Release fixed jobs", "sync.tasks.needs_attention_recheck_task", 5),
+    ("Xero contacts: initial imports", "sync.tasks.xero_contacts_imports_due_task", 5),
+    # Xero has no item webhooks: tracked items' quantities are polled where Xero is the inventory master.
+    ("Xero stock levels", "sync.tasks.xero_stock_poll_task", 15),
     ("Idle connections", "connections.tasks.connections_idle_sweep_task", 24 * 60),
     # Refresh tokens die after 60 days unused: refresh any older than a week.
     ("Xero token refresh", "connections.providers.xero.tasks.xero_tokens_refresh_idle_task", 24 * 60),

@@ -3,9 +3,13 @@
 Every task is safe to run twice: the inbox, jobs and leases in our own tables decide what actually happens.
 """
 
+import logging
+
 from connections.models import Connection
 from tenants.models import Tenant
 from tenants.scoping import all_tenants, tenant_scope
+
+logger = logging.getLogger(__name__)
 
 
 def inbound_event_process_task(event_id: int, tenant_id: int) -> None:
@@ -151,3 +155,73 @@ def write_backs_due_task() -> int:
             task_name=f"write-backs-{connection_id}",
         )
     return len(pairs)
+
+
+def xero_contacts_import_task(source_connection_id: int, tenant_id: int) -> dict:
+    """The initial import of Xero contacts into one source connection."""
+    from sync.services.staging import xero_connection_of
+    from sync.services.xero_contacts import xero_contacts_import
+
+    with tenant_scope(Tenant.objects.get(pk=tenant_id)):
+        return xero_contacts_import(
+            xero_connection=xero_connection_of(tenant_id=tenant_id),
+            source_connection=Connection.objects.get(pk=source_connection_id),
+        )
+
+
+def xero_contacts_imports_due_task() -> int:
+    """Every 5 minutes: start the initial import for sources that take Xero contacts and have not had it yet (a
+    Xero connection just made, or the policy just switched on)."""
+    from django_q.tasks import async_task
+
+    from mappings.models import ContactPolicy
+    from sync.models import SourceCursor
+    from sync.services.xero_contacts import IMPORT_ENTITY
+
+    # Across tenants to find who is due; each import runs in its own tenant's scope.
+    with all_tenants():
+        done = SourceCursor.objects.filter(entity=IMPORT_ENTITY, last_polled_at__isnull=False).values("connection_id")
+        due = list(
+            ContactPolicy.objects.filter(contacts_from_xero=True, source_connection__status=Connection.Status.ACTIVE)
+            .exclude(source_connection_id__in=done)
+            .filter(
+                tenant_id__in=Connection.objects.filter(provider="xero", status=Connection.Status.ACTIVE).values(
+                    "tenant_id"
+                )
+            )
+            .values_list("source_connection_id", "tenant_id")
+            .distinct()
+        )
+    for source_connection_id, tenant_id in due:
+        async_task(
+            "sync.tasks.xero_contacts_import_task",
+            source_connection_id,
+            tenant_id,
+            cluster="sync",
+            task_name=f"xero-contacts-import-{source_connection_id}",
+        )
+    return len(due)
+
+
+def xero_stock_poll_task() -> dict:
+    """Every 15 minutes: Xero's tracked item quantities to the sources whose stock Xero masters."""
+    from mappings.models import SystemOfRecord
+    from sync.services.xero_stock import xero_stock_poll
+
+    # Across tenants to find who has Xero as the inventory master; each poll runs in its own tenant's scope.
+    with all_tenants():
+        tenant_ids = set(
+            SystemOfRecord.objects.filter(field_group="stock", owner="xero").values_list("tenant_id", flat=True)
+        )
+        connections = list(
+            Connection.objects.filter(tenant_id__in=tenant_ids, provider="xero", status=Connection.Status.ACTIVE)
+        )
+    summary = {}
+    for connection in connections:
+        with tenant_scope(connection.tenant_id):
+            try:
+                summary[connection.pk] = xero_stock_poll(xero_connection=connection)
+            except Exception:
+                # One tenant's trouble (Xero down, revoked access) must not stop the others; logged in full.
+                logger.exception("stock poll of Xero connection %s failed", connection.pk)
+    return summary

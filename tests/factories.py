@@ -236,6 +236,14 @@ class ContactPolicyFactory(_SourceOwned):
         model = mapping_models.ContactPolicy
 
 
+class SystemOfRecordFactory(_SourceOwned):
+    class Meta:
+        model = mapping_models.SystemOfRecord
+
+    field_group = "contact_details"
+    owner = "xero"
+
+
 class PostingPolicyFactory(_SourceOwned):
     class Meta:
         model = mapping_models.PostingPolicy

@@ -264,3 +264,48 @@ def rate_window_expire(*, account: Cin7Account) -> None:
     RateCounter.objects.filter(system="cin7", account=account.account_id).update(
         window_start=timezone.now() - timedelta(minutes=2)
     )
+
+
+@transaction.atomic
+def stock_adjustment_create(*, account: Cin7Account, data: dict) -> dict:
+    """POST /stockadjustment: each line's Quantity becomes the on-hand quantity of its product at its location.
+
+    Only COMPLETED adjustments move stock (a DRAFT is recorded and changes nothing); Available follows OnHand less
+    what is allocated. Answers the adjustment with its TaskID.
+    """
+    status = str(data.get("Status") or "DRAFT").upper()
+    lines = data.get("Lines")
+    if status not in ("DRAFT", "COMPLETED"):
+        raise Cin7ValidationError(f"Status '{data.get('Status')}' is not valid for a stock adjustment")
+    if not isinstance(lines, list) or not lines:
+        raise Cin7ValidationError("Stock adjustment should have at least one line")
+    rows = []
+    for index, line in enumerate(lines, start=1):
+        if not isinstance(line, dict):
+            raise Cin7ValidationError(f"Line {index} is not an object")
+        quantity = _decimal(line.get("Quantity"), f"Line {index} Quantity")
+        if quantity < 0:
+            raise Cin7ValidationError(f"Line {index}: Quantity cannot be negative")
+        sku, location = str(line.get("SKU") or ""), str(line.get("Location") or "")
+        matches = Cin7Record.objects.select_for_update().filter(
+            account=account, kind=Kind.AVAILABILITY, sku__iexact=sku
+        )
+        if location:
+            matches = matches.filter(facets__Location__iexact=location)
+        row = matches.order_by("key").first()
+        if row is None:
+            raise Cin7ValidationError(f"Line {index}: product with SKU '{sku}' not found at location '{location}'")
+        rows.append((row, quantity))
+    if status == "COMPLETED":
+        for row, quantity in rows:
+            record = json.loads(row.body)
+            allocated = _decimal(record.get("Allocated") or 0, "Allocated")
+            record.update({"OnHand": quantity, "StockOnHand": quantity, "Available": quantity - allocated})
+            record_store(account=account, kind=Kind.AVAILABILITY, record=record)
+    return {
+        "TaskID": _new_id(),
+        "EffectiveDate": data.get("EffectiveDate") or documents.cin7_datetime(timezone.now()),
+        "Status": status,
+        "Reference": str(data.get("Reference") or ""),
+        "Lines": lines,
+    }

@@ -114,6 +114,10 @@ def _payment_create(request, account, params):
     return services.sale_payment_create(account=account, data=_body(request))
 
 
+def _stock_adjustment_create(request, account, params):
+    return services.stock_adjustment_create(account=account, data=_body(request))
+
+
 def _webhooks(request, account, params):
     return selectors.webhook_list(account=account)
 
@@ -150,6 +154,7 @@ ROUTES = {
     ("GET", "product"): _records(Kind.PRODUCT),
     ("GET", "ref/tax"): _records(Kind.TAX_RULE),
     ("GET", "ref/productavailability"): _records(Kind.AVAILABILITY),
+    ("POST", "stockadjustment"): _stock_adjustment_create,
     ("GET", "salelist"): _sale_list,
     ("GET", "salecreditnotelist"): _credit_note_list,
     ("GET", "sale"): _sale,

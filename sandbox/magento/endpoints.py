@@ -76,13 +76,15 @@ class Context:
     body: object
 
 
-def _search_response(ctx: Context, model, columns: dict, documents=None) -> RawJSON:
+def _search_response(ctx: Context, model, columns: dict, documents=None, prefilter=None) -> RawJSON:
     """{items, search_criteria, total_count} for a search endpoint, from the stored documents."""
     try:
         criteria = parse_search_criteria(ctx.request.GET)
     except SearchCriteriaError as exc:
         raise MagentoError(400, exc.message, exc.parameters) from None
     queryset = model.objects.filter(store=ctx.store)
+    if prefilter is not None:
+        queryset = prefilter(queryset, criteria)
     total, rows = search(queryset, criteria, columns, default_order="pk")
     items = documents(rows) if documents else [row.document for row in rows]
     return RawJSON(
@@ -184,7 +186,47 @@ def creditmemo_get(ctx, creditmemo_id):
 
 
 def customers_search(ctx):
-    return _search_response(ctx, Customer, CUSTOMER_COLUMNS)
+    return _search_response(ctx, Customer, CUSTOMER_COLUMNS, prefilter=_billing_telephone)
+
+
+def _billing_telephone(queryset, criteria):
+    """Magento's customer search joins the default billing address (billing_telephone, billing_postcode, …): a
+    telephone filter group is answered from the stored documents, the other groups as usual."""
+    for group in criteria.groups:
+        phones = {str(f.value) for f in group if f.field == "billing_telephone" and f.condition_type == "eq"}
+        if not phones:
+            continue
+        ids = [
+            row.entity_id
+            for row in queryset
+            if any(str(a.get("telephone") or "") in phones for a in _billing_addresses(row.as_dict()))
+        ]
+        group[:] = [f for f in group if f.field != "billing_telephone"]
+        queryset = queryset.filter(entity_id__in=ids)
+    criteria.groups = [group for group in criteria.groups if group]
+    return queryset
+
+
+def _billing_addresses(customer: dict) -> list[dict]:
+    addresses = customer.get("addresses") or []
+    default = str(customer.get("default_billing") or "")
+    return [a for a in addresses if a.get("default_billing") or str(a.get("id")) == default] or addresses[:1]
+
+
+def customer_create(ctx):
+    return services.customer_save(store=ctx.store, data=_customer_body(ctx))
+
+
+def customer_update(ctx, customer_id):
+    return services.customer_save(store=ctx.store, data=_customer_body(ctx), customer_id=_id(customer_id))
+
+
+def _customer_body(ctx) -> dict:
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    customer = body.get("customer")
+    if not isinstance(customer, dict):
+        raise MagentoError(400, '"%fieldName" is required. Enter and try again.', {"fieldName": "customer"})
+    return customer
 
 
 def customer_get(ctx, customer_id):
@@ -318,6 +360,8 @@ ROUTES = (
     _route("GET", r"creditmemo/([^/]+)", creditmemo_get, "Magento_Sales::sales_creditmemo"),
     _route("GET", r"customers/search", customers_search, "Magento_Customer::customer"),
     _route("GET", r"customers/([^/]+)", customer_get, "Magento_Customer::customer"),
+    _route("POST", r"customers", customer_create, "Magento_Customer::manage"),
+    _route("PUT", r"customers/([^/]+)", customer_update, "Magento_Customer::manage"),
     _route("GET", r"products", products_search, "Magento_Catalog::products"),
     _route("GET", r"products/([^/]+)", product_get, "Magento_Catalog::products"),
     _route("GET", r"stockItems/([^/]+)", stock_item_get, "Magento_CatalogInventory::cataloginventory"),

@@ -16,9 +16,20 @@ from django.utils import timezone
 from sandbox.magento import documents
 from sandbox.magento.errors import NO_PRODUCT, MagentoError, not_found
 from sandbox.magento.formats import increment_id, magento_datetime, money
-from sandbox.magento.models import AccessToken, AdminUser, Invoice, Order, Product, StockItem, Store, StoreView
+from sandbox.magento.models import (
+    AccessToken,
+    AdminUser,
+    Customer,
+    Invoice,
+    Order,
+    Product,
+    StockItem,
+    Store,
+    StoreView,
+)
 from sandbox.magento.records import (
     CREDITMEMO,
+    CUSTOMER,
     INVOICE,
     record_build,
     record_update,
@@ -400,3 +411,72 @@ def stock_item_update(*, store: Store, sku: str, item_id: int, changes: dict) ->
         document[key] = value
     record_update(stock, document)
     return stock.item_id
+
+
+# Customers -------------------------------------------------------------------------------------------------------
+
+CUSTOMER_FIELDS_READ_ONLY = {"id", "created_at", "updated_at", "created_in"}
+EMAIL_TAKEN = "A customer with the same email address already exists in an associated website."
+
+
+def _customer_check(*, store: Store, document: dict, customer_id: int) -> None:
+    """Magento's checks on a saved customer: names and email required, the email unique within its website."""
+    for field in ("email", "firstname", "lastname"):
+        if not str(document.get(field) or "").strip():
+            raise MagentoError(400, '"%fieldName" is required. Enter and try again.', {"fieldName": field})
+    if "@" not in str(document["email"]):
+        raise MagentoError(
+            400,
+            'Invalid value of "%value" provided for the %fieldName field.',
+            {"value": str(document["email"]), "fieldName": "email"},
+        )
+    taken = Customer.objects.filter(
+        store=store, email__iexact=document["email"], website_id=document.get("website_id") or 1
+    ).exclude(entity_id=customer_id)
+    if taken.exists():
+        raise MagentoError(400, EMAIL_TAKEN)
+
+
+@transaction.atomic
+def customer_save(*, store: Store, data: dict, customer_id: int | None = None) -> dict:
+    """POST /V1/customers (create) or PUT /V1/customers/{id} (update); returns the saved customer's JSON.
+
+    An update keeps what the body leaves out (the addresses too, unless the body carries them).
+    """
+    now = _now()
+    row = None
+    if customer_id is None:
+        customer_id = record_next_id(store=store, kind=CUSTOMER)
+        document = {
+            "id": customer_id,
+            "group_id": 1,
+            "created_at": now,
+            "store_id": 1,
+            "website_id": 1,
+            "created_in": "Default Store View",
+            "disable_auto_group_change": 0,
+            "addresses": [],
+        }
+    else:
+        row = Customer.objects.select_for_update().filter(store=store, entity_id=customer_id).first()
+        if row is None:
+            raise MagentoError(
+                404,
+                "No such entity with %fieldName = %fieldValue",
+                {"fieldName": "customerId", "fieldValue": customer_id},
+            )
+        document = row.as_dict()
+    for key, value in data.items():
+        if key not in CUSTOMER_FIELDS_READ_ONLY:
+            document[key] = value
+    document["updated_at"] = now
+    for address in document.get("addresses") or []:
+        if not address.get("id"):
+            address["id"] = sequence_take(store=store, name="customer_address")
+        address["customer_id"] = customer_id
+    _customer_check(store=store, document=document, customer_id=customer_id)
+    if row is None:
+        record_build(store=store, kind=CUSTOMER, document=document).save()
+    else:
+        record_update(row, document)
+    return document

@@ -32,6 +32,7 @@ from core import jsonexact
 from core.errors import ProviderAuthError, RequestError, RetryableError
 from sync.models import AuditEntry, CrossReference, DrainLease, SyncJob
 from sync.services import failures
+from sync.services.conflicts import synced_values_after_send
 from sync.services.contact_matching import contacts_link_existing
 from sync.services.payloads import NAME_TAKEN
 
@@ -418,6 +419,11 @@ def _record_successes(done: list[tuple[SyncJob, str, dict]], now, outcome: str) 
             "synced_at": now,
         }
         xref = existing.get((job.source_connection_id, job.source_id))
+        if job.entity == "contact":
+            # What each side now holds, so a later change on either side is told from an echo of this one.
+            values["synced_values"] = synced_values_after_send(
+                previous=xref.synced_values if xref else None, payload=job.payload, contact=canonical_record(job)
+            )
         if xref is None:
             new_xrefs.append(
                 CrossReference(
@@ -456,7 +462,7 @@ def _record_successes(done: list[tuple[SyncJob, str, dict]], now, outcome: str) 
     CrossReference.objects.bulk_create(new_xrefs)
     if changed_xrefs:
         CrossReference.objects.bulk_update(
-            changed_xrefs, ["xero_id", "xero_number", "source_version", "payload_hash", "synced_at"]
+            changed_xrefs, ["xero_id", "xero_number", "source_version", "payload_hash", "synced_values", "synced_at"]
         )
     # What every job shares goes in one statement; only the Xero id differs per job. The payload sent and Xero's
     # answer are kept once, on the audit entry (a job that fails keeps its payload on itself, for operators).

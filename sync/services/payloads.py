@@ -3,8 +3,10 @@
 from connections.models import Connection
 from mappings import payloads as mapping
 from mappings.cache import mapping_cache
+from mappings.contact_payloads import contact_field_values
 from mappings.payloads import PayloadResult, Problem
 from sync.models import CrossReference, SyncJob
+from sync.services.conflicts import conflict_settle, xref_synced_values
 
 Op = SyncJob.Operation
 NAME_TAKEN = "contact_name_taken"
@@ -35,9 +37,12 @@ def _build(jobs, *, own_xrefs, xero_connection) -> list[PayloadResult]:
         if job.operation == Op.CONTACT_UPSERT:
             # After Xero refused the name as taken, the mapping's collision policy disambiguates it.
             name_taken = job.error_code == NAME_TAKEN
-            results.append(
-                mapping.contact_payload(**common, contact=record, existing_xero_id=existing_id, name_taken=name_taken)
+            result = mapping.contact_payload(
+                **common, contact=record, existing_xero_id=existing_id, name_taken=name_taken
             )
+            if existing is not None and result.payload is not None:
+                _settle_kept_out(job, record, existing, result)
+            results.append(result)
         elif job.operation == Op.INVOICE_UPSERT:
             results.append(
                 mapping.invoice_payload(
@@ -64,6 +69,30 @@ def _build(jobs, *, own_xrefs, xero_connection) -> list[PayloadResult]:
         else:
             results.append(PayloadResult(None, (Problem("unsupported_operation", f"Cannot send {job.operation}."),)))
     return results
+
+
+def _settle_kept_out(job: SyncJob, contact, xref: CrossReference, result: PayloadResult) -> None:
+    """A source change to a group Xero owns is not sent; the settlement is audited once (until it is synced)."""
+    kept_out = (result.explanation[0] if result.explanation else {}).get("kept_out") or []
+    if not kept_out:
+        return
+    xero_values, source_values = xref_synced_values(xref)
+    current = contact_field_values(contact)
+    for group in kept_out:
+        if current[group] == source_values.get(group) or current[group] == xero_values.get(group):
+            continue  # the source did not change it, or already agrees with Xero
+        conflict_settle(
+            source_connection=job.source_connection,
+            entity="contact",
+            source_id=job.source_id,
+            xero_id=xref.xero_id,
+            group=group,
+            source_value=current[group],
+            xero_value=xero_values.get(group),
+            source_changed_at=contact.updated_at,
+            xero_changed_at=None,
+            owners={group: "xero"},
+        )
 
 
 def _refunded_orders(jobs: list[SyncJob]) -> dict[tuple[int, str], tuple]:

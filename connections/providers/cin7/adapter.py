@@ -16,6 +16,7 @@ Tax rule percents come from /ref/tax, read once per adapter.
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from connections.checks import CheckResult, host_of, unreachable
 from connections.paging import cin7_pages
@@ -23,7 +24,7 @@ from connections.providers.cin7 import normalize as nz
 from connections.providers.cin7.client import Cin7Client
 from connections.sources import SourceAdapter
 from core.errors import ApplicationError, NotFoundError, ProviderAuthError, RequestError, RetryableError
-from core.money import quantize
+from core.money import from_json_number, quantize
 
 CONTEXT_FIELDS = ("SaleID", "CustomerCurrency", "TaxCalculation", "CurrencyRate", "LastModifiedOn")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -136,7 +137,7 @@ class Cin7Adapter(SourceAdapter):
                 yield str(sale["ID"]), nz.parse_time(sale.get("LastModifiedOn")), sale
         elif entity == "payment":
             for header in self._headers("saleList", since):
-                if not nz.from_json_number(header.get("PaidAmount")):
+                if not from_json_number(header.get("PaidAmount")):
                     continue
                 updated = nz.parse_time(header.get("Updated"))
                 for row in self._payments(header["SaleID"], _payment_context(header)):
@@ -266,6 +267,39 @@ class Cin7Adapter(SourceAdapter):
         if errors:
             messages = "; ".join(str(e.get("Exception") or e) for e in errors if e)
             raise RequestError(f"Cin7 Core refused the payment: {messages}", code="provider_request_refused")
+
+    def stock_set(self, sku: str, quantity) -> bool:
+        """Make the SKU's on-hand quantity `quantity` with a completed stock adjustment (POST /stockadjustment).
+
+        The line's Quantity is the new on-hand quantity, not a difference [unverified against Cin7's own docs; the
+        simulator follows it]. A SKU stocked at one location is adjusted there, else at the account's default
+        location. Nothing is sent when the quantity is already right, so a retry never adjusts twice.
+        """
+        quantity = quantize(from_json_number(quantity), Decimal("0.0001"))
+        rows = [
+            r
+            for r in self.client.get("ref/productavailability", params={"Sku": sku})
+            .json()
+            .get("ProductAvailabilityList")
+            or []
+            if r.get("SKU") == sku
+        ]
+        if not rows:
+            raise NotFoundError(f"Cin7 Core has no stock of '{sku}'.")
+        locations = {r.get("Location") or "" for r in rows}
+        location = locations.pop() if len(locations) == 1 else self.client.get("me").json().get("DefaultLocation", "")
+        here = [r for r in rows if (r.get("Location") or "") == location]
+        if here and sum(from_json_number(r.get("OnHand") or 0) for r in here) == quantity:
+            return False
+        line = {"SKU": sku, "ProductID": rows[0].get("ID"), "Location": location, "Quantity": format(quantity, "f")}
+        body = {
+            "EffectiveDate": datetime.now(UTC).strftime("%Y-%m-%d"),
+            "Status": "COMPLETED",
+            "Reference": "Xero stock on hand",
+            "Lines": [line],
+        }
+        self.client.post("stockadjustment", json_body=body)
+        return True
 
 
 def _cin7_shaped(response) -> bool:

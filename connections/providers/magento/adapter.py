@@ -259,11 +259,86 @@ class MagentoAdapter(SourceAdapter):
         """A status-history comment; a `status` of the order's current state (e.g. complete) also becomes its status."""
         self.client.order_comment_add(source_id, comment=comment, status=status)
 
-    def stock_set(self, sku: str, quantity) -> None:
-        """Set the SKU's quantity (and in-stock flag) on its default-source stock item."""
+    def customer_find(self, *, email: str, phone: str) -> dict | None:
+        """By email (unique per website in Magento), else by the default billing address's telephone."""
+        for field, value in (("email", email), ("billing_telephone", phone)):
+            if value:
+                found = self.client.customers_search(field, value)
+                if found:
+                    return min(found, key=lambda c: int(c["id"]))
+        return None
+
+    def customer_save(self, contact, *, source_id: str | None = None) -> dict:
+        """Magento needs a first and last name and an email; the billing address is written when it is complete.
+
+        Refused as ApplicationError "customer_incomplete" without an email (Magento cannot hold such a customer).
+        """
+        if not contact.email:
+            raise ApplicationError(
+                "Magento customers need an email address; this contact has none.", code="customer_incomplete"
+            )
+        current = self.client.customer_get(source_id) if source_id else {}
+        customer = {
+            "email": contact.email,
+            "firstname": contact.first_name or "-",
+            "lastname": contact.last_name or "-",
+        }
+        if contact.tax_number or current.get("taxvat"):
+            customer["taxvat"] = contact.tax_number
+        address = _billing_address(contact, current)
+        if address is not None:
+            others = [a for a in current.get("addresses") or [] if a.get("id") != address.get("id")]
+            customer["addresses"] = [*others, address]
+        if source_id:
+            return self.client.customer_update(source_id, customer)
+        return self.client.customer_create(customer)
+
+    def stock_set(self, sku: str, quantity) -> bool:
+        """Set the SKU's quantity (and in-stock flag) on its default-source stock item; nothing is sent when the
+        quantity is already right."""
         quantity = nz.from_json_number(quantity)
-        item = self.client.stock_item_get(sku)
+        try:
+            item = self.client.stock_item_get(sku)
+        except RequestError as exc:
+            if exc.extra.get("status") == 404:
+                raise NotFoundError(f"Magento has no product '{sku}'.") from exc
+            raise
+        if nz.from_json_number(item.get("qty") or 0) == quantity:
+            return False
         self.client.stock_item_update(sku, item["item_id"], {"qty": format(quantity, "f"), "is_in_stock": quantity > 0})
+        return True
+
+
+def _billing_address(contact, current: dict) -> dict | None:
+    """The customer's default billing address with the contact's values, or None when Magento could not take it
+    (a Magento address needs a street, city, postcode, a two-letter country and a telephone)."""
+    source = next(
+        (a for a in contact.addresses if a.kind == "billing"), contact.addresses[0] if contact.addresses else None
+    )
+    existing = next((a for a in current.get("addresses") or [] if a.get("default_billing")), None)
+    if source is None or not (source.lines and source.city and source.postcode and contact.phone):
+        return None
+    if len(source.country) != 2 or not source.country.isalpha():
+        return None
+    address = dict(existing or {})
+    address.update(
+        {
+            "firstname": contact.first_name or "-",
+            "lastname": contact.last_name or "-",
+            "street": list(source.lines),
+            "city": source.city,
+            "postcode": source.postcode,
+            "country_id": source.country.upper(),
+            "telephone": contact.phone,
+            "default_billing": True,
+            "default_shipping": bool((existing or {}).get("default_shipping", True)),
+        }
+    )
+    if contact.company:
+        address["company"] = contact.company
+    if source.region:
+        address["region"] = {"region": source.region, "region_code": None, "region_id": 0}
+    return address
 
 
 def _contextualised(entity: str, record: dict, order: dict | None) -> dict:

@@ -88,6 +88,24 @@ class MagentoClient(BaseClient):
         """GET /V1/customers/{id}: one customer."""
         return self.get(f"V1/customers/{_segment(customer_id)}").json()
 
+    def customers_search(self, field: str, value: str) -> list[dict]:
+        """GET /V1/customers/search with one `field` = `value` filter (email, billing_telephone, …): the matches."""
+        params = {
+            "searchCriteria[filter_groups][0][filters][0][field]": field,
+            "searchCriteria[filter_groups][0][filters][0][value]": value,
+            "searchCriteria[filter_groups][0][filters][0][condition_type]": "eq",
+            "searchCriteria[pageSize]": 20,
+        }
+        return self.get("V1/customers/search", params=params).json().get("items") or []
+
+    def customer_create(self, customer: dict) -> dict:
+        """POST /V1/customers: a new customer (no password: the customer sets one); returns it with its id."""
+        return self.post("V1/customers", json_body={"customer": customer}).json()
+
+    def customer_update(self, customer_id, customer: dict) -> dict:
+        """PUT /V1/customers/{id}: the customer's fields; returns the saved customer."""
+        return self.put(f"V1/customers/{_segment(customer_id)}", json_body={"customer": customer}).json()
+
     def product_get(self, sku: str) -> dict:
         """GET /V1/products/{sku}: one product, its stock item under extension_attributes."""
         return self.get(f"V1/products/{quote(sku, safe='')}").json()
