@@ -212,3 +212,21 @@ def test_a_delivery_is_answered_quickly(client, xero_pair):
     assert _post(client, mine, body).status_code == 200
     assert time.perf_counter() - started < 2.0
     assert len(_inbox(mine)) == 10
+
+
+def test_a_delivery_costs_the_token_lookup_and_one_insert_per_row(client, xero_pair):
+    """The hot path: find the connection by token, store the event, enqueue it, count it, in one transaction."""
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    mine, other = xero_pair
+    with CaptureQueriesContext(db) as queries:
+        response = _post(client, mine, _delivery(_event(str(uuid.uuid4()))))
+    assert response.status_code == 200 and response.content == b""
+    statements = [q["sql"] for q in queries.captured_queries]
+    work = [sql for sql in statements if not sql.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+    tables = [next(t for t in ("inboundevent", "ormq", "webhookstats", "connection") if t in sql) for sql in work]
+    assert tables == ["connection", "inboundevent", "ormq", "webhookstats"]
+    # One transaction (a savepoint inside the test's own), none per event.
+    assert sum(sql.startswith("SAVEPOINT") for sql in statements) == 1
+    assert len(_inbox(mine)) == 1 and _inbox(other) == []

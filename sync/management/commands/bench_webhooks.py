@@ -17,10 +17,12 @@ import hmac
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -57,6 +59,10 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def _log_lines(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []
 
 
 def _percentile(sorted_values: list[float], fraction: float) -> float:
@@ -113,6 +119,7 @@ class Command(BaseCommand):
         python = sys.executable
         self._admin_sql(database, f'CREATE DATABASE "{bench_db}"')
         server = None
+        access_log = Path(tempfile.mkdtemp(prefix="bench_webhooks_")) / "access.log"
         try:
             self._log(f"migrating scratch database {bench_db} …")
             self._run([python, "manage.py", "migrate", "--noinput", "-v", "0"], env, base)
@@ -135,6 +142,11 @@ class Command(BaseCommand):
                     "warning",
                     "--keep-alive",
                     "30",
+                    # The server's own time per request (µs), next to what the senders measure.
+                    "--access-logfile",
+                    str(access_log),
+                    "--access-logformat",
+                    "%(D)s",
                 ],
                 env=env,
                 cwd=base,
@@ -149,10 +161,20 @@ class Command(BaseCommand):
                 f"server up on {origin} ({options['workers']} workers × {options['threads']} threads); warming up …"
             )
             self._load(origin, path, webhook_key, org, senders=min(senders, 8), seconds=1.0, per=1)
+            warm = _log_lines(access_log)
             self._log(f"sending from {senders} senders for {seconds:g} s …")
+            cpu_before = os.times()
             result = self._load(
                 origin, path, webhook_key, org, senders=senders, seconds=seconds, per=options["events_per_delivery"]
             )
+            cpu = os.times()
+            # The senders run in this process on the same cores as the server: how much CPU they took.
+            result["senders_cpu_seconds"] = round((cpu.user - cpu_before.user) + (cpu.system - cpu_before.system), 2)
+            time.sleep(0.5)  # gunicorn writes its access log after the response
+            server_ms = sorted(int(line) / 1000 for line in _log_lines(access_log)[len(warm) :] if line.isdigit())
+            # From the request parsed to the response written, inside gunicorn (queueing before it is not included).
+            result["server_p50_ms"] = round(_percentile(server_ms, 0.50), 2)
+            result["server_p99_ms"] = round(_percentile(server_ms, 0.99), 2)
             result["events_stored"] = int(
                 self._run([python, "manage.py", "shell", "-c", COUNT], env, base).split("EVENTS=", 1)[1]
             )
@@ -168,6 +190,7 @@ class Command(BaseCommand):
         finally:
             if server is not None:
                 self._stop(server)
+            shutil.rmtree(access_log.parent, ignore_errors=True)
             if not options["keep_db"]:
                 self._admin_sql(database, f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
         self.stdout.write(json.dumps(result))
