@@ -196,6 +196,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status"; each choice set gets its own schema name.
+    "ENUM_NAME_OVERRIDES": {"ReconciliationRunStatusEnum": "reconciliation.models.ReconciliationRun.Status"},
 }
 
 # django-q2: ORM broker by default so an enqueue commits with the business rows; Redis for several hosts.

@@ -118,6 +118,8 @@ def mismatch_chart_svg(*, runs: list[ReconciliationRun]) -> SafeString:
     slot = CHART_WIDTH / len(runs)
     bar_width = max(min(slot * 0.7, 48), 2)
     plot_height = CHART_HEIGHT - CHART_GUTTER
+    # About ten date labels at most, so they never overlap.
+    label_every = -(-len(runs) // 10)
     bars = []
     for index, run in enumerate(runs):
         height = round(plot_height * run.mismatch_count / peak, 1)
@@ -136,7 +138,7 @@ def mismatch_chart_svg(*, runs: list[ReconciliationRun]) -> SafeString:
                 title,
                 round(x + bar_width / 2, 1),
                 CHART_HEIGHT - 6,
-                f"{run.started_at:%d %b}",
+                f"{run.started_at:%d %b}" if index % label_every == 0 else "",
             )
         )
     body = format_html_join(
