@@ -52,7 +52,7 @@ def _selected(*, run: ReconciliationRun, ids) -> list[Mismatch]:
         raise ApplicationError("Select at least one mismatch.", code="invalid", extra={"fields": {"ids": []}})
     return list(
         Mismatch.objects.filter(tenant_id=run.tenant_id, run=run, pk__in=list(ids))
-        .select_related("tenant")
+        .select_related("tenant", "source_connection")
         .order_by("id")
     )
 
@@ -139,10 +139,10 @@ def _resync_one(mismatch: Mismatch, *, actor: str, adapters: dict, transport) ->
     except RetryableError as exc:
         return f"The source could not be read just now ({exc.message}); try again later."
     with transaction.atomic():
-        if record is not None and jobs_stage(
-            source_connection=source, entity=SOURCE_ENTITY[mismatch.entity], record=record
-        ):
-            return None
+        if record is not None:
+            staged = jobs_stage(source_connection=source, entity=SOURCE_ENTITY[mismatch.entity], record=record)
+            if any(job.entity == mismatch.entity for job in staged):
+                return None  # a newer version, or one never staged: it goes like any change
         jobs = SyncJob.objects.filter(source_connection=source, entity=mismatch.entity, source_id=mismatch.source_id)
         if jobs.filter(state__in=(SyncJob.State.PENDING, SyncJob.State.RUNNING)).exists():
             return None  # already on its way to Xero
