@@ -15,7 +15,7 @@ from django.utils import timezone
 from connections.sources import source_adapter
 from core.errors import ApplicationError, NotFoundError, RetryableError
 from reconciliation.models import Mismatch, ReconciliationRun
-from sync.models import SyncJob
+from sync.models import CrossReference, SyncJob
 from sync.services.operations import jobs_replay
 from sync.services.staging import jobs_stage
 from tenants.services import activity_record
@@ -139,6 +139,12 @@ def _resync_one(mismatch: Mismatch, *, actor: str, adapters: dict, transport) ->
     except RetryableError as exc:
         return f"The source could not be read just now ({exc.message}); try again later."
     with transaction.atomic():
+        if mismatch.kind == Kind.MISSING_IN_XERO:
+            # The run found the Xero record we had linked gone: forget the link so the record is created anew
+            # rather than sent as an update of something Xero no longer has.
+            CrossReference.objects.filter(
+                source_connection=source, entity=mismatch.entity, source_id=mismatch.source_id
+            ).delete()
         if record is not None:
             staged = jobs_stage(source_connection=source, entity=SOURCE_ENTITY[mismatch.entity], record=record)
             if any(job.entity == mismatch.entity for job in staged):

@@ -88,7 +88,7 @@ def reconciliation_perform(
     """Run the comparison (the engine), then act on what it found: carry earlier acceptances over, auto-heal
     records missing in Xero when the policy says so, and email the admins when something needs action.
 
-    `transport` reaches the source systems during auto-heal (tests pass the sandbox's). Needs the tenant's scope.
+    `transport` reaches the sources and Xero (tests pass the sandbox's). Needs the tenant's scope.
     """
     from reconciliation.selectors import policy_get
     from reconciliation.services import reconciliation_run
@@ -96,7 +96,12 @@ def reconciliation_perform(
     from reconciliation.services.alerts import reconciliation_alert
 
     run = reconciliation_run(
-        tenant=tenant, period_start=period_start, period_end=period_end, trigger=trigger, requested_by=requested_by
+        tenant=tenant,
+        period_start=period_start,
+        period_end=period_end,
+        trigger=trigger,
+        requested_by=requested_by,
+        transport=transport,
     )
     if run.status != ReconciliationRun.Status.DONE:
         return run
