@@ -38,6 +38,7 @@ class ReconciliationRunAdmin(ReadOnlyTenantAdmin):
         "xero_calls",
     ]
     list_filter = ["status", "trigger"]
+    list_select_related = ["tenant"]
     readonly_fields = [f.name for f in ReconciliationRun._meta.fields]
     date_hierarchy = "started_at"
 
@@ -57,6 +58,7 @@ class MismatchAdmin(ReadOnlyTenantAdmin):
         "state",
     ]
     list_filter = ["kind", "entity", "state"]
+    list_select_related = ["tenant", "run"]
     search_fields = ["source_id", "source_label", "xero_id", "xero_label"]
     readonly_fields = [f.name for f in Mismatch._meta.fields]
     actions = ["resync"]

@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -169,7 +169,8 @@ def act(request, tenant_id, pk):
     """Resync or accept (with a note) the selected mismatches; owners and admins only."""
     principal, tenant = page_tenant(request, tenant_id)
     back = reverse("reconciliation:report", kwargs={"tenant_id": tenant.pk, "pk": pk})
-    query = request.POST.get("query", "")
+    # Back to the same filtered view; only the report's own filters are carried, never anything else.
+    query = urlencode({k: v for k, v in QueryDict(request.POST.get("query", "")).items() if k in FILTERS and v})
     back = f"{back}?{query}" if query else back
     if not principal.is_admin:
         messages.error(request, "Only agency owners and admins can resync or accept mismatches.")

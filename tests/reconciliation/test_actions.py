@@ -216,7 +216,9 @@ def test_the_report_page_accepts_and_resyncs_selected_mismatches(world, client):
     no_note = client.post(url, {"action": "accept", "ids": [amount.pk], "note": " "}, follow=True)
     assert "Say why these differences are accepted." in no_note.content.decode()
     accepted = client.post(
-        url, {"action": "accept", "ids": [amount.pk], "note": "Known", "query": "kind=amount_differs"}, follow=True
+        url,
+        {"action": "accept", "ids": [amount.pk], "note": "Known", "query": "kind=amount_differs&next=//evil.example"},
+        follow=True,
     )
     assert accepted.redirect_chain[-1][0].endswith("?kind=amount_differs")
     assert "1 mismatch accepted." in accepted.content.decode()
