@@ -224,3 +224,34 @@ def test_payments_waiting_for_their_invoices_never_hide_the_invoices(world, monk
         assert report.by_operation.get("invoice.upsert") == len(orders)
         assert report.by_operation.get("payment.create") == len(orders)
         assert not SyncJob.objects.exclude(state=State.DONE).exists()
+
+
+def test_a_batch_costs_the_same_number_of_queries_whatever_its_size(world):
+    """Bookkeeping is per batch, not per record: a few contacts and thirty cost the same statements (ours and the
+    simulated Xero's, which shares the connection in process)."""
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    counts, sent = {}, {}
+    for tenant, name, customers in ((world.tenant_a1, "Alpha", 4), (world.tenant_b1, "Beta", 30)):
+        with tenant_scope(tenant):
+            w = World(tenant, name=name, store=name.lower(), orders=customers, customers=customers)
+            staged = w.stage_orders()
+            contacts = sum(job.entity == "contact" for job in staged)
+            with CaptureQueriesContext(db) as queries:
+                report = _drain(w, max_batches=1)
+            assert report.by_operation == {SyncJob.Operation.CONTACT_UPSERT: contacts} and report.done == contacts
+            # Left out: savepoints, and the simulator's rate-limit counters, which insert a row when a new minute
+            # begins (that depends on the clock, not on the batch).
+            counted = [
+                q["sql"]
+                for q in queries.captured_queries
+                if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT")) and "sandbox_ratecounter" not in q["sql"]
+            ]
+            counts[tenant.pk], sent[tenant.pk] = len(counted), contacts
+    assert sent[world.tenant_a1.pk] < 10 and 25 < sent[world.tenant_b1.pk] <= 50
+    assert counts[world.tenant_a1.pk] == counts[world.tenant_b1.pk]
+    for tenant in (world.tenant_a1, world.tenant_b1):
+        with tenant_scope(tenant):
+            # Each drain wrote its own tenant's cross-references only.
+            assert CrossReference.objects.count() == sent[tenant.pk]
