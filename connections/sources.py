@@ -99,6 +99,10 @@ class SourceAdapter:
         """
         raise not_supported(self.provider_name, "writing customers")
 
+    def stock_get(self, sku: str) -> Decimal | None:
+        """The on-hand quantity of `sku` in the source, or None when the source has no such product."""
+        raise not_supported(self.provider_name, "reading stock levels")
+
     def stock_set(self, sku: str, quantity: Decimal) -> bool:
         """Set the stock level of `sku` in the source (where another system is the inventory master).
 

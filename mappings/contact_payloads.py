@@ -140,18 +140,19 @@ def contact_payload(
         payload["Phones"] = [{"PhoneType": "DEFAULT", "PhoneNumber": contact.phone[:50]}]
     if contact.is_archived:
         payload["ContactStatus"] = "ARCHIVED"
+    display_name = payload["Name"]
     kept_out = []
     if existing_xero_id:
         payload["ContactID"] = existing_xero_id
-        for group, fields in XERO_CONTACT_FIELDS.items():
+        for group, group_fields in XERO_CONTACT_FIELDS.items():
             if mappings.owners.get(group) == SystemOfRecord.Owner.XERO:
-                removed = [payload.pop(name) for name in fields if name in payload]
+                removed = [payload.pop(name) for name in group_fields if name in payload]
                 if removed:
                     kept_out.append(str(group))
     # IsCustomer/IsSupplier cannot be set through the API (Xero sets them from documents): reported, not sent.
     explanation = (
         {
-            "name": payload["Name"],
+            "name": display_name,
             "contact_number": number,
             "name_rule": "collision policy: " + policy.get_name_collision_display() if name_taken else "source name",
             "match_order": policy.effective_match_order(),

@@ -280,6 +280,7 @@ class WriteBack(TenantOwned):
     class Kind(models.TextChoices):
         ORDER_STATUS = "order_status", "Payment status to the source order"
         PARTNER_WEBHOOK = "partner_webhook", "Webhook to a partner system"
+        STOCK_LEVEL = "stock_level", "Stock on hand to the source (Xero is the inventory master)"
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"

@@ -117,6 +117,10 @@ def _sender(kind: str):
         from sync.services.partner_webhooks import partner_webhook_deliver
 
         return partner_webhook_deliver
+    if kind == WriteBack.Kind.STOCK_LEVEL:
+        from sync.services.xero_stock import stock_level_write
+
+        return stock_level_write
     raise ApplicationError(f"No sender for write-backs of kind '{kind}'.", code="not_supported")
 
 

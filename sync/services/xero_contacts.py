@@ -231,7 +231,7 @@ def _to_partner(target: Target, record: dict, xref: CrossReference | None, count
         return
     version = fingerprint(replace(contact, updated_at=None))
     data = {
-        "xero_contact_id": contact.source_id,
+        "id": contact.source_id,
         "source_id": xref.source_id if xref else None,
         "name": str(record.get("Name") or ""),
         "first_name": contact.first_name,

@@ -12,9 +12,11 @@ from connections.services import connection_create
 from mappings.models import ItemMapping, SystemOfRecord
 from sandbox.cin7.models import Cin7Record
 from sandbox.cin7.services import account_ensure, record_store
+from sandbox.faults import fault_profile_set
 from sandbox.magento.models import StockItem
 from sandbox.xero.models import Item, Organisation
-from sync.models import AuditEntry
+from sync.models import AuditEntry, WriteBack, WriteBackAttempt
+from sync.services.write_backs import write_backs_run
 from sync.services.xero_stock import xero_stock_poll
 from tenants.scoping import tenant_scope
 from tests.sync.back_helpers import TRANSPORT, shop
@@ -73,8 +75,20 @@ def _xero_quantity(s, code: str, quantity: str, *, later: int = 0) -> None:
 
 
 def _written(tenant) -> list[str]:
+    """The SKUs whose quantity was written, per the audit trail."""
     with tenant_scope(tenant):
-        return sorted(AuditEntry.objects.filter(operation="stock.to_source").values_list("source_id", flat=True))
+        return sorted(
+            AuditEntry.objects.filter(operation="stock.set", outcome="updated").values_list("source_id", flat=True)
+        )
+
+
+def _poll(s, *targets) -> dict:
+    """Poll Xero's items, then let the worker send what is owed to each source."""
+    with tenant_scope(s.tenant):
+        summary = xero_stock_poll(xero_connection=s.xero, transport=TRANSPORT)
+        for target in targets:
+            write_backs_run(connection=target, transport=TRANSPORT)
+    return summary
 
 
 def test_xero_quantities_reach_magento_and_cin7_and_unchanged_ones_write_nothing(world):
@@ -96,31 +110,62 @@ def test_xero_quantities_reach_magento_and_cin7_and_unchanged_ones_write_nothing
     _tracked_items(other, [sku_a])
     _xero_quantity(other, sku_a, "999")
 
-    with tenant_scope(mine.tenant):
-        first = xero_stock_poll(xero_connection=mine.xero, transport=TRANSPORT)
+    first = _poll(mine, mine.magento, cin7)
 
     assert _magento_qty("stocka", sku_a) == 7 and _magento_qty("stocka", sku_c) == Decimal("2.5")
     assert _magento_qty("stocka", sku_b) == unchanged
     assert (_cin7_on_hand(account, "C7-BOLT"), _cin7_on_hand(account, "C7-NUT")) == (12, 10)
-    assert first[mine.magento.pk]["written"] == 2  # sku_b already had Xero's quantity
-    assert first[cin7.pk]["written"] == 1 and first[cin7.pk]["not_in_source"] == 3
+    # sku_b and C7-NUT already had Xero's quantity: nothing is owed for them.
+    assert (first[mine.magento.pk]["staged"], first[mine.magento.pk]["unchanged"]) == (2, 1)
+    assert first[cin7.pk]["staged"] == 1 and first[cin7.pk]["not_in_source"] == 3
     assert _written(mine.tenant) == sorted(["C7-BOLT", sku_a, sku_c])
 
-    # Nothing changed in Xero: the next poll writes nothing anywhere.
-    with tenant_scope(mine.tenant):
-        again = xero_stock_poll(xero_connection=mine.xero, transport=TRANSPORT)
-    assert [again[c.pk]["written"] for c in (mine.magento, cin7)] == [0, 0]
+    # Nothing changed in Xero: the next poll owes nothing anywhere.
+    again = _poll(mine, mine.magento, cin7)
+    assert [again[c.pk]["staged"] for c in (mine.magento, cin7)] == [0, 0]
     assert len(_written(mine.tenant)) == 3
 
     # One quantity moves in Xero: only that one is written.
     _xero_quantity(mine, sku_a, "4", later=1)
-    with tenant_scope(mine.tenant):
-        third = xero_stock_poll(xero_connection=mine.xero, transport=TRANSPORT)
-    assert third[mine.magento.pk]["written"] == 1 and third[cin7.pk]["written"] == 0
+    third = _poll(mine, mine.magento, cin7)
+    assert third[mine.magento.pk]["staged"] == 1 and third[cin7.pk]["staged"] == 0
     assert _magento_qty("stocka", sku_a) == 4
 
     # The other tenant keeps its own stock master: nothing is polled or written there.
     with tenant_scope(other.tenant):
         assert xero_stock_poll(xero_connection=other.xero, transport=TRANSPORT) == {}
-        assert not AuditEntry.objects.exists()
+        assert not AuditEntry.objects.exists() and not WriteBack.objects.exists()
     assert {s.sku: s.document for s in StockItem.objects.filter(store__code="stockb")} == other_before
+
+
+def test_a_store_that_is_down_gets_the_quantity_when_it_is_back_on_the_shared_retry_policy(world):
+    mine, other = shop(world.tenant_a1, code="stockdown"), shop(world.tenant_b1, code="stockup", seed=8)
+    sku = sorted(StockItem.objects.filter(store__code="stockdown").values_list("sku", flat=True))[0]
+    for s in (mine, other):
+        with tenant_scope(s.tenant):
+            SystemOfRecord.objects.create(
+                tenant=s.tenant, source_connection=s.magento, field_group="stock", owner="xero"
+            )
+        _tracked_items(s, [sku])
+        _xero_quantity(s, sku, "31")
+    other_before = {s.sku: s.document for s in StockItem.objects.filter(store__code="stockup")}
+    with tenant_scope(mine.tenant):
+        assert xero_stock_poll(xero_connection=mine.xero, transport=TRANSPORT)[mine.magento.pk]["staged"] == 1
+    fault_profile_set(system="magento", account="stockdown", outage_until=timezone.now() + timedelta(hours=1))
+
+    with tenant_scope(mine.tenant):
+        assert write_backs_run(connection=mine.magento, transport=TRANSPORT) == {"pending": 1}
+        write_back = WriteBack.objects.get()
+        assert write_back.attempts == 1 and write_back.next_attempt_at > timezone.now()
+        assert WriteBackAttempt.objects.filter(write_back=write_back, ok=False).count() == 1
+    assert _magento_qty("stockdown", sku) != 31
+
+    fault_profile_set(system="magento", account="stockdown", outage_until=None)
+    with tenant_scope(mine.tenant):
+        WriteBack.objects.filter(pk=write_back.pk).update(next_attempt_at=timezone.now())
+        assert write_backs_run(connection=mine.magento, transport=TRANSPORT) == {"done": 1}
+    assert _magento_qty("stockdown", sku) == 31
+    # The other tenant (not polled here) owes nothing and its store is untouched by this tenant's work.
+    with tenant_scope(other.tenant):
+        assert not WriteBack.objects.exists()
+    assert {s.sku: s.document for s in StockItem.objects.filter(store__code="stockup")} == other_before

@@ -1,14 +1,21 @@
 """Contacts from Xero to Magento end to end: the initial import limited to a contact group, webhook updates, matching
 by email and phone, name splitting, and no ping-pong between the two; two tenants throughout."""
 
+import json
+
 import pytest
 
+from mappings.models import ContactPolicy
+from sandbox.partner.services import partner_deliveries
 from sync.models import AuditEntry, CrossReference, SyncJob
 from sync.services.drain import drain_run
+from sync.services.partner_webhooks import partner_webhook_endpoint_set
 from sync.services.polling import source_poll
 from sync.services.processing import inbound_events_process_pending
+from sync.services.write_backs import write_backs_run
 from sync.services.xero_contacts import xero_contact_events_handle, xero_contacts_import
 from tenants.scoping import tenant_scope
+from tests.factories import ConnectionFactory
 from tests.sync.back_helpers import TRANSPORT, shop
 
 pytestmark = pytest.mark.django_db
@@ -170,3 +177,53 @@ def test_no_ping_pong_between_magento_and_xero(shops, settings):
     assert _webhooks(mine, settings)["updated"] == 0
     with tenant_scope(other.tenant):
         assert not SyncJob.objects.exists()
+
+
+def _partner(tenant, receiver: str, groups: list[str]):
+    """A partner system (REST) that takes Xero contacts from some groups, with a webhook endpoint for them."""
+    with tenant_scope(tenant):
+        connection = ConnectionFactory(tenant=tenant, provider="rest", display_name=f"CRM {receiver}", credentials={})
+        partner_webhook_endpoint_set(
+            connection=connection, url=f"http://testserver/sandbox/partner/{receiver}/hooks", events=["contact.updated"]
+        )
+        ContactPolicy.objects.create(
+            tenant=tenant, source_connection=connection, contacts_from_xero=True, import_contact_groups=groups
+        )
+    return connection
+
+
+def _partner_events(tenant, connection, receiver: str) -> list[dict]:
+    with tenant_scope(tenant):
+        write_backs_run(connection=connection, transport=TRANSPORT)
+    return [json.loads(bytes(d.body)) for d in partner_deliveries(name=receiver)]
+
+
+def test_a_partner_system_gets_contact_updated_once_per_change_from_its_groups(shops, settings):
+    mine, other = shops
+    for s in shops:
+        s.xero_webhooks_on(settings)
+    partner = _partner(mine.tenant, "crm-mine", ["Partners"])
+    other_partner = _partner(other.tenant, "crm-other", [])
+    ann = mine.xero_contact_save(Name="Ann Lee", FirstName="Ann", LastName="Lee", EmailAddress="ann@partner.test")
+    mine.xero_contact_save(Name="Not Shared", EmailAddress="no@partner.test")
+    mine.xero_group("Partners", [ann["ContactID"]])
+
+    assert _import(mine)["emitted"] == 1
+    (first,) = _partner_events(mine.tenant, partner, "crm-mine")
+    assert first["event"] == "contact.updated"
+    assert (first["data"]["id"], first["data"]["email"]) == (ann["ContactID"], "ann@partner.test")
+    assert (first["data"]["first_name"], first["data"]["last_name"], first["data"]["groups"]) == (
+        "Ann",
+        "Lee",
+        ["Partners"],
+    )
+
+    mine.xero_contact_save(ContactID=ann["ContactID"], EmailAddress="ann.lee@partner.test")
+    _webhooks(mine, settings)
+    events = _partner_events(mine.tenant, partner, "crm-mine")
+    assert [e["data"]["email"] for e in events] == ["ann@partner.test", "ann.lee@partner.test"]
+    # The same version announced again (a redelivery, a webhook for a field partners do not get) sends nothing.
+    _import(mine)
+    assert len(_partner_events(mine.tenant, partner, "crm-mine")) == 2
+    # The other tenant's partner takes every contact, but only of its own tenant: it has none.
+    assert _partner_events(other.tenant, other_partner, "crm-other") == []

@@ -268,27 +268,34 @@ class Cin7Adapter(SourceAdapter):
             messages = "; ".join(str(e.get("Exception") or e) for e in errors if e)
             raise RequestError(f"Cin7 Core refused the payment: {messages}", code="provider_request_refused")
 
+    def _stock_rows(self, sku: str) -> tuple[str, list[dict], list[dict]]:
+        """(location, its availability rows, every row) of a SKU: a SKU stocked at one location is kept there, else
+        at the account's default location."""
+        listed = self.client.get("ref/productavailability", params={"Sku": sku}).json()
+        rows = [r for r in listed.get("ProductAvailabilityList") or [] if r.get("SKU") == sku]
+        if not rows:
+            return "", [], []
+        locations = {r.get("Location") or "" for r in rows}
+        location = locations.pop() if len(locations) == 1 else self.client.get("me").json().get("DefaultLocation", "")
+        return location, [r for r in rows if (r.get("Location") or "") == location], rows
+
+    def stock_get(self, sku: str):
+        """On hand at the SKU's location (see _stock_rows), or None when Cin7 Core has no stock row for it."""
+        _, here, rows = self._stock_rows(sku)
+        if not rows:
+            return None
+        return sum((from_json_number(r.get("OnHand") or 0) for r in here), Decimal(0))
+
     def stock_set(self, sku: str, quantity) -> bool:
         """Make the SKU's on-hand quantity `quantity` with a completed stock adjustment (POST /stockadjustment).
 
         The line's Quantity is the new on-hand quantity, not a difference [unverified against Cin7's own docs; the
-        simulator follows it]. A SKU stocked at one location is adjusted there, else at the account's default
-        location. Nothing is sent when the quantity is already right, so a retry never adjusts twice.
+        simulator follows it]. Nothing is sent when the quantity is already right, so a retry never adjusts twice.
         """
         quantity = quantize(from_json_number(quantity), Decimal("0.0001"))
-        rows = [
-            r
-            for r in self.client.get("ref/productavailability", params={"Sku": sku})
-            .json()
-            .get("ProductAvailabilityList")
-            or []
-            if r.get("SKU") == sku
-        ]
+        location, here, rows = self._stock_rows(sku)
         if not rows:
             raise NotFoundError(f"Cin7 Core has no stock of '{sku}'.")
-        locations = {r.get("Location") or "" for r in rows}
-        location = locations.pop() if len(locations) == 1 else self.client.get("me").json().get("DefaultLocation", "")
-        here = [r for r in rows if (r.get("Location") or "") == location]
         if here and sum(from_json_number(r.get("OnHand") or 0) for r in here) == quantity:
             return False
         line = {"SKU": sku, "ProductID": rows[0].get("ID"), "Location": location, "Quantity": format(quantity, "f")}

@@ -293,6 +293,16 @@ class MagentoAdapter(SourceAdapter):
             return self.client.customer_update(source_id, customer)
         return self.client.customer_create(customer)
 
+    def stock_get(self, sku: str):
+        """The default-source stock item's qty, or None when Magento has no product with this SKU."""
+        try:
+            item = self.client.stock_item_get(sku)
+        except RequestError as exc:
+            if exc.extra.get("status") == 404:
+                return None
+            raise
+        return nz.from_json_number(item.get("qty") or 0)
+
     def stock_set(self, sku: str, quantity) -> bool:
         """Set the SKU's quantity (and in-stock flag) on its default-source stock item; nothing is sent when the
         quantity is already right."""
