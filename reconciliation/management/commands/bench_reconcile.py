@@ -30,6 +30,9 @@ class Command(BaseCommand):
         parser.add_argument("--share", type=float, default=0.02, help="share of records made wrong")
         parser.add_argument("--json", action="store_true", help="(the output is always one JSON object)")
         parser.add_argument("--keep", action="store_true", help="keep the world afterwards")
+        parser.add_argument(
+            "--in-process", action="store_true", help="reconcile in this process (tests; RSS then includes the build)"
+        )
         parser.add_argument("--run-tenant", type=int, help="internal: reconcile an existing world")
         parser.add_argument("--period", nargs=2, help="internal: the period's first and last day")
 
@@ -40,12 +43,17 @@ class Command(BaseCommand):
             start, end = (date.fromisoformat(day) for day in options["period"])
             self.stdout.write(json.dumps(run_measured(options["run_tenant"], start, end)))
             return
-        self.stdout.write(
-            json.dumps(bench(options["records"], seed=options["seed"], share=options["share"], keep=options["keep"]))
+        result = bench(
+            options["records"],
+            seed=options["seed"],
+            share=options["share"],
+            keep=options["keep"],
+            in_process=options["in_process"],
         )
+        self.stdout.write(json.dumps(result))
 
 
-def bench(records: int, *, seed: int, share: float, keep: bool) -> dict:
+def bench(records: int, *, seed: int, share: float, keep: bool, in_process: bool = False) -> dict:
     from mappings.models import PostingPolicy
     from reconciliation.management.injection import discrepancies_inject
     from reconciliation.management.synced_world import synced_state_build
@@ -63,7 +71,7 @@ def bench(records: int, *, seed: int, share: float, keep: bool) -> dict:
         period = (min(dates) - timedelta(days=2), date.today() + timedelta(days=1))
         collections = _collection_sizes(world.tenant_id, period)
         build_seconds = round(time.monotonic() - started, 1)
-        measured = _child(world.tenant.pk, period)
+        measured = run_measured(world.tenant.pk, *period) if in_process else _child(world.tenant.pk, period)
         expected = truth | state.held
         found = _found(world.tenant, measured["run_id"])
         return {

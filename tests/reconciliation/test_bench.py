@@ -1,0 +1,33 @@
+"""bench_reconcile at a small size: every injected discrepancy is found, nothing else is, at the minimum calls."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_bench_reconcile_finds_exactly_what_was_injected():
+    out = StringIO()
+    call_command("bench_reconcile", "--records", "150", "--seed", "3", "--in-process", "--json", stdout=out)
+    result = json.loads(out.getvalue())
+
+    assert {
+        "records",
+        "seconds",
+        "peak_rss_mb",
+        "xero_calls",
+        "min_xero_calls",
+        "mismatches_injected",
+        "mismatches_found",
+        "false_positives",
+        "false_negatives",
+    } <= set(result)
+    assert result["status"] == "done"
+    assert result["mismatches_injected"] >= 15  # at least one of every class the bench injects
+    assert result["false_positives"] == 0, result["unexpected_sample"]
+    assert result["false_negatives"] == 0, result["missed_sample"]
+    assert result["xero_calls"] == result["min_xero_calls"]
+    assert len(result["found_by_kind"]) == 15
