@@ -316,3 +316,21 @@ def test_a_reversed_period_is_refused(shop):
     with pytest.raises(ApplicationError) as refused:
         reconciliation_run(tenant=shop.tenant, period_start=end, period_end=start, trigger="manual")
     assert refused.value.code == "invalid_period"
+
+
+def test_items_are_compared_when_the_policy_includes_them(shop):
+    from reconciliation.models import ReconciliationPolicy
+    from sandbox.xero.models import Item as XeroItem
+
+    with tenant_scope(shop.tenant):
+        ReconciliationPolicy.objects.update_or_create(tenant=shop.tenant, defaults={"include_items": True})
+        synced = CrossReference.objects.filter(entity="item").first()
+    assert synced is not None
+    before = reconcile(shop)
+    assert before.summary["item"]["compared"] == before.summary["item"]["matched"] > 0
+    assert before.xero_calls == 5  # the four collections and the (unpaged) items
+    XeroItem.objects.filter(pk=synced.xero_id).delete()
+
+    found = _one_new(shop, before, reconcile(shop))
+
+    assert (found.kind, found.entity, found.source_id) == (Kind.MISSING_IN_XERO, "item", synced.source_id)
