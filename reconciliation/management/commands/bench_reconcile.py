@@ -57,7 +57,7 @@ def bench(records: int, *, seed: int, share: float, keep: bool, in_process: bool
     from mappings.models import PostingPolicy
     from reconciliation.management.injection import discrepancies_inject
     from reconciliation.management.synced_world import synced_state_build
-    from sandbox.xero.models import Invoice
+    from sandbox.xero.models import CreditNote, Invoice, Payment
     from tenants.scoping import tenant_scope
 
     started = time.monotonic()
@@ -67,8 +67,13 @@ def bench(records: int, *, seed: int, share: float, keep: bool, in_process: bool
         with tenant_scope(world.tenant):
             rounding_account = PostingPolicy.objects.get(source_connection=world.source).rounding_account_code
         truth = discrepancies_inject(state=state, share=share, seed=seed, rounding_account=rounding_account)
-        dates = Invoice.objects.filter(org__tenant_id=world.tenant_id).values_list("date", flat=True)
-        period = (min(dates) - timedelta(days=2), date.today() + timedelta(days=1))
+        # Every document of the world falls in the period (refunds can be dated after today).
+        dates = [
+            day
+            for model in (Invoice, CreditNote, Payment)
+            for day in model.objects.filter(org__tenant_id=world.tenant_id).values_list("date", flat=True)
+        ]
+        period = (min(dates) - timedelta(days=2), max(max(dates), date.today()) + timedelta(days=1))
         collections = _collection_sizes(world.tenant_id, period)
         build_seconds = round(time.monotonic() - started, 1)
         measured = run_measured(world.tenant.pk, *period) if in_process else _child(world.tenant.pk, period)
