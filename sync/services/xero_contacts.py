@@ -18,7 +18,7 @@ own small transaction, so a retry after a failure re-does only what is still dif
 """
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from django.db import transaction
 from django.utils import timezone
@@ -74,10 +74,9 @@ class Counts:
     emitted: int = 0
     failed: int = 0
     settled: int = 0
-    details: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "details"}
+        return dict(self.__dict__)
 
 
 def contact_targets(*, tenant_id: int, source_connection: Connection | None = None) -> list[Target]:
@@ -205,6 +204,11 @@ def _deliver(records: list[dict], targets: list[Target], counts: Counts, *, tran
             except RetryableError:
                 raise
             except ApplicationError as exc:
+                if exc.code == "not_supported":
+                    # This source cannot hold customers written to it (Cin7 Core, Gorgias here): said once, in the log.
+                    logger.warning("connection %s takes Xero contacts but %s", target.connection.pk, exc.message)
+                    counts.skipped += 1
+                    break
                 counts.failed += 1
                 _audit(
                     target,
