@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/v1/", include("tenants.api.urls")),
     path("api/v1/", include("connections.api.urls")),
     path("connections/", include("connections.urls")),
+    path("sync/", include("sync.urls")),
     path("api/v1/", include("sync.inbound.api_urls")),
     path("api/v1/", include("sync.api.urls")),
     path("api/v1/", include("mappings.api.urls")),

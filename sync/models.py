@@ -4,6 +4,8 @@ A killed worker loses nothing because every state lives here, not in the task qu
 at the inbox" or "drain this connection", and both are safe to run twice.
 """
 
+from decimal import Decimal
+
 from django.db import models
 
 from connections.models import Connection
@@ -102,12 +104,17 @@ class SyncJob(TenantOwned):
     xero_id = models.CharField(max_length=64, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     discard_reason = models.CharField(max_length=500, blank=True)
+    # The historical migration that staged this job, if any: its progress is counted over these jobs.
+    backfill = models.ForeignKey(
+        "Backfill", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs", db_index=False
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["tenant", "idempotency_key"], name="sync_job_idempotency_key"),
         ]
         indexes = [
+            models.Index(fields=["tenant", "backfill", "state"], name="sync_job_backfill"),
             models.Index(
                 fields=["tenant", "xero_connection", "state", "priority", "next_attempt_at"], name="sync_job_due"
             ),
@@ -117,6 +124,62 @@ class SyncJob(TenantOwned):
 
     def __str__(self):
         return f"{self.operation} {self.entity}:{self.source_id} ({self.state})"
+
+
+class Backfill(TenantOwned):
+    """A historical migration: the tenant's source records from a date, first as a dry run, then for real.
+
+    A dry run reads the sources and Xero and reports what would be created, matched or blocked; a real run links
+    the matched records and stages backfill-priority jobs, which the drain sends within `budget_share` of the
+    day's Xero calls. Counts of a real run are refreshed from its jobs (sync.services.backfill.backfill_refresh).
+    """
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+        FAILED = "failed", "Failed"
+
+    since = models.DateTimeField(help_text="Records dated on or after this moment (UTC).")
+    # User-facing entity names: contacts, orders, payments, refunds, products.
+    entities = models.JSONField(default=list)
+    dry_run = models.BooleanField(default=False)
+    budget_share = models.DecimalField(max_digits=3, decimal_places=2, default=Decimal("0.50"))
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PLANNED)
+    requested_by = models.CharField(max_length=200, blank=True)
+    # Records read from the sources (a dry run) or effects planned in Xero (a real run's jobs plus linked records).
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    matched = models.PositiveIntegerField(default=0)
+    blocked = models.PositiveIntegerField(default=0)
+    # Already in Xero through our own cross-reference with the same version: nothing to do.
+    unchanged = models.PositiveIntegerField(default=0)
+    # Dry run: per entity counts, causes of blocks with counts, per-record lines. Real run: what was linked.
+    report = models.JSONField(default=dict, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(budget_share__gt=0) & models.Q(budget_share__lte=1), name="backfill_share_range"
+            ),
+            # One real run at a time per tenant: the drain reads its budget share.
+            models.UniqueConstraint(
+                fields=["tenant"],
+                condition=models.Q(dry_run=False, status__in=["planned", "running"]),
+                name="backfill_one_active_per_tenant",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "status"], name="backfill_tenant_status")]
+
+    def __str__(self):
+        kind = "dry run" if self.dry_run else "backfill"
+        return f"{kind} since {self.since:%Y-%m-%d} ({self.status})"
 
 
 class DeadLetter(SyncJob):

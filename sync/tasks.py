@@ -225,3 +225,14 @@ def xero_stock_poll_task() -> dict:
                 # One tenant's trouble (Xero down, revoked access) must not stop the others; logged in full.
                 logger.exception("stock poll of Xero connection %s failed", connection.pk)
     return summary
+
+
+def backfill_run_task(backfill_id: int, tenant_id: int) -> dict:
+    """Read and stage (or dry-run) one backfill; running it again resumes it."""
+    from sync.models import Backfill
+    from sync.services.backfill import backfill_run
+    from sync.services.backfill_budget import backfill_progress
+
+    with tenant_scope(Tenant.objects.get(pk=tenant_id)):
+        backfill = backfill_run(backfill=Backfill.objects.get(pk=backfill_id))
+        return backfill_progress(backfill=backfill)

@@ -104,7 +104,7 @@ class ConnectionFactory(factory.django.DjangoModelFactory):
 
 
 # Sync -----------------------------------------------------------------------------------------------------------
-from sync.models import Alert, AuditEntry, CrossReference, DeadLetter, InboundEvent, SyncJob  # noqa: E402
+from sync.models import Alert, AuditEntry, Backfill, CrossReference, DeadLetter, InboundEvent, SyncJob  # noqa: E402
 
 
 class SyncJobFactory(factory.django.DjangoModelFactory):
@@ -387,3 +387,13 @@ class MismatchFactory(factory.django.DjangoModelFactory):
     currency = "AUD"
     detail = "The invoice total in Xero is 12.50 less than the order's grand total."
     suggested_action = "Resync the order, or accept if the invoice was adjusted in Xero on purpose."
+
+
+class BackfillFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Backfill
+
+    tenant = factory.SubFactory(TenantFactory)
+    since = factory.LazyFunction(lambda: timezone.now() - timedelta(days=30))
+    entities = ["orders"]
+    dry_run = True

@@ -1,7 +1,12 @@
+from decimal import Decimal
+
 from rest_framework import serializers
 
 from core.api.serializers import StrictSerializer
+from core.errors import ApplicationError
 from sync.models import AuditEntry, SyncJob
+from sync.services.backfill import ENTITIES as BACKFILL_ENTITIES
+from sync.services.backfill import since_parse
 
 
 class SyncJobSerializer(serializers.ModelSerializer):
@@ -68,3 +73,45 @@ class AuditEntrySerializer(serializers.ModelSerializer):
             "job",
         ]
         read_only_fields = fields
+
+
+class BackfillCreateSerializer(StrictSerializer):
+    since = serializers.CharField(help_text="First day (YYYY-MM-DD, UTC) or an ISO 8601 date-time with a zone.")
+    entities = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(BACKFILL_ENTITIES)), required=False, allow_empty=False
+    )
+    dry_run = serializers.BooleanField(default=False)
+    budget_share = serializers.DecimalField(
+        max_digits=3, decimal_places=2, min_value=Decimal("0.01"), max_value=Decimal("1"), required=False
+    )
+
+    def validate_since(self, value):
+        try:
+            return since_parse(value)
+        except ApplicationError as exc:
+            raise serializers.ValidationError(exc.message) from None
+
+
+class BackfillSerializer(serializers.Serializer):
+    """A backfill's progress (done/total, ETA from the remaining Xero budget) and, for a dry run, its report."""
+
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    dry_run = serializers.BooleanField()
+    since = serializers.CharField()
+    entities = serializers.ListField(child=serializers.CharField())
+    budget_share = serializers.CharField()
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    percent = serializers.FloatField()
+    created = serializers.IntegerField()
+    matched = serializers.IntegerField()
+    blocked = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    xero_requests_needed = serializers.IntegerField()
+    eta_seconds = serializers.IntegerField(allow_null=True)
+    eta_at = serializers.CharField(allow_null=True)
+    error = serializers.CharField()
+    started_at = serializers.CharField(allow_null=True)
+    finished_at = serializers.CharField(allow_null=True)
+    report = serializers.JSONField(required=False)

@@ -8,13 +8,17 @@ from rest_framework.response import Response
 
 from sync.api.serializers import (
     AuditEntrySerializer,
+    BackfillCreateSerializer,
+    BackfillSerializer,
     CauseGroupSerializer,
     DiscardSerializer,
     JobSelectionSerializer,
     SyncJobSerializer,
 )
-from sync.models import AuditEntry, DeadLetter, SyncJob
+from sync.models import AuditEntry, Backfill, DeadLetter, SyncJob
+from sync.services import backfill as backfill_service
 from sync.services import operations
+from sync.services.backfill_budget import DEFAULT_BUDGET_SHARE, backfill_progress
 from tenants.api.base import TenantScopedViewSet
 
 JOB_FILTERS = ("state", "entity", "operation", "source_id", "xero_id", "cause")
@@ -77,9 +81,12 @@ class SyncJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
         return Response({"discarded": count})
 
     def _require_writer(self):
-        principal = self.principal
-        if principal.membership is not None and not principal.is_admin:
-            raise PermissionDenied("Only agency owners and admins can replay or discard jobs.")
+        _require_writer(self.principal)
+
+
+def _require_writer(principal):
+    if principal.membership is not None and not principal.is_admin:
+        raise PermissionDenied("Only agency owners and admins can change what is sent to Xero.")
 
 
 def _valid(serializer_class, request) -> dict:
@@ -124,3 +131,50 @@ class AuditEntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         if until:
             entries = entries.filter(created_at__lt=until)
         return entries.order_by("-created_at", "-id")
+
+
+class BackfillViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """Historical migrations: create one (a dry run first), follow its progress and ETA, cancel it."""
+
+    model = Backfill
+    serializer_class = BackfillSerializer
+
+    def get_queryset(self):
+        return Backfill.objects.filter(tenant=self.tenant).order_by("-id")
+
+    def _answer(self, backfill, status=200):
+        progress = backfill_progress(backfill=backfill_service.backfill_refresh(backfill=backfill))
+        if backfill.dry_run:
+            progress["report"] = backfill.report
+        return Response(BackfillSerializer(progress).data, status=status)
+
+    def list(self, request, tenant_id=None):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response([BackfillSerializer(backfill_progress(backfill=b)).data for b in page])
+
+    def retrieve(self, request, tenant_id=None, pk=None):
+        return self._answer(self.get_object())
+
+    @extend_schema(request=BackfillCreateSerializer, responses={201: BackfillSerializer})
+    def create(self, request, tenant_id=None):
+        """Plan a backfill from a date and start it in a worker; the answer is its progress so far."""
+        _require_writer(self.principal)
+        data = _valid(BackfillCreateSerializer, request)
+        backfill = backfill_service.backfill_create(
+            tenant=self.tenant,
+            since=data["since"],
+            entities=data.get("entities"),
+            dry_run=data["dry_run"],
+            budget_share=data.get("budget_share", DEFAULT_BUDGET_SHARE),
+            requested_by=self.principal.label,
+        )
+        backfill_service.backfill_enqueue(backfill=backfill)
+        return self._answer(backfill, status=201)
+
+    @extend_schema(request=None, responses={200: BackfillSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, tenant_id=None, pk=None):
+        """Stop it: no more reading, and its jobs not yet sent are discarded."""
+        _require_writer(self.principal)
+        backfill = backfill_service.backfill_cancel(backfill=self.get_object(), actor=self.principal.label)
+        return self._answer(backfill)

@@ -32,6 +32,7 @@ from core import jsonexact
 from core.errors import ProviderAuthError, RequestError, RetryableError
 from sync.models import AuditEntry, CrossReference, DrainLease, SyncJob
 from sync.services import failures
+from sync.services.backfill_budget import backfill_budget_allows
 from sync.services.conflicts import synced_values_after_send
 from sync.services.contact_matching import contacts_link_existing
 from sync.services.payloads import NAME_TAKEN
@@ -195,6 +196,12 @@ def _next_batch(xero_connection: Connection, batch_size: int = accounting.BATCH_
             _wait_for_dependencies(blocked)
         if ready:
             ready.sort(key=lambda j: (j.priority, OPERATION_RANK.get(j.operation, 9), j.next_attempt_at, j.id))
+            if ready[0].priority >= SyncJob.PRIORITY_BACKFILL and not backfill_budget_allows(
+                xero_connection=xero_connection
+            ):
+                # A backfill spends only its share of the day's Xero calls; live jobs sort ahead of it, so none
+                # is ready here. Its jobs stay pending until the budget allows (tomorrow, or a larger share).
+                return []
             operation = ready[0].operation
             batch = [job for job in ready if job.operation == operation][:batch_size]
             if len(batch) < batch_size:

@@ -84,13 +84,16 @@ def canonical_entity_of(record) -> str:
 PRIORITIES = {Op.PAYMENT_CREATE: SyncJob.PRIORITY_PAYMENT, Op.CREDIT_NOTE_CREATE: SyncJob.PRIORITY_PAYMENT}
 
 
-def jobs_stage(*, source_connection: Connection, entity: str, record, backfill: bool = False) -> list[SyncJob]:
+def jobs_stage(*, source_connection: Connection, entity: str, record, backfill=None) -> list[SyncJob]:
     """Stage the jobs for one canonical record; returns the jobs created now (none when already staged)."""
     return jobs_stage_many(source_connection=source_connection, items=[(entity, record)], backfill=backfill)
 
 
-def jobs_stage_many(*, source_connection: Connection, items, backfill: bool = False) -> list[SyncJob]:
+def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> list[SyncJob]:
     """Stage the jobs for many canonical records [(entity, record)] in a constant number of queries.
+
+    `backfill` (a sync.models.Backfill) marks the jobs as that historical migration's: they run after every live
+    job, payments and refunds included, and count towards its progress.
 
     Call inside the transaction that marks their inbound events processed. Unchanged records (same version as
     last synced) stage nothing; a newer version supersedes older jobs for the same record that have not run; a
@@ -151,7 +154,8 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill: bool = Fa
             continue
         taken.add(key)
         any_job.add(record_key)
-        priority = PRIORITIES.get(effect.operation, SyncJob.PRIORITY_BACKFILL if backfill else SyncJob.PRIORITY_LIVE)
+        # A backfilled payment waits behind live work like the rest of the backfill.
+        priority = SyncJob.PRIORITY_BACKFILL if backfill else PRIORITIES.get(effect.operation, SyncJob.PRIORITY_LIVE)
         new_jobs.append(
             SyncJob(
                 tenant_id=tenant_id,
@@ -167,6 +171,7 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill: bool = Fa
                 depends_on_entity=effect.depends_on[0] if effect.depends_on else "",
                 depends_on_source_id=effect.depends_on[1] if effect.depends_on else "",
                 next_attempt_at=now,
+                backfill=backfill,
             )
         )
         if not effect.create_only:
