@@ -154,7 +154,7 @@ class Backfill(TenantOwned):
     created = models.PositiveIntegerField(default=0)
     matched = models.PositiveIntegerField(default=0)
     blocked = models.PositiveIntegerField(default=0)
-    # Already in Xero through our own cross-reference with the same version: nothing to do.
+    # Nothing to do: already in Xero with this version, or skipped by policy (cancelled before it was ever sent).
     unchanged = models.PositiveIntegerField(default=0)
     # Dry run: per entity counts, causes of blocks with counts, per-record lines. Real run: what was linked.
     report = models.JSONField(default=dict, blank=True)

@@ -340,7 +340,7 @@ def _finish_reading(run: _Run, xero) -> None:
             created=totals["created"],
             matched=totals["matched"],
             blocked=totals["blocked"],
-            unchanged=totals["unchanged"],
+            unchanged=totals["unchanged"] + totals["skipped"],
         )
     else:
         # Records linked or already in Xero are done from the start; the staged jobs are counted as they go.

@@ -432,3 +432,55 @@ def test_the_page_starts_a_dry_run_and_shows_its_report(world, client, shops):
     assert client.get(f"/sync/tenants/{other.tenant.pk}/backfills/").status_code == 404
     client.force_login(world.owner_b)
     assert client.get(response["Location"]).status_code == 404
+
+
+def test_the_command_prints_the_dry_run_report_and_the_real_runs_progress_as_json(world, shops):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    mine, other = shops
+    expected, _, _ = _known_mix(mine)
+    counts = Counter(expected.values())
+    slug = f"{mine.tenant.agency.slug}/{mine.tenant.slug}"
+    out = StringIO()
+    call_command(
+        "backfill",
+        tenant=slug,
+        since=SINCE.date().isoformat(),
+        entities="orders",
+        dry_run=True,
+        json=True,
+        transport=SandboxTransport(),
+        stdout=out,
+    )
+    report = json.loads(out.getvalue())
+    assert (report["dry_run"], report["status"], report["total"]) == (True, "done", len(expected))
+    assert (report["created"], report["matched"], report["blocked"]) == (counts["created"], 1, counts["blocked"])
+    assert report["report"]["entities"]["orders"]["skipped"] == counts["skipped"]
+
+    out = StringIO()
+    call_command(
+        "backfill",
+        tenant=slug,
+        since=SINCE.date().isoformat(),
+        entities="orders",
+        budget_share="0.25",
+        json=True,
+        transport=SandboxTransport(),
+        stdout=out,
+    )
+    progress = json.loads(out.getvalue())
+    assert (progress["dry_run"], progress["status"], progress["budget_share"]) == (False, "running", "0.25")
+    # The matched order is linked and the cancelled ones skipped already; the rest waits for the drain.
+    assert progress["done"] == 1 + counts["skipped"] and progress["total"] > progress["done"]
+    assert progress["xero_requests_needed"] > 0 and progress["eta_seconds"] > 0
+
+    with pytest.raises(CommandError, match="not a date"):
+        call_command("backfill", tenant=slug, since="yesterday-ish", json=True)
+    with pytest.raises(CommandError, match="Unknown entities"):
+        call_command("backfill", tenant=slug, since="2026-10-01", entities="orders,invoices", json=True)
+    with tenant_scope(other.tenant):
+        assert not Backfill.objects.exists()

@@ -16,6 +16,8 @@ class Command(BaseCommand):
         "backfill jobs that the drain sends within --budget-share of the day's Xero calls. --id resumes, shows or "
         "(with --cancel) cancels an existing backfill."
     )
+    # Tests and the demo pass the sandbox's httpx transport through call_command.
+    stealth_options = ("transport",)
 
     def add_arguments(self, parser):
         parser.add_argument("--tenant", required=True, help="tenant slug, or agency-slug/tenant-slug")
@@ -55,7 +57,8 @@ class Command(BaseCommand):
             if options["cancel"]:
                 return service.backfill_cancel(backfill=backfill, actor="the backfill command")
             if not backfill.report.get("read_complete"):
-                service.backfill_run(backfill=backfill)  # resume: staging finds what is already staged
+                # Resume: staging finds what is already staged.
+                service.backfill_run(backfill=backfill, transport=options.get("transport"))
             return backfill
         if not options["since"]:
             raise CommandError("Give --since (or --id for an existing backfill).")
@@ -67,4 +70,4 @@ class Command(BaseCommand):
             budget_share=options["budget_share"],
             requested_by="the backfill command",
         )
-        return service.backfill_run(backfill=backfill)
+        return service.backfill_run(backfill=backfill, transport=options.get("transport"))
