@@ -54,9 +54,6 @@ class Findings:
     tallies: dict[str, EntityTally] = field(default_factory=lambda: defaultdict(EntityTally))
 
     def add(self, kind: str, entity: str, *, detail: str, action: str, **values) -> None:
-        values = {
-            k: ("" if v is None and k not in ("difference", "source_connection_id") else v) for k, v in values.items()
-        }
         self.items.append(
             {"kind": kind, "entity": entity, "detail": detail[:500], "suggested_action": action[:300], **values}
         )

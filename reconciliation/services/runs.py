@@ -20,7 +20,8 @@ from core.errors import ApplicationError
 from mappings.cache import mapping_cache
 from mappings.results import reference
 from mappings.rules import MappingSet
-from reconciliation.models import Mismatch, ReconciliationPolicy, ReconciliationRun
+from reconciliation.models import Mismatch, ReconciliationRun
+from reconciliation.selectors import policy_get
 from reconciliation.services import compare, xero_side
 from reconciliation.services.source_side import source_read
 from sync.models import CrossReference
@@ -137,8 +138,7 @@ def _xrefs(entity: str, keys) -> dict[tuple[int, str], compare.XRef]:
 
 def _compare(run: ReconciliationRun, *, xero: Connection, client, transport) -> compare.Findings:
     tenant = run.tenant
-    policy = ReconciliationPolicy.objects.first()
-    include_items = bool(policy and policy.include_items)
+    include_items = policy_get(tenant=tenant).include_items
     since = _period_start_utc(run.period_start, tenant.timezone)
     ref, _ = reference(xero)
     xero_base = ref.organisation.get("BaseCurrency") or tenant.base_currency
