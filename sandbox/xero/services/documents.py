@@ -449,5 +449,6 @@ def document_settle(*, doc, on: date | None, ws: Workspace | None = None) -> Non
     else:
         doc.save()
     if doc.status != old:
-        with workspace_single(doc.org, ws) as ws:
+        # The batch's workspace knows the organisation; doc.org would be read once per payment.
+        with workspace_single(ws.org if ws is not None else doc.org, ws) as ws:
             _after_write(ws=ws, doc=doc, created=False, old_status=old, is_invoice=isinstance(doc, Invoice))
