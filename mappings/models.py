@@ -327,6 +327,13 @@ class PostingPolicy(TenantOwned):
     cogs_account_code = models.CharField("cost of goods sold account", max_length=10, blank=True)
     on_cancel = models.CharField(max_length=10, choices=OnCancel.choices, default=OnCancel.VOID)
     on_edit = models.CharField(max_length=10, choices=OnEdit.choices, default=OnEdit.UPDATE)
+    paid_order_status = models.CharField(
+        max_length=32,
+        blank=True,
+        default="complete",
+        help_text="Magento: the order status asked for once its Xero invoice is paid (Magento applies it where the "
+        "order's state allows, e.g. complete once shipped). Blank: leave the status to Magento.",
+    )
 
     class Meta:
         verbose_name_plural = "posting policies"

@@ -92,3 +92,8 @@ def contact_match_plan(*, source_connection: Connection, contact: Contact) -> li
         "name": contact.name,
     }
     return [(step, values[step]) for step in policy.effective_match_order() if values.get(step)]
+
+
+def order_paid_status(*, source_connection: Connection) -> str:
+    """The order status a source is asked for once the order's Xero invoice is paid ("" leaves it alone)."""
+    return _posting(source_connection).paid_order_status

@@ -6,6 +6,7 @@ SCHEDULES = (
     ("Send due write-backs", "sync.tasks.write_backs_due_task", 1),
     ("Sweep stuck work", "sync.tasks.sweep_task", 5),
     ("Poll sources", "sync.tasks.poll_sources_task", 15),
+    ("Poll Xero invoice status", "sync.tasks.xero_invoices_poll_task", 15),
     ("Alerts", "sync.tasks.alerts_task", 5),
     ("Release fixed jobs", "sync.tasks.needs_attention_recheck_task", 5),
     ("Xero contacts: initial imports", "sync.tasks.xero_contacts_imports_due_task", 5),

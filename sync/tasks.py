@@ -74,6 +74,13 @@ def poll_sources_task() -> int:
     return sources_poll_due()
 
 
+def xero_invoices_poll_task() -> dict:
+    """Every 15 minutes: invoices changed in Xero since the watermark (INVOICE webhooks can be missed)."""
+    from sync.services.invoice_status import xero_invoices_poll_due
+
+    return xero_invoices_poll_due()
+
+
 def alerts_task() -> int:
     """Every 5 minutes: failure digests, day limits and silent webhooks, tenant by tenant."""
     from sync.models import SyncJob, WebhookStats

@@ -305,8 +305,23 @@ def order_apply_invoice(order: dict, invoice: dict, *, updated_at: str) -> None:
             _add(payment, prefix + "amount_paid", total)
     if order.get("state") in ("new", "pending_payment", "payment_review"):
         order["state"], order["status"] = "processing", "processing"
+    if order.get("state") == "processing" and _invoiced_and_shipped(order):
+        # Magento's order state handler: nothing left to invoice or to ship is a complete order.
+        order["state"], order["status"] = "complete", "complete"
     order["updated_at"] = updated_at
     order_sync_shipping_items(order)
+
+
+def _invoiced_and_shipped(order: dict) -> bool:
+    for item in order["items"]:
+        if is_child(item):
+            continue
+        if remaining_qty(item, "invoice") > 0:
+            return False
+        unshipped = d(item.get("qty_ordered")) - d(item.get("qty_shipped")) - d(item.get("qty_canceled"))
+        if not item.get("is_virtual") and unshipped > 0:
+            return False
+    return True
 
 
 def order_apply_creditmemo(order: dict, memo: dict, *, updated_at: str) -> None:

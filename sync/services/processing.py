@@ -33,9 +33,6 @@ def _records_of(event: InboundEvent, *, transport=None, adapters=None) -> list[t
     if event.source == InboundEvent.Source.API:
         entity = API_KINDS.get(event.kind, event.kind)
         return [(entity, from_json(entity, event.body))]
-    if event.connection.provider == "xero":
-        # Changes made in Xero flow back to sources (payment status, contacts); staged by the reverse flows.
-        return []
     from connections.sources import source_adapter
 
     if adapters is None:
@@ -70,6 +67,13 @@ def inbound_events_process(*, event_ids, transport=None, adapters=None) -> dict[
     processed in one transaction. Events already handled are left alone. Returns counts by final status."""
     events = list(InboundEvent.objects.select_related("connection").filter(pk__in=event_ids, status=Status.RECEIVED))
     counts: dict[str, int] = {}
+    # Changes made in Xero flow back to sources and partners (sync.services.xero_events), in batches per category.
+    from_xero = [event for event in events if event.connection.provider == "xero"]
+    if from_xero:
+        from sync.services.xero_events import xero_events_process
+
+        counts = xero_events_process(events=from_xero, transport=transport)
+        events = [event for event in events if event.connection.provider != "xero"]
     readable: list[tuple[InboundEvent, list]] = []
     for event in events:
         try:

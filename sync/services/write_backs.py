@@ -121,6 +121,10 @@ def _sender(kind: str):
         from sync.services.xero_stock import stock_level_write
 
         return stock_level_write
+    if kind == WriteBack.Kind.ORDER_STATUS:
+        from sync.services.invoice_status import order_status_write
+
+        return order_status_write
     raise ApplicationError(f"No sender for write-backs of kind '{kind}'.", code="not_supported")
 
 
