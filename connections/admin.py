@@ -1,7 +1,8 @@
+from django import forms
 from django.contrib import admin
 
 from connections import services
-from connections.models import Connection
+from connections.models import Connection, PartnerWebhookEndpoint
 from tenants.admin_base import AgencyScopedAdmin
 
 
@@ -65,3 +66,33 @@ class ConnectionAdmin(AgencyScopedAdmin):
                 connection=connection, reason=f"Disconnected by {request.user.email}.", actor=request.user.email
             )
         self.message_user(request, f"{count} connection(s) disconnected.")
+
+
+class PartnerWebhookEndpointForm(forms.ModelForm):
+    class Meta:
+        model = PartnerWebhookEndpoint
+        fields = ["url", "events", "is_active"]
+
+    def clean_events(self):
+        events = self.cleaned_data["events"]
+        allowed = set(PartnerWebhookEndpoint.Event.values)
+        if not isinstance(events, list) or not events or not set(events) <= allowed:
+            raise forms.ValidationError(f"A list of one or more of: {', '.join(sorted(allowed))}.")
+        return sorted(set(events))
+
+
+@admin.register(PartnerWebhookEndpoint)
+class PartnerWebhookEndpointAdmin(AgencyScopedAdmin):
+    """Where partner connections receive our events. Created through the API, which shows the signing secret once;
+    here admins change the URL and events or pause deliveries. The secret never shows."""
+
+    agency_field = "tenant__agency"
+    tenant_field = "tenant"
+    list_display = ["connection", "tenant", "url", "events", "is_active", "updated_at"]
+    list_filter = ["is_active"]
+    form = PartnerWebhookEndpointForm
+    fields = ["tenant", "connection", "url", "events", "is_active"]
+    readonly_fields = ["tenant", "connection"]
+
+    def has_add_permission(self, request):
+        return False

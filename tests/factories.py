@@ -104,7 +104,17 @@ class ConnectionFactory(factory.django.DjangoModelFactory):
 
 
 # Sync -----------------------------------------------------------------------------------------------------------
-from sync.models import Alert, AuditEntry, Backfill, CrossReference, DeadLetter, InboundEvent, SyncJob  # noqa: E402
+from connections.models import PartnerWebhookEndpoint  # noqa: E402
+from sync.models import (  # noqa: E402
+    Alert,
+    AuditEntry,
+    Backfill,
+    CrossReference,
+    DeadLetter,
+    InboundEvent,
+    SyncJob,
+    WriteBack,
+)
 
 
 class SyncJobFactory(factory.django.DjangoModelFactory):
@@ -168,6 +178,42 @@ class CrossReferenceFactory(factory.django.DjangoModelFactory):
     source_version = "v1"
     payload_hash = "h"
     synced_at = factory.LazyFunction(timezone.now)
+
+
+class WriteBackFactory(factory.django.DjangoModelFactory):
+    """A pending order status write-back to a Magento connection of the same tenant."""
+
+    class Meta:
+        model = WriteBack
+
+    tenant = factory.SubFactory(TenantFactory)
+    connection = factory.LazyAttribute(lambda o: ConnectionFactory(tenant=o.tenant))
+    kind = WriteBack.Kind.ORDER_STATUS
+    event = "invoice.paid"
+    key = factory.Sequence(lambda n: f"invoice.paid:{n}")
+    source_id = factory.Sequence(lambda n: str(100 + n))
+    data = factory.LazyFunction(lambda: {"invoice_number": "INV-1", "amount": "10.00"})
+    next_attempt_at = factory.LazyFunction(timezone.now)
+
+
+class PartnerWebhookEndpointFactory(factory.django.DjangoModelFactory):
+    """A partner (REST) connection's webhook endpoint with an encrypted signing secret."""
+
+    class Meta:
+        model = PartnerWebhookEndpoint
+        skip_postgeneration_save = True
+
+    tenant = factory.SubFactory(TenantFactory)
+    connection = factory.LazyAttribute(lambda o: ConnectionFactory(tenant=o.tenant, provider="rest", credentials={}))
+    url = factory.Sequence(lambda n: f"https://partner{n}.example.com/hooks")
+    events = factory.LazyFunction(lambda: ["invoice.paid"])
+
+    @factory.post_generation
+    def secret(obj, create, extracted, **kwargs):
+        obj.secret_ciphertext = crypto.encrypt_for(
+            obj.connection, purpose=crypto.PURPOSE_PARTNER_WEBHOOK_SECRET, value=extracted or "whsec_factory"
+        )
+        obj.save(update_fields=["secret_ciphertext"])
 
 
 # Mappings -------------------------------------------------------------------------------------------------------

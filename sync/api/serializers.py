@@ -2,9 +2,10 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from connections.models import PartnerWebhookEndpoint
 from core.api.serializers import StrictSerializer
 from core.errors import ApplicationError
-from sync.models import AuditEntry, SyncJob
+from sync.models import AuditEntry, SyncJob, WriteBack, WriteBackAttempt
 from sync.services.backfill import ENTITIES as BACKFILL_ENTITIES
 from sync.services.backfill import since_parse
 
@@ -115,3 +116,81 @@ class BackfillSerializer(serializers.Serializer):
     started_at = serializers.CharField(allow_null=True)
     finished_at = serializers.CharField(allow_null=True)
     report = serializers.JSONField(required=False)
+
+
+class WriteBackAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WriteBackAttempt
+        fields = ["number", "ok", "status_code", "latency_ms", "response_excerpt", "error", "created_at"]
+        read_only_fields = fields
+
+
+class WriteBackSerializer(serializers.ModelSerializer):
+    """A write-back to a source or partner, with its delivery log (every attempt, oldest first)."""
+
+    attempt_log = WriteBackAttemptSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = WriteBack
+        fields = [
+            "id",
+            "connection",
+            "kind",
+            "event",
+            "source_id",
+            "data",
+            "state",
+            "attempts",
+            "next_attempt_at",
+            "error_code",
+            "cause",
+            "created_at",
+            "finished_at",
+            "attempt_log",
+        ]
+        read_only_fields = fields
+
+
+class WriteBackSelectionSerializer(StrictSerializer):
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=5000)
+
+
+class WriteBackDiscardSerializer(WriteBackSelectionSerializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class PartnerWebhookEndpointSerializer(serializers.ModelSerializer):
+    """A partner connection's webhook endpoint. The signing secret is never shown here."""
+
+    class Meta:
+        model = PartnerWebhookEndpoint
+        fields = ["id", "connection", "url", "events", "is_active", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class PartnerWebhookEndpointCreatedSerializer(PartnerWebhookEndpointSerializer):
+    secret = serializers.CharField(help_text="The signing secret: shown this once, store it now.")
+
+    class Meta(PartnerWebhookEndpointSerializer.Meta):
+        fields = [*PartnerWebhookEndpointSerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+
+class PartnerWebhookEndpointInputSerializer(StrictSerializer):
+    connection = serializers.IntegerField(min_value=1, help_text="The partner (REST) connection.")
+    url = serializers.CharField(max_length=500, help_text="https:// URL that receives the POSTs.")
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=PartnerWebhookEndpoint.Event.choices), min_length=1, max_length=20
+    )
+    is_active = serializers.BooleanField(required=False, default=True)
+
+
+class PartnerWebhookEndpointChangeSerializer(StrictSerializer):
+    url = serializers.CharField(max_length=500, required=False)
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=PartnerWebhookEndpoint.Event.choices),
+        min_length=1,
+        max_length=20,
+        required=False,
+    )
+    is_active = serializers.BooleanField(required=False)

@@ -1,11 +1,12 @@
 from django.db.models import Min
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins
+from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
+from connections.models import Connection, PartnerWebhookEndpoint
 from sync.api.serializers import (
     AuditEntrySerializer,
     BackfillCreateSerializer,
@@ -13,11 +14,18 @@ from sync.api.serializers import (
     CauseGroupSerializer,
     DiscardSerializer,
     JobSelectionSerializer,
+    PartnerWebhookEndpointChangeSerializer,
+    PartnerWebhookEndpointCreatedSerializer,
+    PartnerWebhookEndpointInputSerializer,
+    PartnerWebhookEndpointSerializer,
     SyncJobSerializer,
+    WriteBackDiscardSerializer,
+    WriteBackSelectionSerializer,
+    WriteBackSerializer,
 )
-from sync.models import AuditEntry, Backfill, DeadLetter, SyncJob
+from sync.models import AuditEntry, Backfill, DeadLetter, SyncJob, WriteBack
 from sync.services import backfill as backfill_service
-from sync.services import operations
+from sync.services import operations, partner_webhooks, write_backs
 from sync.services.backfill_budget import DEFAULT_BUDGET_SHARE, backfill_progress
 from tenants.api.base import TenantScopedViewSet
 
@@ -178,3 +186,89 @@ class BackfillViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
         _require_writer(self.principal)
         backfill = backfill_service.backfill_cancel(backfill=self.get_object(), actor=self.principal.label)
         return self._answer(backfill)
+
+
+def _require_admin(principal, what: str) -> None:
+    if principal.membership is not None and not principal.is_admin:
+        raise PermissionDenied(f"Only agency owners and admins can {what}.")
+
+
+class WriteBackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """Write-backs to sources and partners (order payment status, partner webhooks), each with its delivery log.
+
+    Filter by state (dead = dead letters), kind, event, connection or source_id; replay or discard a selection.
+    """
+
+    model = WriteBack
+    serializer_class = WriteBackSerializer
+
+    def get_queryset(self):
+        rows = WriteBack.objects.filter(tenant=self.tenant).prefetch_related("attempt_log").order_by("-id")
+        return _filtered(rows, self.request.query_params, ("state", "kind", "event", "connection", "source_id"))
+
+    @extend_schema(request=WriteBackSelectionSerializer, responses={200: None})
+    @action(detail=False, methods=["post"])
+    def replay(self, request, tenant_id=None):
+        """Send again: one write-back or a selection (dead letters, discarded, or delivered ones on purpose)."""
+        _require_admin(self.principal, "replay write-backs")
+        data = _valid(WriteBackSelectionSerializer, request)
+        return Response({"replayed": write_backs.write_backs_replay(actor=self.principal.label, ids=data["ids"])})
+
+    @extend_schema(request=WriteBackDiscardSerializer, responses={200: None})
+    @action(detail=False, methods=["post"])
+    def discard(self, request, tenant_id=None):
+        """Give up on pending or dead write-backs, with a reason that is kept."""
+        _require_admin(self.principal, "discard write-backs")
+        data = _valid(WriteBackDiscardSerializer, request)
+        count = write_backs.write_backs_discard(actor=self.principal.label, ids=data["ids"], reason=data["reason"])
+        return Response({"discarded": count})
+
+
+class PartnerWebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """Where partner (REST) connections receive our events. The signing secret is shown once: on creation and on
+    rotation. Verification recipe for partner developers: README, "Outbound partner webhooks"."""
+
+    model = PartnerWebhookEndpoint
+    serializer_class = PartnerWebhookEndpointSerializer
+
+    def get_queryset(self):
+        return PartnerWebhookEndpoint.objects.filter(tenant=self.tenant).order_by("id")
+
+    @extend_schema(
+        request=PartnerWebhookEndpointInputSerializer, responses={201: PartnerWebhookEndpointCreatedSerializer}
+    )
+    def create(self, request, tenant_id=None):
+        _require_admin(self.principal, "configure partner webhooks")
+        data = _valid(PartnerWebhookEndpointInputSerializer, request)
+        connection = Connection.objects.filter(tenant=self.tenant, pk=data["connection"]).first()
+        if connection is None:
+            raise ValidationError({"connection": ["No such connection in this tenant."]})
+        if PartnerWebhookEndpoint.objects.filter(connection=connection).exists():
+            raise ValidationError({"connection": ["This connection has an endpoint already: change it instead."]})
+        endpoint, secret = partner_webhooks.partner_webhook_endpoint_set(
+            connection=connection, url=data["url"], events=data["events"], is_active=data["is_active"]
+        )
+        body = {**PartnerWebhookEndpointSerializer(endpoint).data, "secret": secret}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=PartnerWebhookEndpointChangeSerializer, responses=PartnerWebhookEndpointSerializer)
+    def partial_update(self, request, tenant_id=None, pk=None):
+        endpoint = self.get_object()
+        _require_admin(self.principal, "configure partner webhooks")
+        data = _valid(PartnerWebhookEndpointChangeSerializer, request)
+        endpoint, _ = partner_webhooks.partner_webhook_endpoint_set(
+            connection=endpoint.connection,
+            url=data.get("url", endpoint.url),
+            events=data.get("events", endpoint.events),
+            is_active=data.get("is_active", endpoint.is_active),
+        )
+        return Response(PartnerWebhookEndpointSerializer(endpoint).data)
+
+    @extend_schema(request=None, responses=PartnerWebhookEndpointCreatedSerializer)
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request, tenant_id=None, pk=None):
+        """A new signing secret, shown this once; deliveries from now on are signed with it."""
+        endpoint = self.get_object()
+        _require_admin(self.principal, "rotate webhook secrets")
+        secret = partner_webhooks.partner_webhook_secret_rotate(endpoint=endpoint)
+        return Response({**PartnerWebhookEndpointSerializer(endpoint).data, "secret": secret})

@@ -91,13 +91,15 @@ def write_backs_enqueue(*, connection: Connection) -> None:
         transaction.on_commit(enqueue)
 
 
-def _claim(connection: Connection) -> WriteBack | None:
-    """Take the next due write-back of the connection (or one whose worker died), marking it running."""
+def _claim(connection: Connection, *, tried: set[int]) -> WriteBack | None:
+    """Take the next due write-back of the connection (or one whose worker died), marking it running. One run
+    tries each write-back once: a retry whose jittered delay is tiny waits for the next run."""
     now = timezone.now()
     with transaction.atomic():
         write_back = (
             WriteBack.objects.select_for_update(skip_locked=True)
             .filter(connection=connection)
+            .exclude(pk__in=tried)
             .filter(Q(state=State.PENDING, next_attempt_at__lte=now) | Q(state=State.RUNNING, lease_expires_at__lt=now))
             .order_by("next_attempt_at", "id")
             .first()
@@ -135,11 +137,13 @@ def write_backs_run(*, connection: Connection, transport=None, limit: int = 500)
     """
     counts: dict[str, int] = {}
     context: dict = {}  # senders keep what they reuse across write-backs here (an adapter, an endpoint)
+    tried: set[int] = set()
     try:
         for _ in range(limit):
-            write_back = _claim(connection)
+            write_back = _claim(connection, tried=tried)
             if write_back is None:
                 break
+            tried.add(write_back.pk)
             started = time.monotonic()
             try:
                 send = _sender(write_back.kind)
@@ -167,7 +171,8 @@ def _record(write_back: WriteBack, result: AttemptResult) -> str:
     WriteBackAttempt.objects.create(
         tenant_id=write_back.tenant_id,
         write_back=write_back,
-        number=write_back.attempts,
+        # Numbered across replays too (a replay restarts the retry schedule, not the log).
+        number=WriteBackAttempt.objects.filter(write_back=write_back).count() + 1,
         ok=result.ok,
         status_code=result.status_code,
         latency_ms=result.latency_ms,

@@ -180,3 +180,48 @@ def test_tenant_b_events_go_to_tenant_b_partner_only(world):
     assert len(partner_deliveries(name="crm-tenant-b")) == 1
     with tenant_scope(world.tenant_a1):
         assert not WriteBack.objects.exists()
+
+
+def test_the_api_shows_the_secret_once_and_the_delivery_log_and_replays(world, api):
+    api.force_login(world.owner_a)
+    base = f"/api/v1/tenants/{world.tenant_a1.pk}"
+    with tenant_scope(world.tenant_a1):
+        partner = ConnectionFactory(tenant=world.tenant_a1, provider="rest", credentials={})
+    bad = api.post(f"{base}/partner-webhooks/", {"connection": partner.pk, "url": "nope", "events": []}, format="json")
+    assert bad.status_code == 400 and bad.json()["code"]
+    created = api.post(
+        f"{base}/partner-webhooks/",
+        {"connection": partner.pk, "url": HOOKS.format("crm-api"), "events": ["invoice.paid"]},
+        format="json",
+    )
+    assert created.status_code == 201
+    secret = created.json()["secret"]
+    endpoint_url = f"{base}/partner-webhooks/{created.json()['id']}/"
+    assert "secret" not in api.get(endpoint_url).json()
+    assert secret not in api.get(f"{base}/partner-webhooks/").content.decode()
+    changed = api.patch(endpoint_url, {"events": ["invoice.paid", "invoice.voided"]}, format="json")
+    assert changed.status_code == 200 and changed.json()["events"] == ["invoice.paid", "invoice.voided"]
+
+    partner_receiver_set(name="crm-api", fail_next=1, fail_status=500)
+    with tenant_scope(world.tenant_a1):
+        write_back = partner_event_emit(connection=partner, event="invoice.paid", data={"id": "z"}, key="z")
+    _run(world.tenant_a1, partner)
+    _due_now(world.tenant_a1)
+    _run(world.tenant_a1, partner)
+    shown = api.get(f"{base}/write-backs/{write_back.pk}/").json()
+    assert shown["state"] == "done"
+    assert [(a["number"], a["ok"], a["status_code"]) for a in shown["attempt_log"]] == [(1, False, 500), (2, True, 200)]
+    _verify(partner_deliveries(name="crm-api")[-1], secret)
+
+    # Rotating the secret shows the new one once; deliveries are signed with it from then on.
+    rotated = api.post(f"{endpoint_url}rotate-secret/", {}, format="json").json()["secret"]
+    assert rotated != secret
+    replayed = api.post(f"{base}/write-backs/replay/", {"ids": [write_back.pk]}, format="json")
+    assert replayed.json() == {"replayed": 1}
+    _run(world.tenant_a1, partner)
+    _verify(partner_deliveries(name="crm-api")[-1], rotated)
+
+    # Another tenant's write-backs are not found, and a member cannot replay.
+    assert api.get(f"/api/v1/tenants/{world.tenant_b1.pk}/write-backs/").status_code == 404
+    api.force_login(world.member_a)
+    assert api.post(f"{base}/write-backs/replay/", {"ids": [write_back.pk]}, format="json").status_code == 403

@@ -120,7 +120,7 @@ def _ship(code: str, order_id: str) -> None:
 
 def test_paid_part_paid_and_voided_in_xero_reach_the_magento_orders(world, settings):
     shop = Tenant(world.tenant_a1, code="wbshop", orders=30, settings=settings)
-    other = Tenant(world.tenant_b1, code="wbother", orders=6, seed=9)
+    other = Tenant(world.tenant_b1, code="wbother", orders=12, seed=9)
     # Xero's events for the invoices and payments the engine itself wrote come back first: no write-back.
     first = shop.deliver_and_process()
     assert first["processed"].get("processed", 0) > 0
@@ -165,6 +165,15 @@ def test_paid_part_paid_and_voided_in_xero_reach_the_magento_orders(world, setti
     assert other.write_backs() == []
     for order_id in other.invoices:
         assert not any("Xero invoice" in h["comment"] for h in _native(other.code, order_id)["status_histories"])
+
+    # The other tenant's payment goes through the same app URL to its own connection and its own store only.
+    theirs = _unpaid_orders(other)[0]
+    other.pay_in_xero(theirs, Decimal(str(other.xero_invoice(theirs)["AmountDue"])))
+    assert shop.deliver_and_process()["sent"] == {}
+    assert len(shop.write_backs()) == 3
+    assert other.deliver_and_process()["sent"] == {"done": 1}
+    assert [wb.source_id for wb in other.write_backs()] == [theirs]
+    assert any("is paid in full" in h["comment"] for h in _native(other.code, theirs)["status_histories"])
 
 
 def test_the_rest_of_a_part_paid_invoice_completes_the_order_once(world, settings):
