@@ -1,9 +1,5 @@
 """Outbound partner webhooks, end to end over HTTP into the sandbox's partner receiver."""
 
-import hashlib
-import hmac
-import json
-import time
 from decimal import Decimal
 
 import pytest
@@ -19,6 +15,7 @@ from sync.services.partner_webhooks import partner_event_emit, partner_webhook_e
 from sync.services.write_backs import write_backs_replay, write_backs_run
 from tenants.scoping import tenant_scope
 from tests.factories import ConnectionFactory
+from tests.sync.webhook_helpers import partner_signature_verify
 
 pytestmark = pytest.mark.django_db
 State = WriteBack.State
@@ -45,17 +42,6 @@ def _due_now(tenant):
         WriteBack.objects.filter(state=State.PENDING).update(next_attempt_at=timezone.now())
 
 
-def _verify(delivery, secret: str, *, tolerance: int = 300) -> dict:
-    """What a partner does: recompute the HMAC over "<t>." + raw body, compare in constant time, check the age."""
-    header = delivery.headers["Ledgerbridge-Signature"]
-    parts = dict(item.split("=", 1) for item in header.split(","))
-    timestamp = int(parts["t"])
-    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + bytes(delivery.body), hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(expected, parts["v1"]), "signature does not verify"
-    assert abs(time.time() - timestamp) < tolerance
-    return json.loads(bytes(delivery.body))
-
-
 def test_partner_receives_a_signed_event_it_can_verify(world):
     connection, secret = _partner(world.tenant_a1, "crm-a")
     assert secret.startswith("whsec_")
@@ -66,7 +52,7 @@ def test_partner_receives_a_signed_event_it_can_verify(world):
     assert _run(world.tenant_a1, connection) == {State.DONE: 1}
 
     (delivery,) = partner_deliveries(name="crm-a")
-    body = _verify(delivery, secret)
+    body = partner_signature_verify(delivery, secret)
     assert body["event"] == "invoice.paid" and body["id"] == str(write_back.pk)
     assert body["data"] == {"id": "inv-1", "number": "INV-0001", "amount_paid": "12.50", "status": "PAID"}
     assert delivery.headers["Ledgerbridge-Event"] == "invoice.paid"
@@ -74,7 +60,7 @@ def test_partner_receives_a_signed_event_it_can_verify(world):
     # A tampered body or another secret does not verify.
     delivery.body = bytes(delivery.body).replace(b"12.50", b"99.50")
     with pytest.raises(AssertionError):
-        _verify(delivery, secret)
+        partner_signature_verify(delivery, secret)
     with tenant_scope(world.tenant_a1):
         (attempt,) = WriteBackAttempt.objects.filter(write_back=write_back)
         assert attempt.ok and attempt.status_code == 200 and attempt.number == 1
@@ -119,7 +105,7 @@ def test_failure_then_retry_then_success_is_in_the_delivery_log_and_replay_sends
     assert {d.headers["Ledgerbridge-Delivery"] for d in deliveries} == {str(write_back.pk)}
     assert len({bytes(d.body) for d in deliveries}) == 1
     for delivery in deliveries:
-        _verify(delivery, secret)
+        partner_signature_verify(delivery, secret)
 
     with tenant_scope(world.tenant_a1):
         assert write_backs_replay(actor="ops@example.com", ids=[write_back.pk]) == 1
@@ -211,7 +197,7 @@ def test_the_api_shows_the_secret_once_and_the_delivery_log_and_replays(world, a
     shown = api.get(f"{base}/write-backs/{write_back.pk}/").json()
     assert shown["state"] == "done"
     assert [(a["number"], a["ok"], a["status_code"]) for a in shown["attempt_log"]] == [(1, False, 500), (2, True, 200)]
-    _verify(partner_deliveries(name="crm-api")[-1], secret)
+    partner_signature_verify(partner_deliveries(name="crm-api")[-1], secret)
 
     # Rotating the secret shows the new one once; deliveries are signed with it from then on.
     rotated = api.post(f"{endpoint_url}rotate-secret/", {}, format="json").json()["secret"]
@@ -219,7 +205,7 @@ def test_the_api_shows_the_secret_once_and_the_delivery_log_and_replays(world, a
     replayed = api.post(f"{base}/write-backs/replay/", {"ids": [write_back.pk]}, format="json")
     assert replayed.json() == {"replayed": 1}
     _run(world.tenant_a1, partner)
-    _verify(partner_deliveries(name="crm-api")[-1], rotated)
+    partner_signature_verify(partner_deliveries(name="crm-api")[-1], rotated)
 
     # Another tenant's write-backs are not found, and a member cannot replay.
     assert api.get(f"/api/v1/tenants/{world.tenant_b1.pk}/write-backs/").status_code == 404

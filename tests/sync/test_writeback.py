@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from connections.providers.xero import accounting
+from connections.services import connection_create
 from sandbox.cin7.generator import generate as cin7_generate
 from sandbox.cin7.services import account_ensure
 from sandbox.magento.generator import generate as magento_generate
@@ -45,11 +46,21 @@ class Tenant:
                 store = store_create(code=code, currency="AUD", tax_inclusive=True)
                 magento_generate(account=code, seed=seed, customers=6, orders=orders, currency="AUD")
                 self.source = magento_connection_for(tenant, store)
-            else:
+            elif source == "cin7":
                 account = account_ensure(name=code)
                 cin7_generate(account=account.account_id, seed=seed, customers=6, orders=orders)
                 self.source = cin7_connection(tenant, account)
+            else:  # a partner system: it pushes its orders to our API
+                self.source = connection_create(tenant=tenant, provider_id="rest", display_name=f"CRM {code}")
+                self.invoices = {}
+                return
             poll_and_process(self.source)
+        self.sync()
+
+    def sync(self):
+        """Process what arrived, map everything (day one), drain into Xero; remember the invoices."""
+        with tenant_scope(self.tenant):
+            inbound_events_process_pending(transport=TRANSPORT)
             map_everything(self.source, self.xero)
             drain_until_idle(self.xero)
             self.invoices = {x.source_id: x.xero_id for x in CrossReference.objects.filter(entity="invoice")}
@@ -275,3 +286,36 @@ def test_cin7_sales_get_the_payment_made_in_xero(world, settings):
         poll_and_process(shop.source)
         drain_until_idle(shop.xero)
     assert Decimal(str(shop.xero_invoice(sale_id)["AmountPaid"])) == due
+
+
+def test_a_partner_order_paid_in_xero_reaches_the_partner_as_a_signed_webhook(world, settings, api):
+    from sandbox.partner.services import partner_deliveries
+    from sync.services.partner_webhooks import partner_webhook_endpoint_set
+    from tenants import services as tenant_services
+    from tests.sync.test_ingest import ORDER
+    from tests.sync.webhook_helpers import partner_signature_verify
+
+    shop = Tenant(world.tenant_a1, code="wbcrm", source="rest", settings=settings)
+    with tenant_scope(shop.tenant):
+        _, secret = partner_webhook_endpoint_set(
+            connection=shop.source, url="http://testserver/sandbox/partner/crm-e2e/hooks", events=["invoice.paid"]
+        )
+    _, key = tenant_services.api_key_create(agency=world.agency_a, name="crm")
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert api.post(f"/api/v1/tenants/{shop.tenant.pk}/ingest/orders/", ORDER, format="json").status_code == 202
+    shop.sync()
+    assert list(shop.invoices) == ["SO-5001"]
+    shop.deliver_and_process()  # the invoice's creation: nothing to tell the partner
+    assert partner_deliveries(name="crm-e2e") == []
+
+    shop.pay_in_xero("SO-5001", Decimal("38.50"))
+    assert shop.deliver_and_process()["sent"] == {"done": 1}
+    (delivery,) = partner_deliveries(name="crm-e2e")
+    body = partner_signature_verify(delivery, secret)
+    assert body["event"] == "invoice.paid"
+    assert body["data"]["order_id"] == "SO-5001" and body["data"]["status"] == "PAID"
+    assert (body["data"]["amount_paid"], body["data"]["amount_due"], body["data"]["amount"]) == (
+        "38.50",
+        "0.00",
+        "38.50",
+    )

@@ -3,6 +3,8 @@
 import base64
 import hashlib
 import hmac
+import json
+import time
 from functools import cache
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -35,3 +37,15 @@ def adobe_sign(body: bytes, name: str = "store") -> str:
     """What Adobe Commerce sends: base64(RSA-SHA256 signature of base64(body))."""
     private, _ = adobe_key_pair(name)
     return base64.b64encode(private.sign(base64.b64encode(body), padding.PKCS1v15(), hashes.SHA256())).decode()
+
+
+def partner_signature_verify(delivery, secret: str, *, tolerance: int = 300) -> dict:
+    """What a partner does with our webhook (README recipe): recompute the HMAC over "<t>." + raw body, compare in
+    constant time, check the age. Returns the parsed body; an AssertionError when it does not verify."""
+    header = delivery.headers["Ledgerbridge-Signature"]
+    parts = dict(item.split("=", 1) for item in header.split(","))
+    timestamp = int(parts["t"])
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + bytes(delivery.body), hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(expected, parts["v1"]), "signature does not verify"
+    assert abs(time.time() - timestamp) < tolerance
+    return json.loads(bytes(delivery.body))
