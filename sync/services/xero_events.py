@@ -37,14 +37,20 @@ def invoice_events_handle(*, xero_connection, events, transport=None) -> str:
     return f"{staged} write-back(s) staged" if staged else ""
 
 
-def contact_events_not_handled_yet(*, xero_connection, events, transport=None) -> str:
-    """CONTACT events: contacts from Xero to partner systems are not synced back yet; recorded as such."""
-    return "Xero contact changes are not synced back yet."
+def contact_events_handle(*, xero_connection, events, transport=None) -> str:
+    """CONTACT events: the changed contacts go to the sources and partners that take Xero contacts
+    (sync.services.xero_contacts)."""
+    from sync.services.xero_contacts import xero_contact_events_handle
+
+    counts = xero_contact_events_handle(
+        xero_connection=xero_connection, events=[event.body for event in events], transport=transport
+    )
+    return ", ".join(f"{name} {n}" for name, n in counts.items() if n)[:500]
 
 
 XERO_EVENT_HANDLERS = {
     "INVOICE": invoice_events_handle,
-    "CONTACT": contact_events_not_handled_yet,
+    "CONTACT": contact_events_handle,
 }
 
 
