@@ -82,7 +82,7 @@ def invoices_status_apply(*, invoices: list[dict]) -> int:
             operation=SyncJob.Operation.INVOICE_VOID, state=SyncJob.State.DONE, source_id__in=order_ids
         ).values_list("source_connection_id", "source_id")
     )
-    told = _payments_already_written(order_ids)
+    told = _payments_already_written(order_ids | set(by_invoice))
     staged = 0
     for invoice_id, xrefs in by_invoice.items():
         invoice = wanted[invoice_id]
@@ -103,16 +103,18 @@ def invoices_status_apply(*, invoices: list[dict]) -> int:
     return staged
 
 
-def _payments_already_written(order_ids) -> dict[tuple[int, str], set[str]]:
-    """Xero payment ids already carried by an earlier write-back of each (connection, order)."""
+def _payments_already_written(record_ids) -> dict[tuple[int, str], set[str]]:
+    """Xero payment ids already carried by an earlier write-back of each (connection, order). Order status
+    write-backs are filed under the order id, partner webhooks under the invoice id: both carry the order id."""
     told: dict[tuple[int, str], set[str]] = defaultdict(set)
     rows = (
-        WriteBack.objects.filter(source_id__in=order_ids)
+        WriteBack.objects.filter(source_id__in=record_ids)
         .exclude(state=WriteBack.State.DISCARDED)
         .values_list("connection_id", "source_id", "data")
     )
     for connection_id, source_id, data in rows:
-        told[(connection_id, source_id)].update(str(p["id"]) for p in (data or {}).get("payments") or [])
+        data = data or {}
+        told[(connection_id, data.get("order_id", source_id))].update(str(p["id"]) for p in data.get("payments") or [])
     return told
 
 
