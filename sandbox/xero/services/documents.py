@@ -454,5 +454,5 @@ def document_settle(*, doc, on: date | None, ws: Workspace | None = None) -> Non
             _after_write(ws=ws, doc=doc, created=False, old_status=old, is_invoice=isinstance(doc, Invoice))
     elif isinstance(doc, Invoice):
         # Money applied to or taken off an invoice changes it (AmountPaid, AmountDue): Xero raises an UPDATE.
-        with workspace_single(doc.org, ws) as ws:
-            webhook_event_queue(org=doc.org, category="INVOICE", resource_id=doc.id, created=False, ws=ws)
+        with workspace_single(ws.org if ws is not None else doc.org, ws) as ws:
+            webhook_event_queue(org=ws.org, category="INVOICE", resource_id=doc.id, created=False, ws=ws)
