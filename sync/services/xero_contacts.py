@@ -17,6 +17,8 @@ research/xero.md §4) for webhook batches. All HTTP happens outside transactions
 own small transaction, so a retry after a failure re-does only what is still different.
 """
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass, replace
 
@@ -233,7 +235,6 @@ def _to_partner(target: Target, record: dict, xref: CrossReference | None, count
     if xref is not None and not changed_groups(values, synced_xero):
         counts.unchanged += 1
         return
-    version = fingerprint(replace(contact, updated_at=None))
     data = {
         "id": contact.source_id,
         "source_id": xref.source_id if xref else None,
@@ -251,6 +252,8 @@ def _to_partner(target: Target, record: dict, xref: CrossReference | None, count
         "status": str(record.get("ContactStatus") or "ACTIVE"),
         "updated_at": contact.updated_at.isoformat() if contact.updated_at else None,
     }
+    # One event per version of what partners get (groups and status included), whenever Xero says it changed.
+    version = hashlib.sha256(json.dumps({**data, "updated_at": None}, sort_keys=True).encode()).hexdigest()
     with transaction.atomic():
         partner_event_emit(
             connection=target.connection,
