@@ -98,7 +98,9 @@ def test_in_flight_never_exceeds_five(world, keys):
         with lock:
             state["in_flight"] += 1
             state["max"] = max(state["max"], state["in_flight"])
-        clock.sleep(0.05)  # long enough that 20 eager workers would pile up far beyond 5
+        # Long enough that 20 eager workers would pile up far beyond 5, and that calls still overlap when a busy
+        # machine makes each slot's database round trip slow.
+        clock.sleep(0.3)
         with lock:
             state["in_flight"] -= 1
         return httpx.Response(200, json={})
