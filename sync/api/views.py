@@ -158,7 +158,8 @@ class BackfillViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
 
     def list(self, request, tenant_id=None):
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response([BackfillSerializer(backfill_progress(backfill=b)).data for b in page])
+        rows = [backfill_progress(backfill=backfill_service.backfill_refresh(backfill=b)) for b in page]
+        return self.get_paginated_response(BackfillSerializer(rows, many=True).data)
 
     def retrieve(self, request, tenant_id=None, pk=None):
         return self._answer(self.get_object())

@@ -156,7 +156,9 @@ def backfill_run(*, backfill: Backfill, transport=None, chunk: int = CHUNK) -> B
     backfill.refresh_from_db()
     try:
         xero = xero_connection_of(tenant_id=backfill.tenant_id)
-        sources = Connection.objects.filter(status=Connection.Status.ACTIVE).exclude(provider__in=["xero", "rest"])
+        sources = Connection.objects.filter(tenant_id=backfill.tenant_id, status=Connection.Status.ACTIVE).exclude(
+            provider__in=["xero", "rest"]
+        )
         plan = Plan(client=xero_client_for(xero, transport=transport), dry_run=backfill.dry_run)
         run = _Run(backfill=backfill, plan=plan, chunk=chunk)
         try:
@@ -233,6 +235,9 @@ def _link_and_stage(backfill: Backfill, source, name: str, lines: list[Line]) ->
     now = timezone.now()
     matched = [line for line in lines if line.outcome == "matched"]
     with transaction.atomic():
+        # The backfill's row lock orders this chunk against a cancel: a cancelled backfill stages nothing more.
+        if not Backfill.objects.select_for_update().filter(pk=backfill.pk, status=Status.RUNNING).exists():
+            return
         existing = set(
             CrossReference.objects.filter(
                 source_connection=source, entity=xero_entity, source_id__in=[m.record.source_id for m in matched]
@@ -384,7 +389,9 @@ def backfill_cancel(*, backfill: Backfill, actor: str) -> Backfill:
     if backfill.status in (Status.DONE, Status.CANCELLED):
         raise ApplicationError(f"This backfill is already {backfill.get_status_display().lower()}.", code="conflict")
     with transaction.atomic():
-        Backfill.objects.filter(pk=backfill.pk).update(status=Status.CANCELLED, finished_at=timezone.now())
+        Backfill.objects.select_for_update().filter(pk=backfill.pk).update(
+            status=Status.CANCELLED, finished_at=timezone.now()
+        )
         SyncJob.objects.filter(backfill=backfill, state__in=(State.PENDING, State.NEEDS_ATTENTION)).update(
             state=State.DISCARDED, discard_reason=f"Backfill cancelled by {actor}."[:500], finished_at=timezone.now()
         )

@@ -484,3 +484,24 @@ def test_the_command_prints_the_dry_run_report_and_the_real_runs_progress_as_jso
         call_command("backfill", tenant=slug, since="2026-10-01", entities="orders,invoices", json=True)
     with tenant_scope(other.tenant):
         assert not Backfill.objects.exists()
+
+
+def test_cancelling_discards_what_was_not_sent_and_nothing_more_goes_to_xero(shops):
+    mine, other = shops
+    backfill = _start(mine)
+    transport = CountingTransport()
+    with tenant_scope(mine.tenant):
+        staged = SyncJob.objects.filter(backfill=backfill).count()
+        assert staged > 0
+        backfill = service.backfill_cancel(backfill=backfill, actor="owner@example.com")
+        assert backfill.status == Backfill.Status.CANCELLED
+        discarded = SyncJob.objects.filter(backfill=backfill, state=SyncJob.State.DISCARDED)
+        assert discarded.count() == staged
+        assert discarded.first().discard_reason == "Backfill cancelled by owner@example.com."
+        drain_run(xero_connection=mine.xero, transport=transport)
+        assert transport.xero_writes == 0
+        # Running it again does nothing: a cancelled backfill stays cancelled.
+        assert service.backfill_run(backfill=backfill, transport=transport).status == Backfill.Status.CANCELLED
+        assert SyncJob.objects.filter(backfill=backfill).count() == staged
+    with tenant_scope(other.tenant):
+        assert not SyncJob.objects.exists()
