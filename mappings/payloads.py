@@ -33,6 +33,8 @@ __all__ = [
     "payload_json",
     "wire",
     "payment_payload",
+    "refund_payment_payload",
+    "allocation_payload",
 ]
 
 Target = FieldTransform.Target
@@ -165,6 +167,17 @@ def credit_note_payload(
     ref, problems = reference(xero_connection)
     if problems:
         return PayloadResult(None, tuple(problems))
+    if refund.total < 0:
+        # Xero refuses a credit note whose total is negative (and an invoice for the fee would charge the
+        # customer money the source never asked for): a person decides.
+        refunded = quantize(refund.total + abs(refund.fee))
+        cause = (
+            f"Refund {refund.number} of {source_name(source_connection)} refunds {refunded} but charges a fee of "
+            f"{quantize(abs(refund.fee))}, so its total is {quantize(refund.total)}; Xero does not accept a negative "
+            "credit note. Correct the refund in the source (the fee cannot exceed what is refunded), or invoice the "
+            "difference in Xero and discard this job."
+        )
+        return PayloadResult(None, (Problem("refund_total_negative", cause),))
     mappings = MappingSet.load(source_connection)
     inclusive = bool(order and order.tax_inclusive)
     originals = {line.line_id: line for line in (order.lines if order else ())}
@@ -234,6 +247,23 @@ def credit_note_payload(
 # Payments ----------------------------------------------------------------------------------------------------------
 
 
+def _payment_account(*, source_connection: Connection, ref: XeroReference, method: str, currency: str):
+    """(account code, explanation) for money paid or refunded by `method`, or (None, problem)."""
+    mappings = MappingSet.load(source_connection)
+    choice = mappings.payment_account_for(method, currency)
+    if choice is None:
+        cause = (
+            f"Payment method “{method or '(none)'}” of {source_name(source_connection)} is not mapped to "
+            f"a Xero bank account{f' for {currency}' if currency else ''}."
+        )
+        url = fix_url("paymentaccountmapping", source_connection=source_connection.pk, payment_method=method)
+        return None, Problem("payment_account_unmapped", cause, url)
+    problem = payment_account_problem(ref, choice.value)
+    if problem:
+        return None, Problem("payment_account_invalid", f"{problem} Chosen by {choice.rule}.", choice.fix_url)
+    return choice.value, {"account_code": choice.value, "account_rule": choice.rule}
+
+
 def payment_payload(
     *, source_connection: Connection, xero_connection: Connection, payment: Payment, invoice_xero_id: str
 ) -> PayloadResult:
@@ -241,30 +271,85 @@ def payment_payload(
     ref, problems = reference(xero_connection)
     if problems:
         return PayloadResult(None, tuple(problems))
-    mappings = MappingSet.load(source_connection)
-    choice = mappings.payment_account_for(payment.method, payment.currency)
-    if choice is None:
-        cause = (
-            f"Payment method “{payment.method or '(none)'}” of {source_name(source_connection)} is not mapped to "
-            f"a Xero bank account{f' for {payment.currency}' if payment.currency else ''}."
-        )
-        url = fix_url("paymentaccountmapping", source_connection=source_connection.pk, payment_method=payment.method)
-        return PayloadResult(None, (Problem("payment_account_unmapped", cause, url),))
-    problem = payment_account_problem(ref, choice.value)
-    if problem:
-        return PayloadResult(
-            None, (Problem("payment_account_invalid", f"{problem} Chosen by {choice.rule}.", choice.fix_url),)
-        )
+    account, found = _payment_account(
+        source_connection=source_connection, ref=ref, method=payment.method, currency=payment.currency
+    )
+    if account is None:
+        return PayloadResult(None, (found,))
     tenant = source_connection.tenant
     payload = {
         "Invoice": {"InvoiceID": invoice_xero_id},
-        "Account": {"Code": choice.value},
+        "Account": {"Code": account},
         "Date": local_date(payment.paid_at, tenant.timezone).isoformat(),
         "Amount": quantize(payment.amount),
     }
     if payment.reference:
         payload["Reference"] = payment.reference[:255]
-    explanation = (
-        {"account_code": choice.value, "account_rule": choice.rule, "amount": str(quantize(payment.amount))},
+    return PayloadResult(wire(payload), (), ({**found, "amount": str(quantize(payment.amount))},))
+
+
+def refund_payment_payload(
+    *,
+    source_connection: Connection,
+    xero_connection: Connection,
+    refund: Refund,
+    credit_note_xero_id: str,
+    order: Order | None,
+) -> PayloadResult:
+    """The money of a paid order's refund going back: a payment against its credit note, out of the account the
+    order's payment method is mapped to (research/xero.md §7: Payment.CreditNote)."""
+    ref, problems = reference(xero_connection)
+    if problems:
+        return PayloadResult(None, tuple(problems))
+    method = order.payment_method if order else ""
+    account, found = _payment_account(
+        source_connection=source_connection, ref=ref, method=method, currency=refund.currency
     )
-    return PayloadResult(wire(payload), (), explanation)
+    if account is None:
+        return PayloadResult(None, (found,))
+    payload = {
+        "CreditNote": {"CreditNoteID": credit_note_xero_id},
+        "Account": {"Code": account},
+        "Date": local_date(refund.refunded_at, source_connection.tenant.timezone).isoformat(),
+        "Amount": quantize(refund.total),
+        "Reference": f"Refund {refund.number}"[:255],
+    }
+    return PayloadResult(wire(payload), (), ({**found, "amount": str(quantize(refund.total))},))
+
+
+def allocation_payload(
+    *,
+    source_connection: Connection,
+    refund: Refund,
+    credit_note_xero_id: str,
+    invoice_xero_id: str | None,
+    amount_due: Decimal,
+    order_number: str,
+) -> PayloadResult:
+    """The credit note of `refund` allocated to its order's invoice, up to what is still due on it.
+
+    `amount_due` is the invoice's total less the payments and allocations already applied to it. What the
+    allocation leaves over stays as credit on the customer's account (allocated or refunded from Xero later).
+    """
+    if not invoice_xero_id:
+        cause = (
+            f"The invoice of order {order_number} is not in Xero, so credit note {refund.number} cannot be allocated."
+        )
+        return PayloadResult(None, (Problem("invoice_missing", cause),))
+    amount = min(quantize(refund.total), quantize(amount_due))
+    if amount <= 0:
+        cause = (
+            f"Nothing is left to pay on the invoice of order {order_number}, so credit note {refund.number} "
+            f"({quantize(refund.total)}) stays as credit on the customer's account. If the money went back to the "
+            "customer, record it as a refund in Xero (Credit note → Add refund); otherwise allocate it later."
+        )
+        return PayloadResult(None, (Problem("nothing_to_allocate", cause),))
+    payload = {
+        "CreditNoteID": credit_note_xero_id,
+        "Invoice": {"InvoiceID": invoice_xero_id},
+        "Amount": amount,
+        "Date": local_date(refund.refunded_at, source_connection.tenant.timezone).isoformat(),
+    }
+    remainder = quantize(refund.total) - amount
+    explanation = {"amount": str(amount), "amount_due": str(quantize(amount_due)), "credit_left": str(remainder)}
+    return PayloadResult(wire(payload), (), (explanation,))

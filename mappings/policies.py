@@ -52,6 +52,11 @@ def order_edit_action(*, source_connection: Connection) -> str:
     return _posting(source_connection).on_edit
 
 
+def credit_notes_applied(*, source_connection: Connection) -> bool:
+    """Whether credit notes are approved when created, so they can be allocated or refunded (not left as drafts)."""
+    return _posting(source_connection).invoice_status == PostingPolicy.InvoiceStatus.AUTHORISED
+
+
 def contact_sync_decision(*, source_connection: Connection, contact: Contact) -> tuple[bool, str]:
     """Whether a source customer is synced as a Xero contact, and why not when it is not."""
     policy = _contacts(source_connection)

@@ -63,6 +63,7 @@ class SyncJob(TenantOwned):
         INVOICE_VOID = "invoice.void", "Void invoice"
         PAYMENT_CREATE = "payment.create", "Apply payment"
         CREDIT_NOTE_CREATE = "credit_note.create", "Create credit note"
+        CREDIT_NOTE_ALLOCATE = "credit_note.allocate", "Allocate credit note to its invoice"
         ITEM_UPSERT = "item.upsert", "Create or update item"
 
     class State(models.TextChoices):
@@ -81,7 +82,7 @@ class SyncJob(TenantOwned):
     source_connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+", db_index=False)
     xero_connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+", db_index=False)
     operation = models.CharField(max_length=30, choices=Operation.choices)
-    entity = models.CharField(max_length=20)  # contact, invoice, payment, credit_note, item
+    entity = models.CharField(max_length=20)  # contact, invoice, payment, credit_note, allocation, item
     source_id = models.CharField(max_length=128)
     source_version = models.CharField(max_length=64)
     idempotency_key = models.CharField(max_length=64)

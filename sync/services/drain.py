@@ -35,7 +35,7 @@ from sync.services import failures
 from sync.services.backfill_budget import backfill_budget_allows
 from sync.services.conflicts import synced_values_after_send
 from sync.services.contact_matching import contacts_link_existing
-from sync.services.payloads import NAME_TAKEN
+from sync.services.payloads import NAME_TAKEN, refusal_cause
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,13 @@ OPERATION_RANK = {
     Op.INVOICE_VOID: 3,
     Op.PAYMENT_CREATE: 4,
     Op.CREDIT_NOTE_CREATE: 5,
+    Op.CREDIT_NOTE_ALLOCATE: 6,
+}
+# What each dependent operation waits for: a short batch of it yields to these while they are ready to go, since
+# each of their batches that lands makes more of it ready (fuller requests, fewer calls).
+FILLED_BY = {
+    Op.PAYMENT_CREATE: (Op.INVOICE_UPSERT, Op.CREDIT_NOTE_CREATE),
+    Op.CREDIT_NOTE_CREATE: (Op.INVOICE_UPSERT,),
 }
 # The natural key each entity is looked up by after a possibly lost response.
 NATURAL_KEYS = {"contact": "ContactNumber", "invoice": "InvoiceNumber", "item": "Code"}
@@ -67,6 +74,7 @@ CANDIDATE_FIELDS = (
     "tenant_id",
     "source_connection_id",
     "operation",
+    "entity",
     "priority",
     "next_attempt_at",
     "depends_on_entity",
@@ -202,11 +210,25 @@ def _next_batch(xero_connection: Connection, batch_size: int = accounting.BATCH_
                 # A backfill spends only its share of the day's Xero calls; live jobs sort ahead of it, so none
                 # is ready here. Its jobs stay pending until the budget allows (tomorrow, or a larger share).
                 return []
-            operation = ready[0].operation
-            batch = [job for job in ready if job.operation == operation][:batch_size]
-            if len(batch) < batch_size:
-                batch += _more_of(xero_connection, operation, batch, batch_size - len(batch), now)
+            operation = _next_operation(ready, batch_size)
+            same = [job for job in ready if job.operation == operation]
+            size = min(batch_size, accounting.batch_size(same[0].entity))
+            batch = same[:size]
+            if len(batch) < size:
+                batch += _more_of(xero_connection, operation, batch, size - len(batch), now)
             return _load([job.pk for job in batch])
+
+
+def _next_operation(ready: list[SyncJob], batch_size: int) -> str:
+    """The operation of the next batch: the first ready job's, unless that batch would be short while jobs that
+    fill it (FILLED_BY: the invoices its payments wait for) are ready at live priority or better; those go first."""
+    first = ready[0].operation
+    fillers = FILLED_BY.get(first, ())
+    if not fillers or sum(1 for job in ready if job.operation == first) >= batch_size:
+        return first
+    return next(
+        (job.operation for job in ready if job.operation in fillers and job.priority <= SyncJob.PRIORITY_LIVE), first
+    )
 
 
 def _more_of(xero_connection: Connection, operation: str, batch: list[SyncJob], room: int, now) -> list[SyncJob]:
@@ -337,7 +359,8 @@ def _run_batch(client, xero_connection, jobs: list[SyncJob], report: DrainReport
                 failures.job_needs_attention(
                     job=job,
                     code="xero_validation",
-                    cause="Xero refused it: " + "; ".join(result.errors or ("no reason given",)),
+                    cause=refusal_cause(job, result.errors)
+                    or "Xero refused it: " + "; ".join(result.errors or ("no reason given",)),
                     response=_jsonable(result.record),
                 )
                 report.needs_attention += 1

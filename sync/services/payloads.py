@@ -1,6 +1,12 @@
 """Build each job's Xero payload from its canonical record and the tenant's mappings (mappings.payloads)."""
 
+from decimal import Decimal
+
+from django.db.models import Q
+
+from connections.canonical import ZERO, Order, Refund
 from connections.models import Connection
+from core.money import from_json_number
 from mappings import payloads as mapping
 from mappings.cache import mapping_cache
 from mappings.contact_payloads import contact_field_values
@@ -25,6 +31,7 @@ def _build(jobs, *, own_xrefs, xero_connection) -> list[PayloadResult]:
 
     dependencies = _dependency_ids(jobs)
     refunded = _refunded_orders([job for job in jobs if job.operation == Op.CREDIT_NOTE_CREATE])
+    invoices = _InvoiceState(jobs)
     results = []
     for job in jobs:
         record = canonical_record(job)
@@ -44,13 +51,21 @@ def _build(jobs, *, own_xrefs, xero_connection) -> list[PayloadResult]:
                 _settle_kept_out(job, record, existing, result)
             results.append(result)
         elif job.operation == Op.INVOICE_UPSERT:
+            if existing_id and invoices.applied(job, record.source_id):
+                results.append(PayloadResult(None, (edited_after_payment(record.number),)))
+                continue
             results.append(
                 mapping.invoice_payload(
                     **common, order=record, contact_xero_id=depends_on, existing_xero_id=existing_id
                 )
             )
         elif job.operation == Op.INVOICE_VOID:
-            results.append(_void_payload(depends_on))
+            results.append(_void_payload(job, record, depends_on, invoices))
+        elif job.operation == Op.PAYMENT_CREATE and isinstance(record, Refund):
+            order = invoices.order(job, record.order_source_id)
+            results.append(
+                mapping.refund_payment_payload(**common, refund=record, credit_note_xero_id=depends_on, order=order)
+            )
         elif job.operation == Op.PAYMENT_CREATE:
             results.append(mapping.payment_payload(**common, payment=record, invoice_xero_id=depends_on))
         elif job.operation == Op.CREDIT_NOTE_CREATE:
@@ -64,11 +79,125 @@ def _build(jobs, *, own_xrefs, xero_connection) -> list[PayloadResult]:
                         **common, refund=record, contact_xero_id=contact_id, order=order, existing_xero_id=existing_id
                     )
                 )
+        elif job.operation == Op.CREDIT_NOTE_ALLOCATE:
+            order = invoices.order(job, record.order_source_id)
+            due = (order.grand_total if order else ZERO) - invoices.applied(job, record.order_source_id)
+            results.append(
+                mapping.allocation_payload(
+                    source_connection=job.source_connection,
+                    refund=record,
+                    credit_note_xero_id=depends_on,
+                    invoice_xero_id=invoices.xero_id(job, record.order_source_id),
+                    amount_due=due,
+                    order_number=order.number if order else record.order_source_id,
+                )
+            )
         elif job.operation == Op.ITEM_UPSERT:
             results.append(mapping.item_payload(**common, product=record))
         else:
             results.append(PayloadResult(None, (Problem("unsupported_operation", f"Cannot send {job.operation}."),)))
     return results
+
+
+def edited_after_payment(order_number: str) -> Problem:
+    return Problem(
+        "invoice_paid",
+        f"Order {order_number} was edited after a payment was applied in Xero; Xero does not allow changing a paid "
+        "invoice. Refund or credit the difference in the source, or edit in Xero.",
+    )
+
+
+def cancelled_after_payment(order_number: str) -> Problem:
+    return Problem(
+        "invoice_paid",
+        f"Order {order_number} was cancelled after a payment was applied in Xero; Xero cannot void an invoice that "
+        "has payments or credit allocated. Refund the order in the source (a credit note follows), or remove the "
+        "payment in Xero and replay this job.",
+    )
+
+
+class _InvoiceState:
+    """What we applied to the invoices of a batch's orders, read in a few queries for the whole batch.
+
+    Payments and allocations we sent are the engine's own record of what Xero holds against an invoice; anything a
+    person does directly in Xero shows up as Xero's refusal instead (sync.services.payloads.refusal_cause).
+    """
+
+    def __init__(self, jobs: list[SyncJob]):
+        from sync.services.drain import canonical_record
+
+        orders = set()
+        for job in jobs:
+            if job.operation in (Op.INVOICE_UPSERT, Op.INVOICE_VOID):
+                orders.add(job.source_id)
+            elif (
+                job.operation in (Op.CREDIT_NOTE_ALLOCATE, Op.PAYMENT_CREATE) and job.depends_on_entity == "credit_note"
+            ):
+                orders.add(str(job.record["data"].get("order_source_id", "")))
+        self._orders: dict[tuple[int, str], Order] = {}
+        self._status: dict[tuple[int, str], str] = {}
+        self._applied: dict[tuple[int, str], Decimal] = {}
+        self._xero_ids: dict[tuple[int, str], str] = {}
+        if not orders:
+            return
+        connections = {job.source_connection_id for job in jobs}
+        done = SyncJob.objects.filter(source_connection_id__in=connections, state=SyncJob.State.DONE)
+        for job in done.filter(operation=Op.INVOICE_UPSERT, source_id__in=orders).order_by("finished_at", "id"):
+            key = (job.source_connection_id, job.source_id)
+            self._orders[key] = canonical_record(job)
+            self._status[key] = (job.payload or {}).get("Status", "")
+        applied = done.filter(
+            Q(operation=Op.PAYMENT_CREATE, depends_on_entity="invoice", depends_on_source_id__in=orders)
+            | Q(operation=Op.CREDIT_NOTE_ALLOCATE, record__data__order_source_id__in=orders)
+        ).values_list(
+            "source_connection_id",
+            "operation",
+            "depends_on_source_id",
+            "record__data__order_source_id",
+            "payload__Amount",
+        )
+        for connection_id, operation, invoice_of, refund_of, amount in applied:
+            key = (connection_id, invoice_of if operation == Op.PAYMENT_CREATE else refund_of)
+            self._applied[key] = self._applied.get(key, ZERO) + from_json_number(amount)
+        for xref in CrossReference.objects.filter(
+            source_connection_id__in=connections, entity="invoice", source_id__in=orders
+        ):
+            self._xero_ids[(xref.source_connection_id, xref.source_id)] = xref.xero_id
+
+    def order(self, job: SyncJob, order_id: str) -> Order | None:
+        """The order as last invoiced in Xero."""
+        return self._orders.get((job.source_connection_id, order_id))
+
+    def status(self, job: SyncJob, order_id: str) -> str:
+        """The status the invoice was last sent with (DRAFT or AUTHORISED)."""
+        return self._status.get((job.source_connection_id, order_id), "")
+
+    def applied(self, job: SyncJob, order_id: str) -> Decimal:
+        """Payments and credit we applied to the order's invoice."""
+        return self._applied.get((job.source_connection_id, order_id), ZERO)
+
+    def xero_id(self, job: SyncJob, order_id: str) -> str | None:
+        return self._xero_ids.get((job.source_connection_id, order_id))
+
+
+def refusal_cause(job: SyncJob, errors) -> str | None:
+    """Xero's refusal of an edit or a void, in the plain words of what happened and what to do (None otherwise)."""
+    from sync.services.drain import canonical_record
+
+    text = " ".join(errors).lower()
+    if job.operation not in (Op.INVOICE_UPSERT, Op.INVOICE_VOID) or not (
+        "payment or credit note allocated" in text or "not of valid status for modification" in text
+    ):
+        return None
+    number = canonical_record(job).number
+    if job.operation == Op.INVOICE_VOID:
+        return cancelled_after_payment(number).cause
+    if "payment or credit note allocated" in text:
+        return edited_after_payment(number).cause
+    return (
+        f"Order {number} was edited, but its invoice is paid, voided or deleted in Xero, which does not allow "
+        "changing it. Refund or credit the difference in the source, or edit in Xero."
+    )
 
 
 def _settle_kept_out(job: SyncJob, contact, xref: CrossReference, result: PayloadResult) -> None:
@@ -128,10 +257,14 @@ def _refunded_orders(jobs: list[SyncJob]) -> dict[tuple[int, str], tuple]:
     return {key: (order, contacts.get((key[0], order.contact.source_id))) for key, order in orders.items()}
 
 
-def _void_payload(invoice_xero_id: str | None) -> PayloadResult:
+def _void_payload(job: SyncJob, order: Order, invoice_xero_id: str | None, invoices: _InvoiceState) -> PayloadResult:
+    """Void the cancelled order's invoice, or delete it while it is a draft (Xero voids only approved ones)."""
     if not invoice_xero_id:
         return PayloadResult(None, (Problem("invoice_missing", "The cancelled order's invoice is not in Xero."),))
-    return PayloadResult({"InvoiceID": invoice_xero_id, "Status": "VOIDED"}, ())
+    if invoices.applied(job, order.source_id):
+        return PayloadResult(None, (cancelled_after_payment(order.number),))
+    status = "DELETED" if invoices.status(job, order.source_id) in ("DRAFT", "SUBMITTED") else "VOIDED"
+    return PayloadResult({"InvoiceID": invoice_xero_id, "Status": status}, ())
 
 
 def _dependency_ids(jobs: list[SyncJob]) -> dict[tuple[str, str], str]:

@@ -5,15 +5,20 @@ record, version and operation), so processing an event twice stages nothing new.
 """
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from decimal import Decimal
 
 from django.utils import timezone
 
-from connections.canonical import ENTITY_TYPES, Contact, Order, Payment, Product, Refund, fingerprint, to_json
+from connections.canonical import ENTITY_TYPES, ZERO, Contact, Order, Payment, Product, Refund, fingerprint, to_json
 from connections.models import Connection
 from core.errors import ApplicationError
+from core.money import from_json_number
+from mappings.cache import mapping_cache
+from mappings.models import PostingPolicy
+from mappings.policies import credit_notes_applied, order_cancel_action, order_edit_action, order_invoice_decision
 from mappings.services import source_values_observe_many
-from sync.models import CrossReference, SyncJob
+from sync.models import AuditEntry, CrossReference, SyncJob
 
 Op = SyncJob.Operation
 State = SyncJob.State
@@ -49,7 +54,7 @@ def xero_connection_of(*, tenant_id: int) -> Connection:
 
 
 def effects_of(entity: str, record) -> list[Effect]:
-    """What one canonical record means in Xero, dependencies first."""
+    """What one canonical record means in Xero, dependencies first, before the tenant's posting policy is asked."""
     if entity in ("contact", "customer") and isinstance(record, Contact):
         return [Effect(Op.CONTACT_UPSERT, "contact", record.source_id, record)]
     if entity == "order" and isinstance(record, Order):
@@ -77,11 +82,36 @@ def effects_of(entity: str, record) -> list[Effect]:
     return []
 
 
+def refund_application(refund: Refund, *, paid_in_full: bool) -> Effect:
+    """What a refund's credit note does once it is in Xero (research/xero.md §7–8, peers.md §6).
+
+    The order was paid in full: the money went back, so a refund payment is made against the credit note (it goes
+    to Xero with the other payments, many per request). Otherwise the credit note is allocated to the order's
+    invoice up to what is still due there, and any remainder stays as credit on the customer's account.
+    """
+    depends_on = ("credit_note", refund.source_id)
+    if paid_in_full:
+        return Effect(Op.PAYMENT_CREATE, "payment", f"refund:{refund.source_id}", refund, depends_on)
+    return Effect(Op.CREDIT_NOTE_ALLOCATE, "allocation", refund.source_id, refund, depends_on)
+
+
+def version_of(effect: Effect) -> str:
+    """The version a job is staged for. An invoice's version is its order's content: a change of status alone
+    (processing → complete) changes nothing on the invoice, so it is not an edit."""
+    if effect.operation == Op.INVOICE_UPSERT:
+        return fingerprint(replace(effect.record, status="", updated_at=effect.record.created_at))
+    return fingerprint(effect.record)
+
+
 def canonical_entity_of(record) -> str:
     return next(name for name, kind in ENTITY_TYPES.items() if isinstance(record, kind))
 
 
-PRIORITIES = {Op.PAYMENT_CREATE: SyncJob.PRIORITY_PAYMENT, Op.CREDIT_NOTE_CREATE: SyncJob.PRIORITY_PAYMENT}
+PRIORITIES = {
+    Op.PAYMENT_CREATE: SyncJob.PRIORITY_PAYMENT,
+    Op.CREDIT_NOTE_CREATE: SyncJob.PRIORITY_PAYMENT,
+    Op.CREDIT_NOTE_ALLOCATE: SyncJob.PRIORITY_PAYMENT,
+}
 
 
 def jobs_stage(*, source_connection: Connection, entity: str, record, backfill=None) -> list[SyncJob]:
@@ -97,29 +127,34 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
 
     Call inside the transaction that marks their inbound events processed. Unchanged records (same version as
     last synced) stage nothing; a newer version supersedes older jobs for the same record that have not run; a
-    contact seen only inside an order is created when missing, never used to overwrite the real customer.
+    contact seen only inside an order is created when missing, never used to overwrite the real customer. The
+    tenant's posting policy decides which orders are invoiced and what edits and cancellations of invoiced orders
+    do; what it declines is audited as skipped, with its reason.
     """
     tenant_id = source_connection.tenant_id
     xero = xero_connection_of(tenant_id=tenant_id)
     now = timezone.now()
-    planned: list[tuple[Effect, str]] = []
     # What the source uses (tax keys, payment methods, …) is recorded for mapping suggestions and health.
     source_values_observe_many(source_connection=source_connection, records=[record for _, record in items])
-    for entity, record in items:
-        for effect in effects_of(entity, record):
-            if effect.operation == Op.INVOICE_VOID and not _invoice_in_xero(source_connection, effect.source_id):
-                # Cancelled before its invoice reached Xero: nothing to void, and the unsent invoice must not go.
-                _discard_unsent_invoice(source_connection, effect.source_id)
-                continue
-            planned.append((effect, fingerprint(effect.record)))
+    with mapping_cache():
+        planned, skipped = _plan(source_connection, items)
+    if skipped:
+        AuditEntry.objects.bulk_create(
+            AuditEntry(
+                tenant_id=tenant_id,
+                entity=entity,
+                source_id=source_id,
+                operation=operation,
+                outcome=AuditEntry.Outcome.SKIPPED,
+                detail=reason[:500],
+            )
+            for entity, source_id, operation, reason in skipped
+        )
     if not planned:
         return []
 
     source_ids = {effect.source_id for effect, _ in planned}
-    xrefs = {
-        (x.entity, x.source_id): x.source_version
-        for x in CrossReference.objects.filter(source_connection=source_connection, source_id__in=source_ids)
-    }
+    xrefs = _synced_versions(source_connection, source_ids)
     known = list(
         SyncJob.objects.filter(
             source_connection=source_connection, source_id__in=source_ids, state__in=(*OPEN_STATES, State.DONE)
@@ -188,10 +223,97 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
     return new_jobs
 
 
-def _invoice_in_xero(source_connection: Connection, order_id: str) -> bool:
-    return CrossReference.objects.filter(
-        source_connection=source_connection, entity="invoice", source_id=order_id
-    ).exists()
+def _synced_versions(source_connection: Connection, source_ids) -> dict[tuple[str, str], str]:
+    return {
+        (x.entity, x.source_id): x.source_version
+        for x in CrossReference.objects.filter(source_connection=source_connection, source_id__in=source_ids)
+    }
+
+
+def _plan(source_connection: Connection, items) -> tuple[list[tuple[Effect, str]], list[tuple[str, str, str, str]]]:
+    """(effect, version) to stage, and (entity, source id, operation, reason) the posting policy declined."""
+    orders = {record.source_id for _, record in items if isinstance(record, Order)}
+    refunds = [record for _, record in items if isinstance(record, Refund)]
+    invoiced = _synced_versions(source_connection, orders)
+    paid = _paid_in_full(source_connection, refunds, items) if refunds else set()
+    on_cancel = order_cancel_action(source_connection=source_connection)
+    on_edit = order_edit_action(source_connection=source_connection)
+    planned, skipped = [], []
+    for entity, record in items:
+        effects = effects_of(entity, record)
+        if isinstance(record, Order):
+            effects, reason = _order_effects(source_connection, record, effects, invoiced, on_cancel, on_edit)
+            if reason:
+                operation = Op.INVOICE_VOID if record.is_cancelled else Op.INVOICE_UPSERT
+                skipped.append(("invoice", record.source_id, operation, reason))
+        elif (
+            isinstance(record, Refund)
+            and record.total > 0
+            and credit_notes_applied(source_connection=source_connection)
+        ):
+            # Draft credit notes (posting policy) can be neither allocated nor refunded: a person approves them.
+            effects.append(refund_application(record, paid_in_full=record.order_source_id in paid))
+        planned += [(effect, version_of(effect)) for effect in effects]
+    return planned, skipped
+
+
+def _order_effects(source_connection, order: Order, effects, invoiced, on_cancel, on_edit):
+    """The effects of an order the posting policy allows, and why the rest are not staged ("" when all are)."""
+    in_xero = ("invoice", order.source_id) in invoiced
+    if order.is_cancelled:
+        if not in_xero:
+            # Cancelled before its invoice reached Xero: nothing to void, and the unsent invoice must not go.
+            _discard_unsent_invoice(source_connection, order.source_id)
+            return [e for e in effects if e.operation != Op.INVOICE_VOID], ""
+        if on_cancel == PostingPolicy.OnCancel.IGNORE:
+            reason = f"Order {order.number} was cancelled; the posting policy leaves its Xero invoice alone."
+            return [], reason
+        return effects, ""
+    if in_xero:
+        invoice = next(e for e in effects if e.operation == Op.INVOICE_UPSERT)
+        edited = invoiced[("invoice", order.source_id)] != version_of(invoice)
+        if edited and on_edit == PostingPolicy.OnEdit.IGNORE:
+            return [], f"Order {order.number} was edited; the posting policy leaves its Xero invoice alone."
+        return effects, ""
+    allowed, why = order_invoice_decision(source_connection=source_connection, order=order)
+    if not allowed:
+        return [], f"Order {order.number} is not invoiced: {why}."
+    return effects, ""
+
+
+def _paid_in_full(source_connection: Connection, refunds: list[Refund], items) -> set[str]:
+    """The orders of `refunds` whose payments (as the source reported them) cover the order's total."""
+    order_ids = {refund.order_source_id for refund in refunds}
+    totals: dict[str, Decimal] = {}
+    for source_id, total in (
+        SyncJob.objects.filter(
+            source_connection=source_connection, operation=Op.INVOICE_UPSERT, source_id__in=order_ids
+        )
+        .order_by("id")
+        .values_list("source_id", "record__data__grand_total")
+    ):
+        totals[source_id] = from_json_number(total)
+    payments: dict[str, tuple[str, Decimal]] = {}
+    for source_id, order_id, amount in (
+        SyncJob.objects.filter(
+            source_connection=source_connection,
+            operation=Op.PAYMENT_CREATE,
+            depends_on_entity="invoice",
+            depends_on_source_id__in=order_ids,
+        )
+        .exclude(state=State.DISCARDED)
+        .values_list("source_id", "depends_on_source_id", "record__data__amount")
+    ):
+        payments[source_id] = (order_id, from_json_number(amount))
+    for _, record in items:
+        if isinstance(record, Order) and record.source_id in order_ids:
+            totals[record.source_id] = record.grand_total
+        elif isinstance(record, Payment) and record.order_source_id in order_ids:
+            payments[record.source_id] = (record.order_source_id, record.amount)
+    paid: dict[str, Decimal] = {}
+    for order_id, amount in payments.values():
+        paid[order_id] = paid.get(order_id, ZERO) + amount
+    return {order_id for order_id, total in totals.items() if total > 0 and paid.get(order_id, ZERO) >= total}
 
 
 def _discard_unsent_invoice(source_connection: Connection, order_id: str) -> None:

@@ -20,8 +20,19 @@ COLLECTIONS = {
     "payment": ("Payments", "PUT", "PaymentID"),
     "credit_note": ("CreditNotes", "POST", "CreditNoteID"),
     "item": ("Items", "POST", "ItemID"),
+    # Allocations are made on one credit note per request: PUT CreditNotes/{CreditNoteID}/Allocations.
+    "allocation": ("Allocations", "PUT", "AllocationID"),
 }
 BATCH_SIZE = 50
+# Elements per request where Xero's endpoint names one document in its URL.
+BATCH_SIZES = {"allocation": 1}
+
+
+def batch_size(entity: str) -> int:
+    """How many elements of `entity` one request can carry."""
+    return BATCH_SIZES.get(entity, BATCH_SIZE)
+
+
 # A `where` clause is a URL parameter: keep lookups well under common URL length limits.
 LOOKUP_CHUNK = 40
 
@@ -51,14 +62,20 @@ def save_batch(client: XeroClient, entity: str, elements: list[dict], *, idempot
     """
     if not elements:
         return []
-    if len(elements) > BATCH_SIZE:
-        raise ValueError(f"at most {BATCH_SIZE} elements per Xero request")
+    if len(elements) > batch_size(entity):
+        raise ValueError(f"at most {batch_size(entity)} {entity} elements per Xero request")
     collection, method, id_field = COLLECTIONS[entity]
     params = {"summarizeErrors": "false"}
     if entity in ("invoice", "credit_note", "item"):
         params["unitdp"] = "4"  # keep 4-decimal unit prices as the source gave them
+    path = collection
+    if entity == "allocation":
+        # The credit note is named in the URL, the allocation (invoice, amount, date) in the body.
+        (element,) = elements
+        path = f"CreditNotes/{element['CreditNoteID']}/Allocations"
+        elements = [{k: v for k, v in element.items() if k != "CreditNoteID"}]
     response = client.request(
-        method, collection, params=params, json_body={collection: elements}, idempotency_key=idempotency_key
+        method, path, params=params, json_body={collection: elements}, idempotency_key=idempotency_key
     )
     answered = parse(response).get(collection) or []
     if len(answered) != len(elements):
