@@ -294,14 +294,13 @@ def refund_payment_payload(
     xero_connection: Connection,
     refund: Refund,
     credit_note_xero_id: str,
-    order: Order | None,
+    method: str,
 ) -> PayloadResult:
     """The money of a paid order's refund going back: a payment against its credit note, out of the account the
-    order's payment method is mapped to (research/xero.md §7: Payment.CreditNote)."""
+    order's payment `method` is mapped to (research/xero.md §7: Payment.CreditNote)."""
     ref, problems = reference(xero_connection)
     if problems:
         return PayloadResult(None, tuple(problems))
-    method = order.payment_method if order else ""
     account, found = _payment_account(
         source_connection=source_connection, ref=ref, method=method, currency=refund.currency
     )

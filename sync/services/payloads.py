@@ -62,9 +62,9 @@ def _build(jobs, *, own_xrefs, xero_connection) -> list[PayloadResult]:
         elif job.operation == Op.INVOICE_VOID:
             results.append(_void_payload(job, record, depends_on, invoices))
         elif job.operation == Op.PAYMENT_CREATE and isinstance(record, Refund):
-            order = invoices.order(job, record.order_source_id)
+            method = invoices.payment_method(job, record.order_source_id)
             results.append(
-                mapping.refund_payment_payload(**common, refund=record, credit_note_xero_id=depends_on, order=order)
+                mapping.refund_payment_payload(**common, refund=record, credit_note_xero_id=depends_on, method=method)
             )
         elif job.operation == Op.PAYMENT_CREATE:
             results.append(mapping.payment_payload(**common, payment=record, invoice_xero_id=depends_on))
@@ -138,6 +138,7 @@ class _InvoiceState:
         self._status: dict[tuple[int, str], str] = {}
         self._applied: dict[tuple[int, str], Decimal] = {}
         self._xero_ids: dict[tuple[int, str], str] = {}
+        self._methods: dict[tuple[int, str], str] = {}
         if not orders:
             return
         connections = {job.source_connection_id for job in jobs}
@@ -159,6 +160,19 @@ class _InvoiceState:
         for connection_id, operation, invoice_of, refund_of, amount in applied:
             key = (connection_id, invoice_of if operation == Op.PAYMENT_CREATE else refund_of)
             self._applied[key] = self._applied.get(key, ZERO) + from_json_number(amount)
+        # How each order was paid, from its payments (sent or not yet): where a refund's money goes back from.
+        for connection_id, order_id, method in (
+            SyncJob.objects.filter(
+                source_connection_id__in=connections,
+                operation=Op.PAYMENT_CREATE,
+                depends_on_entity="invoice",
+                depends_on_source_id__in=orders,
+            )
+            .exclude(state=SyncJob.State.DISCARDED)
+            .values_list("source_connection_id", "depends_on_source_id", "record__data__method")
+        ):
+            if method:
+                self._methods[(connection_id, order_id)] = method
         for xref in CrossReference.objects.filter(
             source_connection_id__in=connections, entity="invoice", source_id__in=orders
         ):
@@ -175,6 +189,11 @@ class _InvoiceState:
     def applied(self, job: SyncJob, order_id: str) -> Decimal:
         """Payments and credit we applied to the order's invoice."""
         return self._applied.get((job.source_connection_id, order_id), ZERO)
+
+    def payment_method(self, job: SyncJob, order_id: str) -> str:
+        """How the order was paid: its own payment method, else the method of a payment we applied to it."""
+        order = self.order(job, order_id)
+        return (order.payment_method if order else "") or self._methods.get((job.source_connection_id, order_id), "")
 
     def xero_id(self, job: SyncJob, order_id: str) -> str | None:
         return self._xero_ids.get((job.source_connection_id, order_id))
