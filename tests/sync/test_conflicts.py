@@ -31,7 +31,10 @@ def _engine(s):
 def _xero_webhooks(s, settings):
     events = [e for e in s.deliver_xero_webhooks(settings) if e["eventCategory"] == "CONTACT"]
     with tenant_scope(s.tenant):
-        return xero_contact_events_handle(xero_connection=s.xero, events=events, transport=TRANSPORT)
+        counts = xero_contact_events_handle(xero_connection=s.xero, events=events, transport=TRANSPORT)
+        # The inbox's own processing of the same events (Xero's dispatch) finds them already applied.
+        inbound_events_process_pending(connection=s.xero, transport=TRANSPORT)
+    return counts
 
 
 def _owner(s, group: str, owner: str):
