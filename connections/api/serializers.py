@@ -88,10 +88,6 @@ class ConnectionDisconnectSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
 
-class EmptySerializer(StrictSerializer):
-    """An action that takes no input: any field sent is refused, so a typo never looks like success."""
-
-
 class XeroAuthorizeSerializer(serializers.Serializer):
     authorize_url = serializers.URLField(read_only=True)
 

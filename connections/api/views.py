@@ -10,7 +10,6 @@ from connections.api.serializers import (
     ConnectionCreateSerializer,
     ConnectionDisconnectSerializer,
     ConnectionSerializer,
-    EmptySerializer,
     ReferenceCountsSerializer,
     ReferenceSummarySerializer,
     XeroAuthorizeSerializer,
@@ -18,6 +17,7 @@ from connections.api.serializers import (
 from connections.models import Connection
 from connections.providers.xero import flow
 from connections.providers.xero.reference import xero_reference_refresh_connection, xero_reference_summary
+from core.api.serializers import EmptySerializer, no_input
 from core.errors import ApplicationError
 from tenants.api.base import TenantScopedViewSet
 
@@ -72,9 +72,6 @@ class ConnectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         connection.refresh_from_db()
         return Response(ConnectionSerializer(connection).data)
 
-    def _no_input(self, request):
-        EmptySerializer(data=request.data).is_valid(raise_exception=True)
-
     @extend_schema(request=EmptySerializer, responses=XeroAuthorizeSerializer)
     @action(detail=False, methods=["post"], url_path="xero/authorize", serializer_class=EmptySerializer)
     def xero_authorize(self, request, tenant_id=None):
@@ -83,7 +80,7 @@ class ConnectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         Xero sends the browser back to /connections/xero/callback/, which finishes in the web pages (choose the
         organisation). API keys cannot: the flow needs a person at Xero's consent page and this session.
         """
-        self._no_input(request)
+        no_input(request)
         if self.principal.api_key is not None or not self.principal.is_admin:
             raise PermissionDenied("Connecting Xero needs an agency owner or admin signed in to the web app.")
         url = flow.xero_authorization_start(session=request.session, tenant=self.tenant)
@@ -95,7 +92,7 @@ class ConnectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         """Make one cheap authenticated call through the connection and say whether it works."""
         from connections.views import connection_check
 
-        self._no_input(request)
+        no_input(request)
         connection = self.get_object()
         self._require_manager()
         return Response(connection_check(connection=connection))
@@ -104,7 +101,7 @@ class ConnectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     @action(detail=True, methods=["post"], url_path="refresh-reference", serializer_class=EmptySerializer)
     def refresh_reference(self, request, tenant_id=None, pk=None):
         """Read the Xero organisation's settings again (tax rates, accounts, tracking, currencies, …); counts."""
-        self._no_input(request)
+        no_input(request)
         connection = self.get_object()
         self._require_manager()
         return Response(xero_reference_refresh_connection(connection=connection))

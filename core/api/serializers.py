@@ -19,3 +19,13 @@ class StrictSerializer(StrictSerializerMixin, serializers.Serializer):
 
 class StrictModelSerializer(StrictSerializerMixin, serializers.ModelSerializer):
     pass
+
+
+class EmptySerializer(StrictSerializer):
+    """The input of an action that takes none: a malformed body or any field sent is refused, so a typo never
+    looks like success."""
+
+
+def no_input(request) -> None:
+    """Refuse a body on an action that takes no input (400 in the error shape), before it does anything."""
+    EmptySerializer(data=request.data).is_valid(raise_exception=True)

@@ -153,10 +153,6 @@ class SuggestionBulkAcceptSerializer(StrictSerializer):
         return attrs
 
 
-class EmptySerializer(StrictSerializer):
-    """Actions without input still refuse a malformed or unexpected body."""
-
-
 class PreviewSerializer(StrictSerializer):
     source_connection = serializers.IntegerField(min_value=1)
     source_id = serializers.CharField(max_length=128, required=False)

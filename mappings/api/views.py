@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from connections.canonical import from_json
+from core.api.serializers import EmptySerializer, no_input
 from core.errors import NotFoundError
 from mappings import models, services
 from mappings.api import serializers as s
@@ -127,20 +128,20 @@ class MappingSuggestionViewSet(ManagerRequired, mixins.ListModelMixin, mixins.Re
         suggestions = suggestions_refresh(source_connection=source)
         return Response(s.MappingSuggestionSerializer(suggestions, many=True).data)
 
-    @extend_schema(request=s.EmptySerializer, responses=s.MappingSuggestionSerializer)
+    @extend_schema(request=EmptySerializer, responses=s.MappingSuggestionSerializer)
     @action(detail=True, methods=["post"])
     def accept(self, request, tenant_id=None, pk=None):
         suggestion = self.get_object()
-        s.EmptySerializer(data=request.data).is_valid(raise_exception=True)
+        no_input(request)
         self.require_manager()
         suggestion_accept(suggestion=suggestion, actor=self.principal.label)
         return Response(s.MappingSuggestionSerializer(suggestion).data)
 
-    @extend_schema(request=s.EmptySerializer, responses=s.MappingSuggestionSerializer)
+    @extend_schema(request=EmptySerializer, responses=s.MappingSuggestionSerializer)
     @action(detail=True, methods=["post"])
     def dismiss(self, request, tenant_id=None, pk=None):
         suggestion = self.get_object()
-        s.EmptySerializer(data=request.data).is_valid(raise_exception=True)
+        no_input(request)
         self.require_manager()
         suggestion_dismiss(suggestion=suggestion, actor=self.principal.label)
         return Response(s.MappingSuggestionSerializer(suggestion).data)

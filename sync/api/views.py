@@ -7,6 +7,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from connections.models import Connection, PartnerWebhookEndpoint
+from core.api.serializers import EmptySerializer, no_input
 from sync.api.serializers import (
     AuditEntrySerializer,
     BackfillCreateSerializer,
@@ -180,10 +181,11 @@ class BackfillViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
         backfill_service.backfill_enqueue(backfill=backfill)
         return self._answer(backfill, status=201)
 
-    @extend_schema(request=None, responses={200: BackfillSerializer})
-    @action(detail=True, methods=["post"])
+    @extend_schema(request=EmptySerializer, responses={200: BackfillSerializer})
+    @action(detail=True, methods=["post"], serializer_class=EmptySerializer)
     def cancel(self, request, tenant_id=None, pk=None):
         """Stop it: no more reading, and its jobs not yet sent are discarded."""
+        no_input(request)
         _require_writer(self.principal)
         backfill = backfill_service.backfill_cancel(backfill=self.get_object(), actor=self.principal.label)
         return self._answer(backfill)
@@ -265,10 +267,11 @@ class PartnerWebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelM
         )
         return Response(PartnerWebhookEndpointSerializer(endpoint).data)
 
-    @extend_schema(request=None, responses=PartnerWebhookEndpointCreatedSerializer)
-    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    @extend_schema(request=EmptySerializer, responses=PartnerWebhookEndpointCreatedSerializer)
+    @action(detail=True, methods=["post"], url_path="rotate-secret", serializer_class=EmptySerializer)
     def rotate_secret(self, request, tenant_id=None, pk=None):
         """A new signing secret, shown this once; deliveries from now on are signed with it."""
+        no_input(request)
         endpoint = self.get_object()
         _require_admin(self.principal, "rotate webhook secrets")
         secret = partner_webhooks.partner_webhook_secret_rotate(endpoint=endpoint)

@@ -229,8 +229,13 @@ def test_voided_in_xero(shop):
 
 
 def test_unallocated_credit(shop):
-    credit_note = XeroCreditNote.objects.filter(org__tenant_id=shop.tenant_id, status="AUTHORISED").first()
-    XeroCreditNote.objects.filter(pk=credit_note.pk).update(amount_credited=credit_note.total)
+    # The sync settles every refund (allocated to its invoice, or refunded in cash when the order was paid), so
+    # the credit note starts fully settled and then has 10.00 of its allocation taken away in Xero.
+    settled = ("AUTHORISED", "PAID")
+    credit_note = XeroCreditNote.objects.filter(org__tenant_id=shop.tenant_id, status__in=settled).first()
+    XeroCreditNote.objects.filter(pk=credit_note.pk).update(
+        status="AUTHORISED", amount_paid=0, amount_credited=credit_note.total
+    )
     before = reconcile(shop)
     XeroCreditNote.objects.filter(pk=credit_note.pk).update(amount_credited=credit_note.total - Decimal("10.00"))
 
