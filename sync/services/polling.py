@@ -2,9 +2,10 @@
 net under every other source's webhooks.
 
 Per entity of the source, records updated since the cursor's watermark minus an overlap are pulled (paged by the
-adapter), stored in the inbox (the dedupe key names the record and its updated_at, so an overlap re-read is a
-no-op) and the watermark moves to the newest updated_at stored. HTTP calls happen outside transaction.atomic()
-so the shared rate limiter's slots are visible to other workers; each page is stored in its own transaction.
+adapter), stored in the inbox (the dedupe key names the record, its updated_at and a hash of its content, so an
+overlap re-read is a no-op and a second edit within the same second is not) and the watermark moves to the
+newest updated_at stored. HTTP calls happen outside transaction.atomic() so the shared rate limiter's slots are
+visible to other workers; each page is stored in its own transaction.
 """
 
 import logging
@@ -37,9 +38,13 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 
 def poll_dedupe_key(*, entity: str, source_id: str, updated_at: datetime | None, native) -> str:
-    """<entity>:<source id>:<updated_at>: one inbox row per version. Undated records (stock levels) use a hash of
-    their content instead; ids too long for the key are hashed so the version part is never cut off."""
-    version = updated_at.isoformat() if updated_at else "#" + sha256_hex(canonical_json(native))[:40]
+    """<entity>:<source id>:<updated_at>#<content hash>: one inbox row per version.
+
+    The content hash is part of the key because sources date changes to the second: two edits within one second
+    carry the same updated_at, and keyed by the date alone the second edit would be taken for an overlap re-read
+    and dropped. Ids too long for the key are hashed so the version part is never cut off."""
+    content = sha256_hex(canonical_json(native))[:40]
+    version = f"{updated_at.isoformat()}#{content}" if updated_at else f"#{content}"
     key = f"{entity}:{source_id}:{version}"
     if len(key) > 128:
         key = f"{entity}:#{sha256_hex(source_id)[:40]}:{version}"

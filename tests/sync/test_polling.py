@@ -91,6 +91,20 @@ def test_an_edited_record_and_a_changed_stock_level_are_picked_up(shops):
     assert _cursor(mine).watermark == T0 + timedelta(hours=2)
 
 
+def test_a_second_edit_within_the_same_second_is_not_taken_for_a_re_read(shops):
+    mine, theirs = shops
+    adapter = FakeAdapter(_orders(3))
+    with tenant_scope(mine.tenant_id):
+        source_poll(connection=mine, adapter=adapter)
+        # Sources date changes to the second: this edit carries the same updated_at as the version already stored.
+        adapter.records[1] = ("2", T0 + timedelta(minutes=2), {"entity_id": 2, "status": "complete"})
+        again = source_poll(connection=mine, adapter=adapter)
+        unchanged = source_poll(connection=mine, adapter=adapter)
+    assert again["entities"]["order"]["staged"] == 1 and unchanged["staged"] == 0
+    assert [e.body for e in _events(mine, "order")][-1] == {"entity_id": 2, "status": "complete"}
+    assert _events(theirs) == []
+
+
 def test_http_happens_outside_transactions(shops):
     mine, _ = shops
     adapter = FakeAdapter(_orders(230))
