@@ -193,6 +193,16 @@ class Product:
 
 
 @dataclass(frozen=True)
+class Note:
+    """A short note about a contact (a helpdesk ticket, say), for the contact's history in Xero."""
+
+    source_id: str
+    contact_source_id: str
+    text: str
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class StockLevel:
     sku: str
     quantity: Decimal
@@ -245,6 +255,7 @@ ENTITY_TYPES = {
     "refund": Refund,
     "product": Product,
     "stock": StockLevel,
+    "note": Note,
 }
 
 
@@ -345,6 +356,10 @@ def _stock(data) -> StockLevel:
     return StockLevel(**{**data, "quantity": _decimal(data["quantity"])})
 
 
+def _note(data) -> Note:
+    return Note(**{**data, "created_at": _time(data.get("created_at"))})
+
+
 _READERS = {
     "contact": _contact,
     "order": _order,
@@ -352,6 +367,7 @@ _READERS = {
     "refund": _refund,
     "product": _product,
     "stock": _stock,
+    "note": _note,
 }
 
 

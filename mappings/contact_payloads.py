@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from connections.canonical import Contact, LineKind, OrderLine, Product
+from connections.canonical import Contact, LineKind, Note, OrderLine, Product
 from connections.models import Connection
 from core.money import UNIT_PRICE_4DP, quantize
 from mappings.lines import ZERO, Problem, resolve_tax, source_name
@@ -163,6 +163,13 @@ def contact_payload(
         },
     )
     return PayloadResult(wire(payload), (), explanation)
+
+
+def contact_note_payload(*, note: Note, contact_xero_id: str | None) -> PayloadResult:
+    """A note for a contact's history in Xero (PUT Contacts/{id}/History): at most 250 characters."""
+    if not contact_xero_id:
+        return PayloadResult(None, (Problem("contact_missing", "The note's contact is not in Xero."),))
+    return PayloadResult({"ContactID": contact_xero_id, "Details": note.text[:250]}, ())
 
 
 # Items -------------------------------------------------------------------------------------------------------------

@@ -221,6 +221,11 @@ class ContactPolicy(TenantOwned):
         blank=True,
         help_text="Xero contact groups (names) whose contacts are sent to the source; empty: every contact.",
     )
+    ticket_notes = models.BooleanField(
+        "add support tickets as notes",
+        default=False,
+        help_text="Each helpdesk ticket (Gorgias) is added to its customer's contact history in Xero as a short note.",
+    )
 
     class Meta:
         verbose_name_plural = "contact policies"

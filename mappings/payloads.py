@@ -14,7 +14,7 @@ from connections.canonical import LineKind, Order, OrderLine, Payment, Refund
 from connections.models import Connection
 from connections.providers.xero.reference import XeroReference
 from core.money import UNIT_PRICE_4DP, quantize
-from mappings.contact_payloads import contact_display_name, contact_payload, item_payload
+from mappings.contact_payloads import contact_display_name, contact_note_payload, contact_payload, item_payload
 from mappings.lines import ZERO, Problem, build_line, rounding_line, source_name
 from mappings.models import FieldTransform
 from mappings.results import PayloadResult, local_date, payload_json, reference, result, wire
@@ -26,6 +26,7 @@ __all__ = [
     "PayloadResult",
     "Problem",
     "contact_display_name",
+    "contact_note_payload",
     "contact_payload",
     "credit_note_payload",
     "invoice_payload",

@@ -66,6 +66,11 @@ def contact_sync_decision(*, source_connection: Connection, contact: Contact) ->
     return True, "contact policy allows it"
 
 
+def contact_notes_enabled(*, source_connection: Connection) -> bool:
+    """Whether the source's support tickets go to their customers' history in Xero as notes."""
+    return _contacts(source_connection).ticket_notes
+
+
 def invoice_contact(*, source_connection: Connection, order: Order) -> Contact | None:
     """The contact an order is invoiced to: its customer, or the shared guests contact when the policy names one."""
     policy = _contacts(source_connection)

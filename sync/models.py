@@ -65,6 +65,7 @@ class SyncJob(TenantOwned):
         CREDIT_NOTE_CREATE = "credit_note.create", "Create credit note"
         CREDIT_NOTE_ALLOCATE = "credit_note.allocate", "Allocate credit note to its invoice"
         ITEM_UPSERT = "item.upsert", "Create or update item"
+        CONTACT_NOTE = "contact.note", "Add note to contact history"
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"

@@ -92,6 +92,8 @@ def _build(jobs, *, own_xrefs, xero_connection) -> list[PayloadResult]:
                     order_number=order.number if order else record.order_source_id,
                 )
             )
+        elif job.operation == Op.CONTACT_NOTE:
+            results.append(mapping.contact_note_payload(note=record, contact_xero_id=depends_on))
         elif job.operation == Op.ITEM_UPSERT:
             results.append(mapping.item_payload(**common, product=record))
         else:

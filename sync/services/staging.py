@@ -8,15 +8,33 @@ import hashlib
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from django.db.models import Q
 from django.utils import timezone
 
-from connections.canonical import ENTITY_TYPES, ZERO, Contact, Order, Payment, Product, Refund, fingerprint, to_json
+from connections.canonical import (
+    ENTITY_TYPES,
+    ZERO,
+    Contact,
+    Note,
+    Order,
+    Payment,
+    Product,
+    Refund,
+    fingerprint,
+    to_json,
+)
 from connections.models import Connection
 from core.errors import ApplicationError
 from core.money import from_json_number
 from mappings.cache import mapping_cache
 from mappings.models import PostingPolicy
-from mappings.policies import credit_notes_applied, order_cancel_action, order_edit_action, order_invoice_decision
+from mappings.policies import (
+    contact_notes_enabled,
+    credit_notes_applied,
+    order_cancel_action,
+    order_edit_action,
+    order_invoice_decision,
+)
 from mappings.services import source_values_observe_many
 from sync.models import AuditEntry, CrossReference, SyncJob
 
@@ -78,6 +96,10 @@ def effects_of(entity: str, record) -> list[Effect]:
         ]
     if entity == "product" and isinstance(record, Product):
         return [Effect(Op.ITEM_UPSERT, "item", record.source_id, record)]
+    if isinstance(record, Note):
+        # One note per ticket, added to the contact's history once the contact is in Xero.
+        contact = ("contact", record.contact_source_id)
+        return [Effect(Op.CONTACT_NOTE, "contact_note", record.source_id, record, contact, create_only=True)]
     # Stock levels and the like flow from Xero to sources, not the other way: nothing to stage.
     return []
 
@@ -137,7 +159,7 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
     # What the source uses (tax keys, payment methods, …) is recorded for mapping suggestions and health.
     source_values_observe_many(source_connection=source_connection, records=[record for _, record in items])
     with mapping_cache():
-        planned, skipped = _plan(source_connection, items)
+        planned, skipped, cancelled_now = _plan(source_connection, items, backfill=backfill)
     if skipped:
         AuditEntry.objects.bulk_create(
             AuditEntry(
@@ -191,6 +213,7 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
         any_job.add(record_key)
         # A backfilled payment waits behind live work like the rest of the backfill.
         priority = SyncJob.PRIORITY_BACKFILL if backfill else PRIORITIES.get(effect.operation, SyncJob.PRIORITY_LIVE)
+        unsent_void = effect.operation == Op.INVOICE_VOID and effect.source_id in cancelled_now
         new_jobs.append(
             SyncJob(
                 tenant_id=tenant_id,
@@ -207,6 +230,11 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
                 depends_on_source_id=effect.depends_on[1] if effect.depends_on else "",
                 next_attempt_at=now,
                 backfill=backfill,
+                **(
+                    {"state": State.DISCARDED, "discard_reason": CANCELLED_UNSENT, "finished_at": now}
+                    if unsent_void
+                    else {}
+                ),
             )
         )
         if not effect.create_only:
@@ -220,7 +248,8 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
             discard_reason="Superseded by a newer version of the same record.",
             finished_at=now,
         )
-    return new_jobs
+    # The discarded void of an order cancelled before invoicing is a record, not work: not reported as staged.
+    return [job for job in new_jobs if job.state != State.DISCARDED]
 
 
 def _synced_versions(source_connection: Connection, source_ids) -> dict[tuple[str, str], str]:
@@ -230,19 +259,30 @@ def _synced_versions(source_connection: Connection, source_ids) -> dict[tuple[st
     }
 
 
-def _plan(source_connection: Connection, items) -> tuple[list[tuple[Effect, str]], list[tuple[str, str, str, str]]]:
-    """(effect, version) to stage, and (entity, source id, operation, reason) the posting policy declined."""
+def _plan(source_connection: Connection, items, *, backfill=None):
+    """(effect, version) to stage, (entity, source id, operation, reason) the policies declined, and the orders
+    of `items` cancelled before their invoice reached Xero."""
     orders = {record.source_id for _, record in items if isinstance(record, Order)}
     refunds = [record for _, record in items if isinstance(record, Refund)]
     invoiced = _synced_versions(source_connection, orders)
     paid = _paid_in_full(source_connection, refunds, items) if refunds else set()
     on_cancel = order_cancel_action(source_connection=source_connection)
     on_edit = order_edit_action(source_connection=source_connection)
-    planned, skipped = [], []
+    planned, skipped, cancelled_now = [], [], set()
+    notes = None
     for entity, record in items:
+        if isinstance(record, Note):
+            notes = contact_notes_enabled(source_connection=source_connection) if notes is None else notes
+            if not notes:
+                continue  # ticket notes are off for this source
         effects = effects_of(entity, record)
         if isinstance(record, Order):
             effects, reason = _order_effects(source_connection, record, effects, invoiced, on_cancel, on_edit)
+            if record.is_cancelled and ("invoice", record.source_id) not in invoiced:
+                cancelled_now.add(record.source_id)
+                if backfill is not None:
+                    # A backfill counts such orders as nothing to do and keeps no record of them.
+                    effects = [e for e in effects if e.operation != Op.INVOICE_VOID]
             if reason:
                 operation = Op.INVOICE_VOID if record.is_cancelled else Op.INVOICE_UPSERT
                 skipped.append(("invoice", record.source_id, operation, reason))
@@ -254,7 +294,15 @@ def _plan(source_connection: Connection, items) -> tuple[list[tuple[Effect, str]
             # Draft credit notes (posting policy) can be neither allocated nor refunded: a person approves them.
             effects.append(refund_application(record, paid_in_full=record.order_source_id in paid))
         planned += [(effect, version_of(effect)) for effect in effects]
-    return planned, skipped
+    # A payment or refund of an order cancelled before its invoice was sent has nothing to apply to in Xero.
+    paying = {e.record.order_source_id for e, _ in planned if isinstance(e.record, (Payment, Refund))}
+    cancelled = cancelled_now | _cancelled_unsent(source_connection, paying - cancelled_now)
+    planned = [
+        (e, v)
+        for e, v in planned
+        if not (isinstance(e.record, (Payment, Refund)) and e.record.order_source_id in cancelled)
+    ]
+    return planned, skipped, cancelled_now
 
 
 def _order_effects(source_connection, order: Order, effects, invoiced, on_cancel, on_edit):
@@ -263,8 +311,9 @@ def _order_effects(source_connection, order: Order, effects, invoiced, on_cancel
     if order.is_cancelled:
         if not in_xero:
             # Cancelled before its invoice reached Xero: nothing to void, and the unsent invoice must not go.
+            # The void is staged discarded: the record that its payments and refunds have nothing to meet.
             _discard_unsent_invoice(source_connection, order.source_id)
-            return [e for e in effects if e.operation != Op.INVOICE_VOID], ""
+            return effects, ""
         if on_cancel == PostingPolicy.OnCancel.IGNORE:
             reason = f"Order {order.number} was cancelled; the posting policy leaves its Xero invoice alone."
             return [], reason
@@ -316,15 +365,44 @@ def _paid_in_full(source_connection: Connection, refunds: list[Refund], items) -
     return {order_id for order_id, total in totals.items() if total > 0 and paid.get(order_id, ZERO) >= total}
 
 
+CANCELLED_UNSENT = "The order was cancelled before its invoice reached Xero."
+# What follows an invoice: with the invoice never sent, there is nothing in Xero to pay, credit or allocate to.
+INVOICE_DEPENDANTS = (Op.PAYMENT_CREATE, Op.CREDIT_NOTE_CREATE, Op.CREDIT_NOTE_ALLOCATE)
+
+
 def _discard_unsent_invoice(source_connection: Connection, order_id: str) -> None:
+    """The unsent invoice of a cancelled order, and the payments and refunds of that order waiting for it, are
+    not sent."""
+    now = timezone.now()
     SyncJob.objects.filter(
+        Q(entity="invoice", source_id=order_id, operation=Op.INVOICE_UPSERT)
+        | Q(operation__in=INVOICE_DEPENDANTS, record__data__order_source_id=order_id),
         source_connection=source_connection,
-        entity="invoice",
-        source_id=order_id,
-        operation=Op.INVOICE_UPSERT,
         state__in=(State.PENDING, State.NEEDS_ATTENTION),
-    ).update(
-        state=State.DISCARDED,
-        discard_reason="The order was cancelled before its invoice reached Xero.",
-        finished_at=timezone.now(),
+    ).update(state=State.DISCARDED, discard_reason=CANCELLED_UNSENT, finished_at=now)
+
+
+def _cancelled_unsent(source_connection: Connection, order_ids: set[str]) -> set[str]:
+    """Orders among `order_ids` cancelled before their invoice reached Xero (and not invoiced since)."""
+    if not order_ids:
+        return set()
+    cancelled = set(
+        SyncJob.objects.filter(
+            source_connection=source_connection,
+            entity="invoice",
+            source_id__in=order_ids,
+            discard_reason=CANCELLED_UNSENT,
+        ).values_list("source_id", flat=True)
     )
+    if not cancelled:
+        return set()
+    live = set(
+        SyncJob.objects.filter(
+            source_connection=source_connection,
+            entity="invoice",
+            operation=Op.INVOICE_UPSERT,
+            source_id__in=cancelled,
+            state__in=(*OPEN_STATES, State.DONE),
+        ).values_list("source_id", flat=True)
+    )
+    return cancelled - live

@@ -236,7 +236,7 @@ def test_a_live_change_during_a_backfill_goes_first(shops):
         assert report.batches == 1
         assert SyncJob.objects.get(pk=live_job.pk).state == SyncJob.State.DONE
         # Backfill contacts may ride along in that same request (no extra call); no backfill invoice went first.
-        invoices = SyncJob.objects.filter(backfill=backfill, entity="invoice")
+        invoices = SyncJob.objects.filter(backfill=backfill, operation=SyncJob.Operation.INVOICE_UPSERT)
         assert invoices.exists() and not invoices.exclude(state=SyncJob.State.PENDING).exists()
         # The backfill then carries on by itself.
         drain_run(xero_connection=mine.xero, transport=transport)

@@ -14,6 +14,7 @@ Sale/CreditNoteAuthorised event announces.
 Tax rule percents come from /ref/tax, read once per adapter.
 """
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -26,6 +27,7 @@ from connections.sources import SourceAdapter
 from core.errors import ApplicationError, NotFoundError, ProviderAuthError, RequestError, RetryableError
 from core.money import from_json_number, quantize
 
+logger = logging.getLogger(__name__)
 CONTEXT_FIELDS = ("SaleID", "CustomerCurrency", "TaxCalculation", "CurrencyRate", "LastModifiedOn")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ALL = {"IncludeDeprecated": "true"}
@@ -133,7 +135,9 @@ class Cin7Adapter(SourceAdapter):
                     yield f"{row['SKU']}@{row.get('Location') or ''}", None, row
         elif entity == "order":
             for header in self._headers("saleList", since):
-                sale = self._sale(header["SaleID"])
+                sale = self._listed_sale(header)
+                if sale is None:
+                    continue
                 yield str(sale["ID"]), nz.parse_time(sale.get("LastModifiedOn")), sale
         elif entity == "payment":
             for header in self._headers("saleList", since):
@@ -144,9 +148,17 @@ class Cin7Adapter(SourceAdapter):
                     yield f"{header['SaleID']}:{row['ID']}", updated, row
         else:
             for header in self._headers("saleCreditNoteList", since):
-                sale = self._sale(header["SaleID"])
-                for note in self._credit_notes(sale):
+                sale = self._listed_sale(header)
+                for note in () if sale is None else self._credit_notes(sale):
                     yield f"{sale['ID']}:{note['TaskID']}", nz.parse_time(sale.get("LastModifiedOn")), note
+
+    def _listed_sale(self, header: dict) -> dict | None:
+        """The full sale behind a list entry; None when Cin7 lists a sale it no longer has (deleted since)."""
+        try:
+            return self._sale(header["SaleID"])
+        except NotFoundError:
+            logger.info("Cin7 Core listed sale %s but has no such sale; skipped", header.get("SaleID"))
+            return None
 
     def _headers(self, path: str, since: datetime | None) -> list[dict]:
         params = {"UpdatedSince": cin7_time(since)} if since else {}

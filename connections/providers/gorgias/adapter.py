@@ -5,6 +5,9 @@ Gorgias has no "changed since" filter and no order endpoint. Customers are read 
 are read from those customers' integrations data, dated by their customer's `updated_datetime` (a new order or
 refund updates its customer). Nothing is written back: Gorgias keeps shop orders as read-only integration data.
 
+Support tickets are read newest-updated first the same way (`/api/tickets`); each becomes a short note for its
+customer's history in Xero when the tenant's contact policy turns ticket notes on.
+
 Webhooks are HTTP integrations firing on ticket events: they are about the ticket's customer, found from the
 delivery's customer id, else its ticket id (one call), else its customer email (one call).
 """
@@ -38,7 +41,7 @@ def _orders_of(customer: dict) -> Iterator[tuple[str, dict]]:
 
 
 class GorgiasAdapter(SourceAdapter):
-    entities = ("customer", "order", "refund")
+    entities = ("customer", "order", "refund", "ticket")
     provider_name = "Gorgias"
     webhook_kinds = {
         "ticket-created": "customer",
@@ -93,8 +96,26 @@ class GorgiasAdapter(SourceAdapter):
         customers.reverse()
         return customers
 
+    def _tickets_since(self, since: datetime | None) -> list[dict]:
+        tickets = []
+        pages = gorgias_pages(self.client, "tickets", params={"order_by": "updated_datetime:desc"})
+        try:
+            for ticket in pages:
+                updated = nz.parse_time(ticket.get("updated_datetime"))
+                if since is not None and updated is not None and updated < since:
+                    break
+                tickets.append(ticket)
+        finally:
+            pages.close()
+        tickets.reverse()
+        return tickets
+
     def changed(self, entity: str, *, since: datetime | None) -> Iterator[tuple[str, datetime | None, dict]]:
         entity = self._entity(entity)
+        if entity == "ticket":
+            for ticket in self._tickets_since(since):
+                yield str(ticket["id"]), nz.parse_time(ticket.get("updated_datetime")), ticket
+            return
         for customer in self._customers_since(since):
             updated = nz.parse_time(customer.get("updated_datetime"))
             if entity == "customer":
@@ -110,6 +131,13 @@ class GorgiasAdapter(SourceAdapter):
 
     def fetch(self, entity: str, source_id: str) -> dict:
         entity = self._entity(entity)
+        if entity == "ticket":
+            try:
+                return self.client.get(f"tickets/{_digits(str(source_id).removeprefix('ticket:'), 'ticket')}").json()
+            except RequestError as exc:
+                if exc.extra.get("status") == 404:
+                    raise NotFoundError(f"Gorgias has no ticket '{source_id}'.") from exc
+                raise
         parts = str(source_id).split(":")
         customer = self._customer(parts[0])
         if entity == "customer":
@@ -144,6 +172,8 @@ class GorgiasAdapter(SourceAdapter):
             return nz.normalize_customer(native)
         if entity == "order":
             return nz.normalize_order(native)
+        if entity == "ticket":
+            return nz.normalize_ticket(native)
         return nz.normalize_refund(native)
 
     def webhook_source_id(self, kind: str, body: dict) -> str:

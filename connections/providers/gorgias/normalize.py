@@ -23,6 +23,7 @@ from connections.canonical import (
     ZERO,
     Contact,
     LineKind,
+    Note,
     Order,
     OrderLine,
     Refund,
@@ -68,6 +69,39 @@ def normalize_customer(native: dict) -> Contact:
         last_name=last or "",
         phone=phone or "",
         updated_at=parse_time(native.get("updated_datetime")) or parse_time(native.get("created_datetime")),
+    )
+
+
+NOTE_MAX = 250  # Xero keeps at most 250 characters per history note (research/xero.md §8)
+
+
+def normalize_ticket(native: dict) -> Note:
+    """A support ticket (GET /api/tickets/{id}) as a short note for its customer's history in Xero.
+
+    One note per ticket, written when the ticket is first seen: "Gorgias ticket #123 (email, 2 messages): subject".
+    """
+    customer_id = (native.get("customer") or {}).get("id")
+    if customer_id is None:
+        raise SkippableRecordError(
+            f"Gorgias ticket {native.get('id')} has no customer.", code="ticket_without_customer"
+        )
+    count = native.get("messages_count") or 0
+    details = [native.get("channel") or "", f"{count} message{'' if count == 1 else 's'}" if count else ""]
+    opened = parse_time(native.get("created_datetime"))
+    if opened is not None:
+        details.insert(0, f"opened {opened.date().isoformat()}")
+    about = ", ".join(d for d in details if d)
+    subject = (native.get("subject") or native.get("excerpt") or "(no subject)").strip()
+    text = (
+        f"Gorgias ticket #{native['id']} ({about}): {subject}"
+        if about
+        else f"Gorgias ticket #{native['id']}: {subject}"
+    )
+    return Note(
+        source_id=f"ticket:{native['id']}",
+        contact_source_id=str(customer_id),
+        text=text[:NOTE_MAX],
+        created_at=opened,
     )
 
 

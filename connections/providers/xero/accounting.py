@@ -5,6 +5,7 @@ element's StatusAttributeString and ValidationErrors, in request order; an Idemp
 the first answer for a few minutes. Amounts are parsed as Decimal, never float.
 """
 
+import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 
 from connections.providers.xero.client import XeroClient
 from core import jsonexact
+from core.errors import RequestError
 
 # entity → (collection name in URLs and bodies, HTTP method that creates or updates, id field)
 COLLECTIONS = {
@@ -22,6 +24,8 @@ COLLECTIONS = {
     "item": ("Items", "POST", "ItemID"),
     # Allocations are made on one credit note per request: PUT CreditNotes/{CreditNoteID}/Allocations.
     "allocation": ("Allocations", "PUT", "AllocationID"),
+    # Notes go to each contact's own History (see _save_notes); the "id" of a note is its contact's.
+    "contact_note": ("HistoryRecords", "PUT", "ContactID"),
 }
 BATCH_SIZE = 50
 # Elements per request where Xero's endpoint names one document in its URL.
@@ -64,6 +68,8 @@ def save_batch(client: XeroClient, entity: str, elements: list[dict], *, idempot
         return []
     if len(elements) > batch_size(entity):
         raise ValueError(f"at most {batch_size(entity)} {entity} elements per Xero request")
+    if entity == "contact_note":
+        return _save_notes(client, elements, idempotency_key=idempotency_key)
     collection, method, id_field = COLLECTIONS[entity]
     params = {"summarizeErrors": "false"}
     if entity in ("invoice", "credit_note", "item"):
@@ -86,6 +92,32 @@ def save_batch(client: XeroClient, entity: str, elements: list[dict], *, idempot
         ok = element.get("StatusAttributeString", "OK") != "ERROR" and not errors
         xero_id = str(element.get(id_field) or "") if ok else ""
         results.append(ElementResult(ok=ok, record=element, errors=errors, xero_id=xero_id))
+    return results
+
+
+def _save_notes(client: XeroClient, elements: list[dict], *, idempotency_key: str) -> list[ElementResult]:
+    """Notes ({"ContactID", "Details"}) added to their contacts' history: one PUT Contacts/{id}/History per contact.
+
+    Xero has no batch endpoint for history across records. A contact Xero refuses (gone, say) fails only its notes.
+    """
+    by_contact: dict[str, list[int]] = {}
+    for index, element in enumerate(elements):
+        by_contact.setdefault(element["ContactID"], []).append(index)
+    results: list[ElementResult | None] = [None] * len(elements)
+    for contact_id, indexes in by_contact.items():
+        key = hashlib.sha256(f"{idempotency_key}:{contact_id}".encode()).hexdigest()
+        records = [{"Details": elements[i]["Details"]} for i in indexes]
+        try:
+            response = client.request(
+                "PUT", f"Contacts/{contact_id}/History", json_body={"HistoryRecords": records}, idempotency_key=key
+            )
+        except RequestError as exc:
+            for i in indexes:
+                results[i] = ElementResult(ok=False, record=elements[i], errors=(exc.message,))
+            continue
+        answered = parse(response).get("HistoryRecords") or []
+        for i, record in zip(indexes, answered + [{}] * (len(indexes) - len(answered)), strict=True):
+            results[i] = ElementResult(ok=bool(record), record=record, errors=(), xero_id=contact_id)
     return results
 
 
