@@ -182,6 +182,57 @@ def test_an_order_cancelled_before_reaching_xero_sends_nothing(world):
     assert _xero_invoices(a).count() == 0
 
 
+def test_payments_and_refunds_of_an_order_cancelled_before_reaching_xero_are_never_sent(world):
+    from dataclasses import replace
+    from decimal import Decimal
+
+    from connections.canonical import Payment, Refund
+    from sync.services.staging import jobs_stage
+
+    def payment(order, n):
+        return Payment(f"pay-{n}", order.source_id, order.grand_total, order.currency, "card", timezone.now())
+
+    def refund(order, n):
+        amount = Decimal("1.00")
+        return Refund(
+            f"ref-{n}",
+            order.source_id,
+            f"R{n}",
+            order.currency,
+            (),
+            amount,
+            Decimal("0"),
+            Decimal("0"),
+            amount,
+            timezone.now(),
+        )
+
+    with tenant_scope(world.tenant_b1):
+        b = World(world.tenant_b1, name="Beta", store="beta", orders=3)
+        b_order = b.open_orders()[0]
+        jobs_stage(source_connection=b.source, entity="order", record=b_order)
+        jobs_stage(source_connection=b.source, entity="payment", record=payment(b_order, 1))
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=6, customers=2)
+        order = a.open_orders()[0]
+        jobs_stage(source_connection=a.source, entity="order", record=order)
+        jobs_stage(source_connection=a.source, entity="payment", record=payment(order, 1))
+        jobs_stage(source_connection=a.source, entity="refund", record=refund(order, 1))
+        jobs_stage(source_connection=a.source, entity="order", record=replace(order, is_cancelled=True))
+        # Reported after the cancellation: nothing to stage either.
+        assert jobs_stage(source_connection=a.source, entity="payment", record=payment(order, 2)) == []
+        assert jobs_stage(source_connection=a.source, entity="refund", record=refund(order, 2)) == []
+        waiting = SyncJob.objects.exclude(entity="contact").exclude(state=State.DISCARDED)
+        assert list(waiting.values_list("operation", "source_id")) == []
+        _drain(a)
+        assert _xero_invoices(a).count() == 0
+    with tenant_scope(world.tenant_b1):
+        # The other tenant's payment of its own order is untouched.
+        assert list(SyncJob.objects.filter(entity="payment").values_list("source_id", "state")) == [
+            ("pay-1", State.PENDING)
+        ]
+
+
 def test_payments_waiting_for_their_invoices_never_hide_the_invoices(world, monkeypatch):
     """Payments go first by priority; a window full of them waiting must not stop the invoices they wait for."""
     from connections.canonical import Payment
