@@ -82,41 +82,29 @@ class GorgiasAdapter(SourceAdapter):
 
     # Reads ---------------------------------------------------------------------------------------------------
 
-    def _customers_since(self, since: datetime | None) -> list[dict]:
-        customers = []
-        pages = gorgias_pages(self.client, "customers", params={"order_by": "updated_datetime:desc"})
+    def _updated_since(self, collection: str, since: datetime | None) -> list[dict]:
+        """Records of a collection updated since `since`, oldest first. Gorgias lists newest first and has no
+        updated-since filter, so reading stops at the first record older than `since`."""
+        records = []
+        pages = gorgias_pages(self.client, collection, params={"order_by": "updated_datetime:desc"})
         try:
-            for customer in pages:
-                updated = nz.parse_time(customer.get("updated_datetime"))
+            for record in pages:
+                updated = nz.parse_time(record.get("updated_datetime"))
                 if since is not None and updated is not None and updated < since:
                     break
-                customers.append(customer)
+                records.append(record)
         finally:
             pages.close()
-        customers.reverse()
-        return customers
-
-    def _tickets_since(self, since: datetime | None) -> list[dict]:
-        tickets = []
-        pages = gorgias_pages(self.client, "tickets", params={"order_by": "updated_datetime:desc"})
-        try:
-            for ticket in pages:
-                updated = nz.parse_time(ticket.get("updated_datetime"))
-                if since is not None and updated is not None and updated < since:
-                    break
-                tickets.append(ticket)
-        finally:
-            pages.close()
-        tickets.reverse()
-        return tickets
+        records.reverse()
+        return records
 
     def changed(self, entity: str, *, since: datetime | None) -> Iterator[tuple[str, datetime | None, dict]]:
         entity = self._entity(entity)
         if entity == "ticket":
-            for ticket in self._tickets_since(since):
+            for ticket in self._updated_since("tickets", since):
                 yield str(ticket["id"]), nz.parse_time(ticket.get("updated_datetime")), ticket
             return
-        for customer in self._customers_since(since):
+        for customer in self._updated_since("customers", since):
             updated = nz.parse_time(customer.get("updated_datetime"))
             if entity == "customer":
                 yield str(customer["id"]), updated, customer
