@@ -3,6 +3,7 @@ from django.contrib import admin
 
 from connections import services
 from connections.models import Connection, PartnerWebhookEndpoint
+from connections.outbound_urls import UnsafeUrl, outbound_url_check
 from tenants.admin_base import AgencyScopedAdmin
 
 
@@ -79,6 +80,14 @@ class PartnerWebhookEndpointForm(forms.ModelForm):
         if not isinstance(events, list) or not events or not set(events) <= allowed:
             raise forms.ValidationError(f"A list of one or more of: {', '.join(sorted(allowed))}.")
         return sorted(set(events))
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        try:
+            outbound_url_check(url)
+        except UnsafeUrl as exc:
+            raise forms.ValidationError(exc.message) from exc
+        return url
 
 
 @admin.register(PartnerWebhookEndpoint)

@@ -20,15 +20,14 @@ import hmac
 import json
 import secrets
 import time
-from urllib.parse import urlsplit
 
 import httpx
-from django.conf import settings
 from django.db import transaction
 
 from connections import crypto
 from connections.client import parse_retry_after
 from connections.models import Connection, PartnerWebhookEndpoint
+from connections.outbound_urls import UnsafeUrl, outbound_url_check
 from core.errors import ApplicationError, NotFoundError
 from sync.models import WriteBack
 from sync.services.write_backs import AttemptResult, write_back_stage
@@ -53,10 +52,12 @@ def _validate(*, connection: Connection, url: str, events) -> list[str]:
             code="invalid",
             extra={"fields": {"connection": ["Choose a partner connection."]}},
         )
-    if not _requestable(url):
+    try:
+        outbound_url_check(url)
+    except UnsafeUrl as exc:
         raise ApplicationError(
-            "The webhook URL must be an absolute https:// URL.", code="invalid", extra={"fields": {"url": [url]}}
-        )
+            f"The webhook URL cannot be used: {exc.message}", code="invalid", extra={"fields": {"url": [exc.message]}}
+        ) from exc
     unknown = sorted(set(events) - set(EVENTS.values))
     if unknown or not events:
         raise ApplicationError(
@@ -65,13 +66,6 @@ def _validate(*, connection: Connection, url: str, events) -> list[str]:
             extra={"fields": {"events": unknown or ["none chosen"]}},
         )
     return sorted(set(events))
-
-
-def _requestable(url: str) -> bool:
-    # Partners get their events over TLS; plain http only where settings allow it (development, the sandbox).
-    parts = urlsplit(url or "")
-    schemes = ("https", "http") if settings.CONNECTIONS_ALLOW_HTTP else ("https",)
-    return parts.scheme in schemes and bool(parts.hostname)
 
 
 @transaction.atomic
@@ -156,9 +150,15 @@ def partner_webhook_deliver(write_back: WriteBack, *, transport=None, context: d
     endpoint = PartnerWebhookEndpoint.objects.filter(connection_id=write_back.connection_id, is_active=True).first()
     if endpoint is None:
         raise NotFoundError("The partner connection has no active webhook endpoint any more.", code="no_endpoint")
-    if not _requestable(endpoint.url):
+    try:
+        # Again at each delivery: the host's DNS may point somewhere else since the URL was saved.
+        vetted = outbound_url_check(endpoint.url)
+    except UnsafeUrl as exc:
+        # A host that does not resolve now may again later; an address we refuse is for a person to fix.
+        retryable = exc.code == "unresolvable"
+        code = "unreachable" if retryable else "bad_url"
         return AttemptResult(
-            ok=False, error=f"The webhook URL cannot be used: {endpoint.url}", code="bad_url", retryable=False
+            ok=False, error=f"The webhook URL cannot be used: {exc.message}", code=code, retryable=retryable
         )
     secret = crypto.partner_webhook_secret_read(endpoint)
     client = context.get("partner_http")
@@ -174,7 +174,8 @@ def partner_webhook_deliver(write_back: WriteBack, *, transport=None, context: d
     }
     started = time.monotonic()
     try:
-        response = client.post(endpoint.url, content=body, headers=headers)
+        url, pinned_headers, extensions = vetted.pinned
+        response = client.post(url, content=body, headers={**headers, **pinned_headers}, extensions=extensions)
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         return AttemptResult(ok=False, error=f"The webhook URL cannot be used: {exc}", code="bad_url", retryable=False)
     except httpx.TimeoutException:
