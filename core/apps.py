@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class CoreConfig(AppConfig):
     name = "core"
     verbose_name = "Core"
+
+    def ready(self):
+        from django.db import connections
+
+        if any(connections[alias].vendor == "postgresql" for alias in connections):
+            from core import postgres_arrays
+
+            postgres_arrays.register()

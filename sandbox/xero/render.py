@@ -28,6 +28,13 @@ def _m(value) -> Decimal:
     return Decimal(value).quantize(CENT)
 
 
+def related(obj, name: str) -> list:
+    """`obj`'s `name` rows: the list a page read fetched for every document at once (`<name>_page`), else the
+    relation (prefetched or not)."""
+    rows = getattr(obj, f"{name}_page", None)
+    return rows if rows is not None else list(getattr(obj, name).all())
+
+
 def _unit(value, unitdp: int):
     if value is None:
         return None
@@ -176,7 +183,7 @@ def _document_common(doc, *, unitdp: int, with_lines: bool) -> dict:
     if doc.fully_paid_on:
         body["FullyPaidOnDate"] = ms_date(doc.fully_paid_on)
     if with_lines:
-        body["LineItems"] = [line_item(line, unitdp=unitdp) for line in doc.lines.all()]
+        body["LineItems"] = [line_item(line, unitdp=unitdp) for line in related(doc, "lines")]
     return body
 
 
@@ -191,8 +198,8 @@ def invoice(inv: Invoice, *, unitdp: int = 2, with_lines: bool = True) -> dict:
             "AmountDue": _m(inv.amount_due),
             "AmountPaid": _m(inv.amount_paid),
             "AmountCredited": _m(inv.amount_credited),
-            "IsDiscounted": any(line.discount_rate or line.discount_amount for line in inv.lines.all()),
-            "Payments": [payment_ref(p) for p in inv.payments.all() if p.status == "AUTHORISED"],
+            "IsDiscounted": any(line.discount_rate or line.discount_amount for line in related(inv, "lines")),
+            "Payments": [payment_ref(p) for p in related(inv, "payments") if p.status == "AUTHORISED"],
             "CreditNotes": [
                 {
                     "CreditNoteID": str(a.credit_note_id),
@@ -201,7 +208,7 @@ def invoice(inv: Invoice, *, unitdp: int = 2, with_lines: bool = True) -> dict:
                     "Total": _m(a.credit_note.total),
                     "HasErrors": False,
                 }
-                for a in inv.allocations.all()
+                for a in related(inv, "allocations")
                 if not a.is_deleted
             ],
             "Prepayments": [],
@@ -229,8 +236,8 @@ def credit_note(cn: CreditNote, *, unitdp: int = 2, with_lines: bool = True) -> 
         {
             "RemainingCredit": _m(cn.remaining_credit),
             "AppliedAmount": _m(cn.amount_credited),
-            "Allocations": [allocation(a) for a in cn.allocations.all() if not a.is_deleted],
-            "Payments": [payment_ref(p) for p in cn.payments.all() if p.status == "AUTHORISED"],
+            "Allocations": [allocation(a) for a in related(cn, "allocations") if not a.is_deleted],
+            "Payments": [payment_ref(p) for p in related(cn, "payments") if p.status == "AUTHORISED"],
         }
     )
     return body

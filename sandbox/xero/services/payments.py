@@ -48,8 +48,9 @@ def _find_account(*, ws: Workspace, ref) -> Account:
 
 
 def payments_prefetch(*, ws: Workspace, elements: list) -> None:
-    """Read (and lock) up front the invoices and credit notes a batch of payments applies to."""
+    """Read (and lock) up front the invoices and credit notes a batch of payments applies to (not their lines)."""
     ws.lock_documents = True
+    ws.read_lines = False
     invoices = [e["Invoice"] for e in elements if isinstance(e, dict) and isinstance(e.get("Invoice"), dict)]
     ws.documents_load(
         Invoice,

@@ -9,9 +9,10 @@ leaves nothing behind. The services keep exactly those rules, but read and write
 - an element changes a cached row only after `claim` (its own record) or `touch` (a row it affects) snapshotted
   it; its new rows, history and webhook events are staged. `element()` is the savepoint: on ElementInvalid the
   snapshots are restored and the stage is dropped, on success the stage joins the pending writes;
-- `flush` writes the pending rows with bulk statements, in foreign-key order. Claiming a row that an earlier
-  element of the same unflushed segment wrote calls `on_segment_end` first (by default a flush), so every element
-  is answered with its record as it stood right after that element, as when each element was saved on its own.
+- `flush` writes the pending rows with bulk statements (services/rows.py), in foreign-key order. Claiming a row
+  that an earlier element of the same unflushed segment wrote calls `on_segment_end` first (by default a flush), so
+  every element is answered with its record as it stood right after that element, as when each element was saved
+  on its own.
 
 Case-insensitive names are compared with `fold`, a per-character upper-casing like the database's UPPER() (iexact).
 """
@@ -19,7 +20,7 @@ Case-insensitive names are compared with `fold`, a per-character upper-casing li
 from contextlib import contextmanager
 from functools import lru_cache
 
-from django.db.models import Q
+from django.db.models import Q, prefetch_related_objects
 
 from sandbox.xero.models import (
     Account,
@@ -33,6 +34,7 @@ from sandbox.xero.models import (
     TaxRate,
     TrackingCategory,
 )
+from sandbox.xero.services.rows import rows_insert, rows_update
 
 NUMBER_WINDOW = 100
 
@@ -80,6 +82,7 @@ class Workspace:
         self.org = org
         self.on_segment_end = self.flush
         self.lock_documents = False  # payments read the documents they change FOR UPDATE
+        self.read_lines = True  # read a document's lines with it (payments never look at them)
         # Reference data, read on first use.
         self._accounts: list[Account] | None = None
         self._tax_rates: dict[str, TaxRate] | None = None
@@ -205,7 +208,9 @@ class Workspace:
             query |= Q(**{f"{column}__in": numbers}) & ~Q(status="DELETED")
         if not query:
             return
-        rows = model.objects.filter(org=self.org).filter(query).prefetch_related("lines")
+        rows = model.objects.filter(org=self.org).filter(query)
+        if self.read_lines:
+            rows = rows.prefetch_related("lines")
         if self.lock_documents:
             rows = rows.select_for_update()
         rows = list(rows)
@@ -246,6 +251,19 @@ class Workspace:
         if doc._state.adding:
             return []
         return list(doc.lines.all())
+
+    def documents_as_stored(self, docs: list) -> None:
+        """Ready flushed `docs` to be answered as a fresh read would: their current lines (this request's, else
+        those read with them) and, in one read per relation, payments and allocations (a document write never
+        changes those)."""
+        for doc in docs:
+            lines = self._lines.get(doc.pk)
+            if lines is None:
+                lines = list(doc.lines.all())
+            # Rendering iterates doc.lines.all(): the prefetch cache is what it reads.
+            doc.__dict__.setdefault("_prefetched_objects_cache", {})["lines"] = lines
+        other = "credit_note" if docs and isinstance(docs[0], Invoice) else "invoice"
+        prefetch_related_objects(docs, "payments", f"allocations__{other}")
 
     def next_number(self, *, model, prefix: str, counter: str, column: str) -> str:
         """Xero's next free INV-/CN- number: the organisation's counter moves past numbers already in use."""
@@ -384,9 +402,7 @@ class Workspace:
         new = self._new
         created = {id(o) for o in new}
         for model in (Contact, Item, Invoice, CreditNote):
-            rows = [o for o in new if type(o) is model]
-            if rows:
-                model.objects.bulk_create(rows)
+            rows_insert(model, [o for o in new if type(o) is model])
         self._update(list(self._dirty.values()))
         self._dirty, self._baseline = {}, {}
         replaced = [doc for doc, _ in self._pending_lines.values() if id(doc) not in created]
@@ -401,13 +417,11 @@ class Workspace:
                 setattr(line, fk, doc)
                 line._state.adding = True
             lines.extend(doc_lines)
-        if lines:
-            LineItem.objects.bulk_create(lines)
+        rows_insert(LineItem, lines)
         others = [o for o in new if type(o) not in (Contact, Item, Invoice, CreditNote)]
         for model in dict.fromkeys(type(o) for o in others):
-            model.objects.bulk_create([o for o in others if type(o) is model])
-        if self._history:
-            HistoryRecord.objects.bulk_create(self._history)
+            rows_insert(model, [o for o in others if type(o) is model])
+        rows_insert(HistoryRecord, self._history)
         if self._events:
             webhook_events_queue(org=self.org, events=self._events)
         for counter, value in self._sequences.items():
@@ -419,7 +433,7 @@ class Workspace:
 
     def _update(self, rows: list) -> None:
         """UPDATE only the columns that changed: one statement per model and set of columns, a plain UPDATE … WHERE
-        pk IN (…) when every row gets the same values."""
+        pk IN (…) when every row gets the same values, else one UPDATE … FROM (VALUES …)."""
         groups: dict[tuple, list] = {}
         for row in rows:
             before = self._baseline.get(id(row))
@@ -429,10 +443,8 @@ class Workspace:
                 groups.setdefault((type(row), changed), []).append((row, now))
         for (model, changed), members in groups.items():
             values = {name: members[0][1][name] for name in changed}
-            if all(all(now[name] == values[name] for name in changed) for _, now in members[1:]):
-                model.objects.filter(pk__in=[row.pk for row, _ in members]).update(**values)
-            else:
-                model.objects.bulk_update([row for row, _ in members], list(changed))
+            same = all(all(now[name] == values[name] for name in changed) for _, now in members[1:])
+            rows_update(model, [row for row, _ in members], changed, same=same)
 
 
 @contextmanager

@@ -116,3 +116,34 @@ def test_where_lookups_with_paging_match_every_spelling(org_a, org_b):
     assert len(negated) == 4
     page = org_a.get("Contacts", params={"page": 2, "pageSize": 2}).json()
     assert [c["Name"] for c in page["Contacts"]] == ["Shop 2", "Shop 3"] and page["pagination"]["pageCount"] == 3
+
+
+def test_a_batch_answers_each_record_exactly_as_a_later_read_returns_it(org_a, org_b, contact_id):
+    # Values finer than their columns (JSON numbers, read exactly): the answer shows them as stored, rounded half
+    # away from zero; a line id sent in capitals comes back as Xero spells GUIDs.
+    draft = invoice_body(contact_id, status="DRAFT", CurrencyRate=1.23456750001)
+    created = org_a.put("Invoices", {"Invoices": [draft]}, params=NOT_SUMMARISED).json()["Invoices"][0]
+    line = {
+        "LineItemID": created["LineItems"][0]["LineItemID"].upper(),
+        "Description": "Widget",
+        "Quantity": 3,
+        "UnitAmount": 10,
+        "DiscountRate": 12.344999,
+        "AccountCode": "200",
+    }
+    change = {
+        "InvoiceID": created["InvoiceID"],
+        "LineItems": [line],
+        "CurrencyRate": 0.1234565,
+        "Status": "AUTHORISED",
+    }
+    answered = org_a.post("Invoices", {"Invoices": [change]}, params=NOT_SUMMARISED).json()["Invoices"][0]
+    assert answered.pop("StatusAttributeString") == "OK"
+    assert answered == org_a.get(f"Invoices/{created['InvoiceID']}").json()["Invoices"][0]
+
+    payment = {"Invoice": {"InvoiceID": created["InvoiceID"]}, "Account": {"Code": "090"}, "Amount": 5.0}
+    payment["CurrencyRate"] = 1.0000005
+    paid = org_a.put("Payments", {"Payments": [payment]}, params=NOT_SUMMARISED).json()["Payments"][0]
+    assert paid.pop("StatusAttributeString") == "OK"
+    assert paid == org_a.get(f"Payments/{paid['PaymentID']}").json()["Payments"][0]
+    assert org_b.get(f"Invoices/{created['InvoiceID']}").status_code == 404
