@@ -301,6 +301,20 @@ class WebhookStats(TenantOwned):
         return f"webhooks of {self.connection_id}: {self.received} received, {self.rejected} rejected"
 
 
+class QueuedInboxRun(TenantOwned):
+    """A run over a connection's waiting inbox events is queued and has not started yet.
+
+    While the row exists, new deliveries for the connection queue nothing more: one task then processes everything
+    that arrived, instead of one task per delivery (sync.services.inbox.inbox_run_request). The run deletes the row
+    as it starts; the sweeper requeues a run whose row has waited too long.
+    """
+
+    connection = models.OneToOneField(Connection, on_delete=models.CASCADE, related_name="+")
+
+    def __str__(self):
+        return f"inbox run of {self.connection_id} queued at {self.created_at}"
+
+
 class Alert(TenantOwned):
     """An email sent to a tenant's admins about sync trouble. Every alert sent is recorded here."""
 
@@ -311,6 +325,7 @@ class Alert(TenantOwned):
         DAY_LIMIT = "day_limit", "Xero day limit reached"
         WEBHOOK_SILENT = "webhook_silent", "Webhook source silent"
         RECONCILIATION = "reconciliation", "Reconciliation found differences"
+        RECONCILIATION_FAILED = "reconcile_failed", "Scheduled reconciliation failed"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     connection = models.ForeignKey(

@@ -20,10 +20,13 @@ def inbound_event_process_task(event_id: int, tenant_id: int) -> None:
 
 
 def connection_backlog_process_task(connection_id: int, tenant_id: int) -> dict:
+    from sync.services.inbox import inbox_run_start
     from sync.services.processing import inbound_events_process_pending
 
     with tenant_scope(Tenant.objects.get(pk=tenant_id)):
-        return inbound_events_process_pending(connection=Connection.objects.get(pk=connection_id))
+        connection = Connection.objects.get(pk=connection_id)
+        inbox_run_start(connection=connection)
+        return inbound_events_process_pending(connection=connection)
 
 
 def drain_task(xero_connection_id: int, tenant_id: int) -> dict:

@@ -9,7 +9,7 @@ from connections.models import Connection
 from core.errors import ApplicationError
 from sync.inbound.deliveries import InboundItem, canonical_json, sha256_hex
 from sync.models import InboundEvent
-from sync.services.inbox import inbound_event_receive, inbound_event_reject
+from sync.services.inbox import inbound_event_receive, inbound_event_reject, inbox_run_request
 from tenants.scoping import all_tenants, tenant_scope
 
 logger = logging.getLogger(__name__)
@@ -53,11 +53,12 @@ def _xero_targets(*, connection: Connection, accounts: set[str]) -> dict[str, li
 def webhook_delivery_store(*, connection: Connection, items: list[InboundItem]) -> dict:
     """Store a verified delivery's events in the inbox; redeliveries are no-ops. Returns counts.
 
-    Xero events go to the connection(s) of their organisation; every other provider's to `connection`.
-    Processing is enqueued when the surrounding transaction commits.
+    Xero events go to the connection(s) of their organisation; every other provider's to `connection`. Each
+    connection that got a new event gets a run over its inbox queued (one per burst, see inbox_run_request).
     """
     counts = {"stored": 0, "duplicates": 0, "rejected": 0, "unrouted": 0}
     source = InboundEvent.Source.WEBHOOK
+    woken: dict[int, Connection] = {}
     # savepoint=False: inside the view's transaction a savepoint would only add two round trips per delivery.
     with transaction.atomic(savepoint=False):
         routed = {item.account for item in items if item.account}
@@ -88,7 +89,12 @@ def webhook_delivery_store(*, connection: Connection, items: list[InboundItem]) 
                     _, created = inbound_event_receive(
                         connection=receiver, source=source, kind=item.kind, dedupe_key=key, body=item.body
                     )
+                if created:
+                    woken[receiver.pk] = receiver
                 counts["stored" if created else "duplicates"] += 1
+        for receiver in woken.values():
+            with tenant_scope(receiver.tenant_id):
+                inbox_run_request(connection=receiver)
     return counts
 
 
@@ -164,6 +170,8 @@ def ingest_records_receive(
             )
             answer["accepted" if created else "duplicates"] += 1
             answer["events"].append(event.pk)
+        if answer["accepted"]:
+            inbox_run_request(connection=connection)
         if marker is not None:
             marker.body = {"request_sha256": request_hash, "answer": answer}
             marker.save(update_fields=["body", "updated_at"])

@@ -1,7 +1,8 @@
 """The inbox: every verified delivery, pushed record or polled change is stored here before anything else.
 
 This is the webhook hot path (Xero wants an answer within 5 s, we aim for milliseconds): one INSERT … ON CONFLICT
-for the event, one upsert for the counters, and with the ORM broker the task is enqueued in the same transaction.
+for the event, a check that a run over the connection's inbox is queued (one task per burst, not per delivery;
+with the ORM broker enqueued in the same transaction), then one upsert for the counters.
 """
 
 import json
@@ -12,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from connections.models import Connection
-from sync.models import InboundEvent, WebhookStats
+from sync.models import InboundEvent, QueuedInboxRun, WebhookStats
 
 _INSERT_EVENTS = f"""
     INSERT INTO {InboundEvent._meta.db_table}
@@ -28,10 +29,11 @@ _INSERT_EVENT = _INSERT_EVENTS.format(values=_ONE_EVENT)
 def inbound_event_receive(
     *, connection: Connection, source: str, kind: str, dedupe_key: str, body
 ) -> tuple[InboundEvent, bool]:
-    """Store one inbound event and schedule its processing; a redelivery (same dedupe key) is a no-op.
+    """Store one inbound event; a redelivery (same dedupe key) is a no-op.
 
-    Returns (event, created). The caller answers at once; processing is asynchronous. Polling stores a page at a
-    time with inbound_events_receive_many instead.
+    Returns (event, created). The caller then calls inbox_run_request once, in the same transaction, so the new
+    events get processed; it answers at once, processing is asynchronous. Polling stores a page at a time with
+    inbound_events_receive_many instead.
     """
     key = dedupe_key[:128]
     now = timezone.now()
@@ -58,7 +60,6 @@ def inbound_event_receive(
             created_at=now,
             updated_at=now,
         )
-        _enqueue_with(event)
     return event, True
 
 
@@ -100,13 +101,54 @@ def connection_backlog_enqueue(*, connection: Connection) -> None:
         transaction.on_commit(enqueue)
 
 
-def _enqueue_with(event: InboundEvent) -> None:
-    # The ORM broker's queue row commits (or rolls back) with the event itself; other brokers only after commit,
-    # so a worker never sees an event that was rolled back.
-    if settings.Q_BROKER == "orm":
-        inbound_event_enqueue(event_id=event.pk, tenant_id=event.tenant_id)
-    else:
-        transaction.on_commit(lambda: inbound_event_enqueue(event_id=event.pk, tenant_id=event.tenant_id))
+# First key of pg_advisory_xact_lock(int, int) for a connection's inbox run (connections.ratelimit has its own).
+INBOX_LOCK_NAMESPACE = 0x4C42_4942  # "LBIB"
+_QUEUE_RUN = f"""
+    INSERT INTO {QueuedInboxRun._meta.db_table} (tenant_id, connection_id, created_at, updated_at)
+    VALUES (%s, %s, %s, %s)
+    ON CONFLICT (connection_id) DO NOTHING
+    RETURNING id
+"""
+
+
+def _inbox_lock(*, connection: Connection, shared: bool) -> None:
+    if db.vendor != "postgresql":
+        return  # SQLite: a write transaction already holds the whole database
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    with db.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s, %s)", [INBOX_LOCK_NAMESPACE, connection.pk % 2_147_483_647])
+
+
+def inbox_run_request(*, connection: Connection) -> bool:
+    """Make sure a run over the connection's waiting events is queued; True when this call queued it.
+
+    Call it in the transaction that stored the events. The first delivery queues a run (a QueuedInboxRun row and
+    one task); later ones, while that run has not started, find the row and queue nothing, so a burst of
+    deliveries costs one task, not one each. Nothing is missed: this transaction holds the connection's inbox lock
+    shared until it commits, and a run takes it exclusively to delete the row before it looks for events
+    (inbox_run_start). Either the run sees this transaction's events, or this transaction finds no row and
+    queues the next run.
+    """
+    now = timezone.now()
+    with transaction.atomic(savepoint=False):
+        _inbox_lock(connection=connection, shared=True)
+        with db.cursor() as cursor:
+            cursor.execute(_QUEUE_RUN, [connection.tenant_id, connection.pk, now, now])
+            queued = cursor.fetchone() is not None
+        if queued:
+            connection_backlog_enqueue(connection=connection)
+    return queued
+
+
+def inbox_run_start(*, connection: Connection) -> None:
+    """A run begins: delete the connection's queued-run row, once every transaction that saw it has committed.
+
+    From then on a new delivery queues the next run, and the events of those that found the row are visible to
+    the run that is starting.
+    """
+    with transaction.atomic():
+        _inbox_lock(connection=connection, shared=False)
+        QueuedInboxRun.objects.filter(connection=connection).delete()
 
 
 def inbound_event_reject(*, connection: Connection, source: str, kind: str, dedupe_key: str, body, reason: str):
@@ -126,33 +168,51 @@ def inbound_event_reject(*, connection: Connection, source: str, kind: str, dedu
     return event
 
 
-_COUNT_ACCEPTED = f"""
-    INSERT INTO {WebhookStats._meta.db_table}
+_COUNT_ACCEPTED = """
+    {async_commit}INSERT INTO {table}
         (tenant_id, connection_id, received, rejected, last_received_at, last_rejection_reason, created_at, updated_at)
-    VALUES (%s, %s, 1, 0, %s, '', %s, %s)
+    SELECT %s, %s, 1, 0, %s, '', %s, %s {source}WHERE true
     ON CONFLICT (connection_id) DO UPDATE
-        SET received = {WebhookStats._meta.db_table}.received + 1, last_received_at = EXCLUDED.last_received_at,
+        SET received = {table}.received + 1, last_received_at = EXCLUDED.last_received_at,
             updated_at = EXCLUDED.updated_at
 """
-_COUNT_REJECTED = f"""
-    INSERT INTO {WebhookStats._meta.db_table}
+_COUNT_REJECTED = """
+    {async_commit}INSERT INTO {table}
         (tenant_id, connection_id, received, rejected, last_rejected_at, last_rejection_reason, created_at, updated_at)
-    VALUES (%s, %s, 0, 1, %s, %s, %s, %s)
+    SELECT %s, %s, 0, 1, %s, %s, %s, %s {source}WHERE true
     ON CONFLICT (connection_id) DO UPDATE
-        SET rejected = {WebhookStats._meta.db_table}.rejected + 1, last_rejected_at = EXCLUDED.last_rejected_at,
+        SET rejected = {table}.rejected + 1, last_rejected_at = EXCLUDED.last_rejected_at,
             last_rejection_reason = EXCLUDED.last_rejection_reason, updated_at = EXCLUDED.updated_at
 """
+# PostgreSQL: a count commits without waiting for the disk (synchronous_commit off for the statement's own
+# transaction). Every delivery updates the connection's one row; with a flush per delivery under that row's lock,
+# concurrent deliveries would queue behind each other's disk writes. ("WHERE true" lets SQLite parse ON CONFLICT.)
+_ASYNC_COMMIT = "WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)) "
+
+
+def _count_sql(template: str) -> str:
+    if db.vendor == "postgresql":
+        return template.format(
+            table=WebhookStats._meta.db_table, async_commit=_ASYNC_COMMIT, source="FROM async_commit "
+        )
+    return template.format(table=WebhookStats._meta.db_table, async_commit="", source="")
 
 
 def webhook_stats_count(*, connection: Connection, accepted: bool, reason: str = "") -> None:
     """Count a delivery for the connection in one statement: accepted ones feed silence detection, rejected ones
-    are all we keep of a delivery that failed authentication."""
+    are all we keep of a delivery that failed authentication.
+
+    Call it after the delivery's own transaction, never inside it: the count commits on its own without a disk
+    flush, so a database crash can lose the last moment's counts, never an event.
+    """
     now = timezone.now()
     with db.cursor() as cursor:
         if accepted:
-            cursor.execute(_COUNT_ACCEPTED, [connection.tenant_id, connection.pk, now, now, now])
+            cursor.execute(_count_sql(_COUNT_ACCEPTED), [connection.tenant_id, connection.pk, now, now, now])
         else:
-            cursor.execute(_COUNT_REJECTED, [connection.tenant_id, connection.pk, now, reason[:200], now, now])
+            cursor.execute(
+                _count_sql(_COUNT_REJECTED), [connection.tenant_id, connection.pk, now, reason[:200], now, now]
+            )
 
 
 def inbound_event_enqueue(*, event_id: int, tenant_id: int) -> None:

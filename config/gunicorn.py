@@ -1,0 +1,17 @@
+"""gunicorn settings for the web process: `gunicorn -c config/gunicorn.py config.wsgi:application`.
+
+Sized for a small host: one worker process per core, each with threads, so a request waiting on PostgreSQL (every
+webhook's commit waits for the disk) leaves its process free to run another. Threads (gthread) also keep
+connections alive, so Xero and partners sending bursts of webhooks reuse theirs. `bench_webhooks` runs with this
+file; WEB_CONCURRENCY and GUNICORN_THREADS, or the command line, override it.
+"""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 2))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+keepalive = 30
+# A worker that stops answering (a stuck request) is replaced; Xero gives up on a webhook after 5 s anyway.
+timeout = 30
