@@ -49,6 +49,7 @@ class ReconciliationRun(TenantOwned):
         BENCHMARK = "benchmark", "Benchmark"
 
     class Status(models.TextChoices):
+        PENDING = "pending", "Queued"
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"

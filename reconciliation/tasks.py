@@ -1,29 +1,18 @@
 """django-q2 entry points: load the tenant, enter its scope, call one service."""
 
-from datetime import date
-
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 
 
-def reconciliation_run_task(
-    tenant_id: int, period_start: str, period_end: str, trigger: str, requested_by_id: int | None = None
-) -> int:
-    """Compare one tenant for a period and act on what was found; returns the run's id."""
+def reconciliation_run_task(run_id: int, tenant_id: int) -> str:
+    """Carry out a requested (pending) run and act on what it found; returns the run's status."""
+    from reconciliation.models import ReconciliationRun
     from reconciliation.services.requests import reconciliation_perform
-    from tenants.models import User
 
     tenant = Tenant.objects.get(pk=tenant_id)
-    requested_by = User.objects.filter(pk=requested_by_id).first() if requested_by_id else None
     with tenant_scope(tenant):
-        run = reconciliation_perform(
-            tenant=tenant,
-            period_start=date.fromisoformat(period_start),
-            period_end=date.fromisoformat(period_end),
-            trigger=trigger,
-            requested_by=requested_by,
-        )
-    return run.pk
+        run = reconciliation_perform(run=ReconciliationRun.objects.get(pk=run_id))
+    return run.status
 
 
 def reconciliations_due_task() -> int:

@@ -78,7 +78,7 @@ def run_now(request, tenant_id):
     start, end = form.cleaned_data["period_start"], form.cleaned_data["period_end"]
     try:
         with tenant_scope(tenant):
-            reconciliation_request(
+            run, _ = reconciliation_request(
                 tenant=tenant,
                 period_start=start,
                 period_end=end,
@@ -89,7 +89,7 @@ def run_now(request, tenant_id):
         messages.error(request, exc.message)
     else:
         messages.success(
-            request, f"Reconciliation of {start:%d %b %Y} – {end:%d %b %Y} is queued; it appears here when it starts."
+            request, f"Reconciliation #{run.pk} of {start:%d %b %Y} – {end:%d %b %Y} is queued; it runs shortly."
         )
     return redirect("reconciliation:runs", tenant_id=tenant.pk)
 

@@ -1,3 +1,4 @@
+from django.urls import reverse
 from rest_framework import serializers
 
 from core.api.serializers import StrictSerializer
@@ -20,6 +21,26 @@ class RunSerializer(serializers.ModelSerializer):
             "error",
         ]
         read_only_fields = fields
+
+
+class RunQueuedSerializer(serializers.ModelSerializer):
+    """A run just requested: recorded as pending, its comparison queued."""
+
+    url = serializers.SerializerMethodField(help_text="The run's own address: GET it to follow its status.")
+    task_id = serializers.SerializerMethodField(help_text="The queued task that carries the run out.")
+
+    class Meta:
+        model = ReconciliationRun
+        fields = ["id", "url", "status", "trigger", "period_start", "period_end", "task_id"]
+        read_only_fields = fields
+
+    def get_url(self, run) -> str:
+        path = reverse("tenant-reconciliations-detail", kwargs={"tenant_id": run.tenant_id, "pk": run.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+    def get_task_id(self, run) -> str:
+        return self.context.get("task_id", "")
 
 
 class KindCountSerializer(serializers.Serializer):

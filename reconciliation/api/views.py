@@ -1,7 +1,6 @@
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from reconciliation import selectors
@@ -32,32 +31,23 @@ class ReconciliationViewSet(mixins.ListModelMixin, TenantScopedViewSet):
     def _run(self) -> ReconciliationRun:
         return selectors.run_get(tenant=self.tenant, id=self.kwargs["pk"])
 
-    def _require_admin(self):
-        principal = self.principal
-        if principal.membership is not None and not principal.is_admin:
-            raise PermissionDenied("Only agency owners and admins can resync or accept mismatches.")
-
-    @extend_schema(
-        request=s.RunCreateSerializer,
-        responses={202: OpenApiResponse(description='{"task_id", "period_start", "period_end", "status": "queued"}')},
-    )
+    @extend_schema(request=s.RunCreateSerializer, responses={202: s.RunQueuedSerializer})
     def create(self, request, tenant_id=None):
-        """Start a reconciliation for a period (at most 366 days, ending no later than the tenant's today)."""
+        """Start a reconciliation for a period (at most 366 days, ending no later than the tenant's today).
+
+        The run is recorded at once as `pending` and its comparison is queued: the answer carries the run's `id`
+        and `url` (GET it to follow the status to `running`, then `done` or `failed`) and the queue's `task_id`.
+        """
         data = _valid(s.RunCreateSerializer, request)
         principal = self.principal
-        task_id = reconciliation_request(
+        run, task_id = reconciliation_request(
             tenant=self.tenant,
             period_start=data["period_start"],
             period_end=data["period_end"],
             actor=principal.label,
             requested_by=principal.membership.user if principal.membership else None,
         )
-        body = {
-            "task_id": task_id,
-            "status": "queued",
-            "period_start": data["period_start"].isoformat(),
-            "period_end": data["period_end"].isoformat(),
-        }
+        body = s.RunQueuedSerializer(run, context={"request": request, "task_id": task_id}).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=s.RunDetailSerializer)
@@ -100,7 +90,7 @@ class ReconciliationViewSet(mixins.ListModelMixin, TenantScopedViewSet):
     @action(detail=True, methods=["post"])
     def resync(self, request, tenant_id=None, pk=None):
         """Send the selected mismatches' records to Xero again (re-staged through the sync engine)."""
-        self._require_admin()
+        self.require_admin("resync or accept mismatches")
         run = self._run()
         data = _valid(s.MismatchSelectionSerializer, request)
         result = mismatches_resync(run=run, ids=data["ids"], actor=self.principal.label, user=self._user())
@@ -110,7 +100,7 @@ class ReconciliationViewSet(mixins.ListModelMixin, TenantScopedViewSet):
     @action(detail=True, methods=["post"])
     def accept(self, request, tenant_id=None, pk=None):
         """Accept the selected mismatches as they are, with a note; they stay accepted in later runs."""
-        self._require_admin()
+        self.require_admin("resync or accept mismatches")
         run = self._run()
         data = _valid(s.AcceptSerializer, request)
         result = mismatches_accept(

@@ -50,3 +50,26 @@ def reconciliation_alert(*, run: ReconciliationRun) -> Alert | None:
         },
         counts={"needs_action": count, "by_kind": by_kind, "run": run.pk},
     )
+
+
+def reconciliation_failure_alert(*, run: ReconciliationRun) -> Alert | None:
+    """Email the admins that a scheduled run failed, with its cause in plain words and what happens next; once per
+    run (a task delivered twice sends nothing more). On-demand runs show their failure to whoever started them.
+    Recorded as an Alert. Needs the tenant's scope."""
+    if run.status != ReconciliationRun.Status.FAILED or run.trigger != ReconciliationRun.Trigger.SCHEDULED:
+        return None
+    if Alert.objects.filter(kind=Alert.Kind.RECONCILIATION_FAILED, counts__run=run.pk).exists():
+        return None
+    tenant = run.tenant
+    return alert_send(
+        tenant=tenant,
+        kind=Alert.Kind.RECONCILIATION_FAILED,
+        subject=f"{tenant.name}: the scheduled reconciliation with Xero could not run",
+        template="reconciliation_failed.txt",
+        context={
+            "run": run,
+            "runs_path": reverse("reconciliation:runs", kwargs={"tenant_id": tenant.pk}),
+        },
+        connection=run.xero_connection,
+        counts={"run": run.pk},
+    )

@@ -3,6 +3,7 @@
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from django.db import transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError
@@ -52,61 +53,66 @@ def reconciliation_request(
     requested_by=None,
     trigger: str = ReconciliationRun.Trigger.MANUAL,
     now: datetime | None = None,
-) -> str:
-    """Queue a run for the period (a task on the long-running "sync" cluster); returns the task id.
+) -> tuple[ReconciliationRun, str]:
+    """Record the run as pending and queue its execution (a task on the long-running "sync" cluster); returns the
+    run, whose id people follow, and the task id.
 
     The period is checked and the tenant must have an active Xero connection, so a request that cannot run is
-    refused now with a clear error instead of failing later in the queue. Needs the tenant's scope.
+    refused now with a clear error instead of failing later in the queue. The run row and the queued task commit
+    together (the ORM broker). Needs the tenant's scope.
     """
     from django_q.tasks import async_task
 
     reconciliation_period_validate(tenant=tenant, period_start=period_start, period_end=period_end, now=now)
-    xero_connection_of(tenant_id=tenant.pk)
-    task_id = async_task(
-        "reconciliation.tasks.reconciliation_run_task",
-        tenant.pk,
-        period_start.isoformat(),
-        period_end.isoformat(),
-        trigger,
-        getattr(requested_by, "pk", None),
-        cluster="sync",
-        task_name=f"reconcile-{tenant.pk}-{period_start.isoformat()}-{period_end.isoformat()}",
-    )
-    if trigger == ReconciliationRun.Trigger.MANUAL:
-        activity_record(
+    xero = xero_connection_of(tenant_id=tenant.pk)
+    with transaction.atomic():
+        run = ReconciliationRun.objects.create(
             tenant=tenant,
-            actor=actor,
-            action="reconciliation.requested",
-            subject=f"reconciliation {period_start.isoformat()}–{period_end.isoformat()}",
+            xero_connection=xero,
+            trigger=trigger,
+            requested_by=requested_by,
+            period_start=period_start,
+            period_end=period_end,
+            status=ReconciliationRun.Status.PENDING,
+            started_at=now or timezone.now(),
         )
-    return task_id
+        task_id = async_task(
+            "reconciliation.tasks.reconciliation_run_task",
+            run.pk,
+            tenant.pk,
+            cluster="sync",
+            task_name=f"reconcile-{tenant.pk}-run-{run.pk}",
+        )
+        if trigger == ReconciliationRun.Trigger.MANUAL:
+            activity_record(
+                tenant=tenant,
+                actor=actor,
+                action="reconciliation.requested",
+                subject=f"reconciliation {period_start.isoformat()}–{period_end.isoformat()}",
+            )
+    return run, task_id
 
 
-def reconciliation_perform(
-    *, tenant: Tenant, period_start: date, period_end: date, trigger: str, requested_by=None, transport=None
-) -> ReconciliationRun:
-    """Run the comparison (the engine), then act on what it found: carry earlier acceptances over, auto-heal
-    records missing in Xero when the policy says so, and email the admins when something needs action.
+def reconciliation_perform(*, run: ReconciliationRun, transport=None) -> ReconciliationRun:
+    """Carry out a requested run (the engine), then act on what happened: carry earlier acceptances over,
+    auto-heal records missing in Xero when the policy says so, and email the admins when something needs action
+    or when a scheduled run failed.
 
     `transport` reaches the sources and Xero (tests pass the sandbox's). Needs the tenant's scope.
     """
     from reconciliation.selectors import policy_get
-    from reconciliation.services import reconciliation_run
+    from reconciliation.services import reconciliation_run_execute
     from reconciliation.services.actions import mismatches_auto_heal, mismatches_carry_accepted
-    from reconciliation.services.alerts import reconciliation_alert
+    from reconciliation.services.alerts import reconciliation_alert, reconciliation_failure_alert
 
-    run = reconciliation_run(
-        tenant=tenant,
-        period_start=period_start,
-        period_end=period_end,
-        trigger=trigger,
-        requested_by=requested_by,
-        transport=transport,
-    )
+    run = reconciliation_run_execute(run=run, transport=transport)
+    if run.status == ReconciliationRun.Status.FAILED:
+        reconciliation_failure_alert(run=run)
+        return run
     if run.status != ReconciliationRun.Status.DONE:
         return run
     mismatches_carry_accepted(run=run)
-    if policy_get(tenant=tenant).auto_heal_missing:
+    if policy_get(tenant=run.tenant).auto_heal_missing:
         mismatches_auto_heal(run=run, transport=transport)
     reconciliation_alert(run=run)
     return run

@@ -63,11 +63,33 @@ def reconciliation_run(
             period_end=period_end,
             started_at=timezone.now(),
         )
+    return reconciliation_run_execute(run=run, transport=transport, rate_limiter=rate_limiter)
+
+
+def reconciliation_run_execute(*, run: ReconciliationRun, transport=None, rate_limiter: bool = True):
+    """Carry out a recorded run: a pending one (queued by a request) or one just created as running.
+
+    A pending run is claimed first, so a task delivered twice compares once; a run that already finished is
+    returned as it is. Ends done with its findings, or failed with a plain error.
+    """
+    with tenant_scope(run.tenant):
+        if run.status == ReconciliationRun.Status.PENDING:
+            now = timezone.now()
+            claimed = ReconciliationRun.objects.filter(pk=run.pk, status=ReconciliationRun.Status.PENDING).update(
+                status=ReconciliationRun.Status.RUNNING, started_at=now, updated_at=now
+            )
+            run.refresh_from_db()
+            if not claimed:
+                return run
+        elif run.status != ReconciliationRun.Status.RUNNING:
+            return run
+        xero = Connection.objects.get(pk=run.xero_connection_id)
         client = None
         try:
             if xero.status != Connection.Status.ACTIVE:
                 raise ApplicationError(
-                    f"The Xero connection is {xero.get_status_display().lower()}: reconnect it, then run again.",
+                    f"Xero is not connected (the connection's status is “{xero.get_status_display()}”): "
+                    "reconnect it on the Connections page, then run again.",
                     code="xero_not_active",
                 )
             client = xero_client_for(xero, transport=transport, rate_limiter=rate_limiter)

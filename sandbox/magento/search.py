@@ -45,6 +45,11 @@ _SNAKE = {
 }
 
 
+# Magento 2.4.7+ with Web API input limits on (Admin › Stores › Configuration › Services › Web API Limits) refuses a
+# larger page (research/sources.md §1.3). Every store here enforces it, so a client that works here works on any.
+MAX_PAGE_SIZE = 300
+
+
 class SearchCriteriaError(ValueError):
     """A searchCriteria Magento refuses; carries the message template and its parameters."""
 
@@ -146,6 +151,8 @@ def parse_search_criteria(query) -> SearchCriteria:
         criteria.echo["sort_orders"] = echo_sorts
     if tree.get("page_size") not in (None, ""):
         criteria.page_size = _int(tree["page_size"], "page_size")
+        if criteria.page_size > MAX_PAGE_SIZE:
+            raise SearchCriteriaError("Maximum SearchCriteria pageSize is %max", {"max": MAX_PAGE_SIZE})
         criteria.echo["page_size"] = criteria.page_size
     if tree.get("current_page") not in (None, ""):
         criteria.current_page = _int(tree["current_page"], "current_page")

@@ -196,6 +196,22 @@ def test_payments_are_paid_invoices_with_the_orders_payment_method(shops):
         assert paid.get(str(doc["entity_id"]), Decimal(0)) == Decimal(str(doc.get("total_paid") or 0))
 
 
+def test_payments_read_after_their_orders_reuse_the_orders_payment_blocks(shops):
+    for key in ("a", "b"):
+        tenant, _, connection = shops[key]
+        with tenant_scope(tenant), adapter_for(connection) as alone:
+            expected = [alone.normalize("payment", native) for _, _, native in alone.changed("payment", since=None)]
+            searches_alone = alone.client.calls
+        with tenant_scope(tenant), adapter_for(connection) as reader:
+            list(reader.changed("order", since=None))
+            before = reader.client.calls
+            payments = [reader.normalize("payment", native) for _, _, native in reader.changed("payment", since=None)]
+            searches = reader.client.calls - before
+        assert payments == expected and all(p.method for p in payments)
+        # One page of invoices, and no search for their orders: the order read already had their payment blocks.
+        assert (searches, searches_alone) == (1, 2)
+
+
 def test_refunds_add_up_and_carry_the_orders_tax_codes(shops):
     seen = []
     for key in ("a", "b"):

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from reconciliation.models import Mismatch
+from reconciliation.models import Mismatch, ReconciliationRun
 from tenants import services
 from tenants.models import ActivityEntry
 from tenants.scoping import tenant_scope
@@ -127,6 +127,8 @@ def test_a_period_in_the_future_or_without_xero_is_refused(world, api):
     )
     assert future.status_code == 400 and "cannot end after today" in future.json()["message"]
     assert queued_tasks() == []
+    with tenant_scope(world.tenant_a1):
+        assert not ReconciliationRun.objects.exists()
 
 
 def test_an_on_demand_run_is_queued_with_202(world, api):
@@ -138,13 +140,16 @@ def test_an_on_demand_run_is_queued_with_202(world, api):
     )
     assert response.status_code == 202
     body = response.json()
-    assert body["status"] == "queued" and body["task_id"]
-    assert queued_tasks() == [
-        (
-            "reconciliation.tasks.reconciliation_run_task",
-            (world.tenant_a1.pk, "2026-02-01", "2026-02-28", "manual", world.member_a.pk),
-        )
-    ]
+    with tenant_scope(world.tenant_a1):
+        run = ReconciliationRun.objects.get()
+    # The run exists at once, pending: its id and address are what the caller follows.
+    assert run.status == ReconciliationRun.Status.PENDING and run.requested_by == world.member_a
+    assert body["id"] == run.pk and body["status"] == "pending" and body["task_id"]
+    assert body["url"] == f"http://testserver{_base(world.tenant_a1)}{run.pk}/"
+    assert (body["period_start"], body["period_end"]) == ("2026-02-01", "2026-02-28")
+    followed = api.get(body["url"]).json()
+    assert followed["id"] == run.pk and followed["status"] == "pending"
+    assert queued_tasks() == [("reconciliation.tasks.reconciliation_run_task", (run.pk, world.tenant_a1.pk))]
     with tenant_scope(world.tenant_a1):
         entry = ActivityEntry.objects.get(action="reconciliation.requested")
     assert entry.actor == "member-a@example.com"
@@ -156,6 +161,8 @@ def test_an_on_demand_run_is_queued_with_202(world, api):
         == 404
     )
     assert len(queued_tasks()) == 1
+    with tenant_scope(world.tenant_b1):
+        assert not ReconciliationRun.objects.exists()
 
 
 def test_accept_needs_an_admin_and_a_note_and_is_audited(world, api):
@@ -184,3 +191,12 @@ def test_accept_needs_an_admin_and_a_note_and_is_audited(world, api):
     with tenant_scope(world.tenant_b1):
         amount_b.refresh_from_db()
         assert amount_b.state == Mismatch.State.OPEN
+
+
+def test_the_api_docs_say_a_request_answers_with_the_pending_runs_id_and_address(world, api):
+    api.force_login(world.owner_a)
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    operation = schema["paths"]["/api/v1/tenants/{tenant_id}/reconciliations/"]["post"]
+    answer = operation["responses"]["202"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert {"id", "url", "status", "task_id"} <= set(schema["components"]["schemas"][answer]["properties"])
+    assert "pending" in operation["description"] and "url" in operation["description"]

@@ -5,12 +5,14 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 
-from reconciliation.models import Mismatch
+from connections.models import Connection
+from reconciliation.models import Mismatch, ReconciliationRun
 from reconciliation.services.alerts import reconciliation_alert
+from reconciliation.services.requests import reconciliation_perform
 from sync.models import Alert
 from tenants.models import Membership
 from tenants.scoping import tenant_scope
-from tests.factories import MembershipFactory, MismatchFactory, ReconciliationRunFactory, UserFactory
+from tests.factories import ConnectionFactory, MembershipFactory, MismatchFactory, ReconciliationRunFactory, UserFactory
 from tests.reconciliation.surfaces import run_with_findings
 
 pytestmark = pytest.mark.django_db
@@ -68,5 +70,54 @@ def test_no_email_when_everything_matches_or_is_only_informational_or_accepted(w
             tenant=world.tenant_a1, run=settled, kind=Mismatch.Kind.MISSING_IN_XERO, state=Mismatch.State.HEALED
         )
         assert reconciliation_alert(run=settled) is None
+        assert not Alert.objects.exists()
+    assert mail.outbox == []
+
+
+def _pending(tenant, *, trigger, xero_status):
+    xero = ConnectionFactory(tenant=tenant, provider="xero", status=xero_status)
+    return ReconciliationRunFactory(
+        tenant=tenant,
+        xero_connection=xero,
+        trigger=trigger,
+        status=ReconciliationRun.Status.PENDING,
+        finished_at=None,
+        summary={},
+        mismatch_count=0,
+    )
+
+
+def test_a_scheduled_run_that_fails_emails_the_admins_once_with_the_cause(world, settings):
+    settings.SITE_URL = "https://app.example.com"
+    Trigger, Status = ReconciliationRun.Trigger, Connection.Status
+    with tenant_scope(world.tenant_a1):
+        scheduled = _pending(world.tenant_a1, trigger=Trigger.SCHEDULED, xero_status=Status.NEEDS_REAUTH)
+        failed = reconciliation_perform(run=scheduled)
+        reconciliation_perform(run=scheduled)  # the queue delivers the task a second time
+    with tenant_scope(world.tenant_b1):
+        healthy = _pending(world.tenant_b1, trigger=Trigger.SCHEDULED, xero_status=Status.ACTIVE)
+        healthy.xero_connection.status = Status.DISCONNECTED  # disconnected after the run was queued
+        healthy.xero_connection.save()
+        reconciliation_perform(run=healthy)
+
+    assert failed.status == ReconciliationRun.Status.FAILED
+    assert [m.to for m in mail.outbox] == [["owner-a@example.com"], ["owner-b@example.com"]]
+    message = mail.outbox[0]
+    assert message.subject == "A One: the scheduled reconciliation with Xero could not run"
+    assert "Why: Xero is not connected (the connection's status is “Needs re-authorisation”)" in message.body
+    assert "reconnect it on the Connections page" in message.body
+    assert f"https://app.example.com/reconciliation/tenants/{world.tenant_a1.pk}/" in message.body
+    assert "B One" not in message.body and "“Disconnected”" in mail.outbox[1].body
+    with tenant_scope(world.tenant_a1):
+        alert = Alert.objects.get()
+    assert (alert.kind, alert.counts) == (Alert.Kind.RECONCILIATION_FAILED, {"run": scheduled.pk})
+
+
+def test_an_on_demand_run_that_fails_sends_no_email(world):
+    with tenant_scope(world.tenant_a1):
+        manual = _pending(
+            world.tenant_a1, trigger=ReconciliationRun.Trigger.MANUAL, xero_status=Connection.Status.NEEDS_REAUTH
+        )
+        assert reconciliation_perform(run=manual).status == ReconciliationRun.Status.FAILED
         assert not Alert.objects.exists()
     assert mail.outbox == []

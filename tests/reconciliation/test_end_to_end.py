@@ -6,13 +6,14 @@ from html import unescape
 import pytest
 from django.core import mail
 
+from connections.models import Connection
 from reconciliation.models import Mismatch, ReconciliationRun
 from reconciliation.services.requests import reconciliation_perform
 from sandbox.xero.models import Invoice as XeroInvoice
 from sync.models import Alert, CrossReference, SyncJob
 from sync.services.drain import drain_run
 from tenants.scoping import tenant_scope
-from tests.factories import ReconciliationPolicyFactory
+from tests.factories import ReconciliationPolicyFactory, ReconciliationRunFactory
 from tests.reconciliation.helpers import TRANSPORT, synced_shop, whole_history
 
 pytestmark = pytest.mark.django_db
@@ -28,11 +29,20 @@ def _open_invoices(shop) -> list[XeroInvoice]:
 
 
 def _perform(shop) -> ReconciliationRun:
+    """A scheduled run as the queue carries it out: recorded pending, then performed."""
     start, end = whole_history()
     with tenant_scope(shop.tenant):
-        return reconciliation_perform(
-            tenant=shop.tenant, period_start=start, period_end=end, trigger="scheduled", transport=TRANSPORT
+        pending = ReconciliationRunFactory(
+            tenant=shop.tenant,
+            xero_connection=Connection.objects.get(provider="xero"),
+            trigger=ReconciliationRun.Trigger.SCHEDULED,
+            period_start=start,
+            period_end=end,
+            status=ReconciliationRun.Status.PENDING,
+            finished_at=None,
+            summary={},
         )
+        return reconciliation_perform(run=pending, transport=TRANSPORT)
 
 
 def test_a_run_heals_what_xero_lost_reports_the_rest_and_remembers_what_was_accepted(world, client, api):

@@ -8,7 +8,7 @@ from html import unescape
 import pytest
 from django.utils import timezone
 
-from reconciliation.models import Mismatch
+from reconciliation.models import Mismatch, ReconciliationRun
 from tenants.scoping import tenant_scope
 from tests.factories import MismatchFactory, ReconciliationRunFactory
 from tests.reconciliation.surfaces import queued_tasks, run_with_findings
@@ -150,12 +150,11 @@ def test_the_run_list_charts_mismatches_across_runs_and_runs_now(world, client):
         f"/reconciliation/tenants/{world.tenant_a1.pk}/run/", {"period_start": "2026-01-01", "period_end": "2026-01-31"}
     )
     assert queued.status_code == 302
-    assert queued_tasks() == [
-        (
-            "reconciliation.tasks.reconciliation_run_task",
-            (world.tenant_a1.pk, "2026-01-01", "2026-01-31", "manual", world.owner_a.pk),
-        )
-    ]
+    with tenant_scope(world.tenant_a1):
+        queued_run = ReconciliationRun.objects.get(status=ReconciliationRun.Status.PENDING)
+    assert (queued_run.period_start.isoformat(), queued_run.requested_by) == ("2026-01-01", world.owner_a)
+    assert queued_tasks() == [("reconciliation.tasks.reconciliation_run_task", (queued_run.pk, world.tenant_a1.pk))]
+    assert f"Reconciliation #{queued_run.pk} of 01 Jan 2026" in _text(client.get(queued.url))
     future = (now + timedelta(days=3)).date().isoformat()
     refused = client.post(
         f"/reconciliation/tenants/{world.tenant_a1.pk}/run/",

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from reconciliation.models import ReconciliationPolicy
+from reconciliation.models import ReconciliationPolicy, ReconciliationRun
 from reconciliation.services.schedule import policy_due_at, reconciliations_schedule_due
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
@@ -40,17 +40,20 @@ def test_two_tenants_in_different_timezones_run_at_their_own_local_time(world):
     # its time (07:00 UTC) already.
     now = _utc(2026, 7, 14, 17, 5)
     assert reconciliations_schedule_due(now=now) == 1
-    assert queued_tasks() == [
-        (
-            "reconciliation.tasks.reconciliation_run_task",
-            (world.tenant_a1.pk, "2026-06-11", "2026-07-15", "scheduled", None),
-        )
-    ]
+    with tenant_scope(world.tenant_a1):
+        run = ReconciliationRun.objects.get()
+    assert (run.status, run.trigger, run.period_start.isoformat(), run.period_end.isoformat()) == (
+        "pending",
+        "scheduled",
+        "2026-06-11",
+        "2026-07-15",
+    )
+    assert queued_tasks() == [("reconciliation.tasks.reconciliation_run_task", (run.pk, world.tenant_a1.pk))]
     # The next check in 15 minutes finds Sydney already done.
     assert reconciliations_schedule_due(now=_utc(2026, 7, 14, 17, 20)) == 0
     # New York's next 03:00 is 07:00 UTC on the 15th.
     assert reconciliations_schedule_due(now=_utc(2026, 7, 15, 7, 5)) == 1
-    assert queued_tasks()[-1][1][0] == world.tenant_b1.pk
+    assert queued_tasks()[-1][1][1] == world.tenant_b1.pk
     with tenant_scope(world.tenant_a1):
         sydney.refresh_from_db()
         assert sydney.last_scheduled_run_at == now
@@ -91,7 +94,7 @@ def test_weekly_off_and_tenants_without_xero(world):
         ConnectionFactory(tenant=world.tenant_b2, provider="xero")
     Tenant.objects.filter(pk=world.tenant_b2.pk).update(is_active=False)
     assert reconciliations_schedule_due(now=_utc(2026, 11, 18, 9)) == 1
-    assert [args[0] for _, args in queued_tasks()] == [world.tenant_a1.pk]
+    assert [args[1] for _, args in queued_tasks()] == [world.tenant_a1.pk]
 
 
 def test_a_tenant_without_a_policy_runs_daily_at_the_defaults(world):

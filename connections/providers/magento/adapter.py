@@ -16,6 +16,7 @@ An order whose numbers show tax hidden in a discount is always read inclusive, s
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import cached_property
 
 from django.core.cache import cache
 
@@ -30,7 +31,11 @@ from core.money import quantize
 NO_ROUTE = "Request does not match any route."
 TAX_BASIS_CACHE_SECONDS = 24 * 3600
 TAX_BASIS_SAMPLE = 20
-PAGE_SIZE = 100
+# The largest page Magento serves with its Web API input limits on (2.4.7+, research/sources.md §1.3); without
+# limits it serves any size, so this works on every store and keeps a 50,000-order read to a few hundred requests.
+PAGE_SIZE = 300
+# A payment needs only its order's payment block (method, gateway transaction): the rest is not sent.
+PAYMENT_CONTEXT_FIELDS = "items[entity_id,payment[method,last_trans_id]],total_count"
 
 # entity -> (list path, id field)
 LISTS = {
@@ -143,17 +148,34 @@ class MagentoAdapter(SourceAdapter):
     def _emit(self, entity, id_field, records):
         if entity in ("payment", "refund"):
             records = self._with_order_context(entity, records)
+        elif entity == "order":
+            # A reader that goes on to payments (a reconciliation, a poll) already has their orders' payment blocks.
+            self._payment_blocks.update((str(r["entity_id"]), _payment_block(r)) for r in records)
         for record in records:
             yield str(record[id_field]), nz.parse_time(record.get("updated_at")), record
 
+    @cached_property
+    def _payment_blocks(self) -> dict[str, dict]:
+        """Order id -> {"payment": {method, last_trans_id}}, for the orders this adapter has read."""
+        return {}
+
     def _with_order_context(self, entity: str, records: list[dict]) -> list[dict]:
-        """Invoices and credit memos with what they need from their orders, one search per page."""
-        ids = sorted({str(r.get("order_id")) for r in records if r.get("order_id")})
-        if not ids:
-            return records
-        params = search_params(("entity_id", "in", ",".join(ids)))
-        orders = {str(o["entity_id"]): o for o in magento_pages(self.client, "V1/orders", params=params)}
-        return [_contextualised(entity, record, orders.get(str(record.get("order_id")))) for record in records]
+        """Invoices and credit memos with what they need from their orders, one search per page (payments: only
+        for orders this adapter has not read already)."""
+        known = self._payment_blocks if entity == "payment" else {}
+        ids = sorted({str(r["order_id"]) for r in records if r.get("order_id") and str(r["order_id"]) not in known})
+        fetched = {}
+        if ids:
+            params = search_params(("entity_id", "in", ",".join(ids)))
+            if entity == "payment":
+                params["fields"] = PAYMENT_CONTEXT_FIELDS
+            pages = magento_pages(self.client, "V1/orders", params=params, page_size=PAGE_SIZE)
+            fetched = {str(o["entity_id"]): o for o in pages}
+        return [
+            order_context(entity, record, fetched.get(order_id) or known.get(order_id))
+            for record in records
+            for order_id in (str(record.get("order_id")),)
+        ]
 
     def fetch(self, entity: str, source_id: str) -> dict:
         entity = self._entity(entity)
@@ -177,7 +199,7 @@ class MagentoAdapter(SourceAdapter):
                 raise NotFoundError(f"Magento has no {entity} '{source_id}'.") from exc
             raise
         order = self.client.order_get(record["order_id"]) if record.get("order_id") else None
-        return _contextualised(entity, record, order)
+        return order_context(entity, record, order)
 
     def normalize(self, entity: str, native: dict):
         entity = self._entity(entity)
@@ -351,7 +373,13 @@ def _billing_address(contact, current: dict) -> dict | None:
     return address
 
 
-def _contextualised(entity: str, record: dict, order: dict | None) -> dict:
+def _payment_block(order: dict) -> dict:
+    payment = order.get("payment") or {}
+    return {"payment": {"method": payment.get("method"), "last_trans_id": payment.get("last_trans_id")}}
+
+
+def order_context(entity: str, record: dict, order: dict | None) -> dict:
+    """An invoice (payment) or credit memo (refund) with what its normaliser needs from its order."""
     if order is None:
         return record
     if entity == "payment":

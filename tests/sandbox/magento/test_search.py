@@ -182,6 +182,14 @@ def test_missing_search_criteria_is_required(orders):
     }
 
 
+def test_a_page_above_the_input_limit_is_refused_and_the_limit_itself_is_served(orders):
+    too_big = orders.search("orders", *f(0, 0, "entity_id", "0", "gt"), ("searchCriteria[pageSize]", "301"))
+    assert too_big.status_code == 400
+    assert too_big.json() == {"message": "Maximum SearchCriteria pageSize is %max", "parameters": {"max": 300}}
+    largest = orders.search("orders", *f(0, 0, "entity_id", "0", "gt"), ("searchCriteria[pageSize]", "300"))
+    assert largest.status_code == 200 and len(ids(largest)) == 6
+
+
 def test_unknown_condition_type_is_refused(orders):
     response = orders.search("orders", *f(0, 0, "status", "x", "resembles"))
     assert response.status_code == 400
