@@ -27,14 +27,16 @@ from connections.canonical import from_json
 from connections.models import Connection
 from connections.providers.xero import accounting
 from connections.providers.xero.client import XeroClient
+from connections.providers.xero.reference import xero_reference_items_merge
 from connections.services import connection_mark_needs_reauth, connection_record_activity
 from core import jsonexact
 from core.errors import ProviderAuthError, RequestError, RetryableError
 from sync.models import AuditEntry, CrossReference, DrainLease, SyncJob
-from sync.services import failures
+from sync.services import failures, lost_applications
 from sync.services.backfill_budget import backfill_budget_allows
 from sync.services.conflicts import synced_values_after_send
 from sync.services.contact_matching import contacts_link_existing
+from sync.services.item_prices import item_prices_settle, item_synced_values
 from sync.services.payloads import NAME_TAKEN, refusal_cause
 
 logger = logging.getLogger(__name__)
@@ -59,14 +61,24 @@ OPERATION_RANK = {
     Op.CREDIT_NOTE_CREATE: 5,
     Op.CREDIT_NOTE_ALLOCATE: 6,
 }
-# What each dependent operation waits for: a short batch of it yields to these while they are ready to go, since
-# each of their batches that lands makes more of it ready (fuller requests, fewer calls).
+# What each dependent operation waits for: a short batch of it yields to these while they are ready to go and some
+# of it waits for their records, since each of their batches that lands makes more of it ready (fuller requests,
+# fewer calls). A payment of a refund waits for its credit note, a credit note for its invoice.
 FILLED_BY = {
     Op.PAYMENT_CREATE: (Op.INVOICE_UPSERT, Op.CREDIT_NOTE_CREATE),
     Op.CREDIT_NOTE_CREATE: (Op.INVOICE_UPSERT,),
 }
+# A short batch yields to its fillers for at most this long after its oldest job became ready, then goes as it is:
+# a refund never starves behind a long backlog of invoices. Filling 50 credit notes takes a few invoice batches,
+# each some seconds at Xero (more on a loaded worker); five minutes leaves room for that and is still prompt.
+FILL_WAIT = timedelta(minutes=5)
 # The natural key each entity is looked up by after a possibly lost response.
-NATURAL_KEYS = {"contact": "ContactNumber", "invoice": "InvoiceNumber", "item": "Code"}
+NATURAL_KEYS = {
+    "contact": "ContactNumber",
+    "invoice": "InvoiceNumber",
+    "credit_note": "CreditNoteNumber",
+    "item": "Code",
+}
 CANDIDATES_PER_PASS = 500
 # What choosing a batch reads of each candidate: not the canonical records, only the chosen batch's are loaded.
 CANDIDATE_FIELDS = (
@@ -79,6 +91,7 @@ CANDIDATE_FIELDS = (
     "next_attempt_at",
     "depends_on_entity",
     "depends_on_source_id",
+    "source_id",
 )
 THROTTLE_CODES = ("rate_limited", "provider_rate_limited")
 
@@ -202,6 +215,11 @@ def _next_batch(xero_connection: Connection, batch_size: int = accounting.BATCH_
         ready, blocked = _split_by_dependency(candidates)
         if blocked:
             _wait_for_dependencies(blocked)
+            if len(candidates) == CANDIDATES_PER_PASS:
+                # A full window cut short by the jobs just moved aside may hide what a short batch of payments
+                # would wait for (the invoices behind them): choose from the next one, where its ready jobs are
+                # again, with what lay beyond.
+                continue
         if ready:
             ready.sort(key=lambda j: (j.priority, OPERATION_RANK.get(j.operation, 9), j.next_attempt_at, j.id))
             if ready[0].priority >= SyncJob.PRIORITY_BACKFILL and not backfill_budget_allows(
@@ -210,7 +228,7 @@ def _next_batch(xero_connection: Connection, batch_size: int = accounting.BATCH_
                 # A backfill spends only its share of the day's Xero calls; live jobs sort ahead of it, so none
                 # is ready here. Its jobs stay pending until the budget allows (tomorrow, or a larger share).
                 return []
-            operation = _next_operation(ready, batch_size)
+            operation = _next_operation(xero_connection, ready, batch_size, now)
             same = [job for job in ready if job.operation == operation]
             size = min(batch_size, accounting.batch_size(same[0].entity))
             batch = same[:size]
@@ -219,16 +237,48 @@ def _next_batch(xero_connection: Connection, batch_size: int = accounting.BATCH_
             return _load([job.pk for job in batch])
 
 
-def _next_operation(ready: list[SyncJob], batch_size: int) -> str:
-    """The operation of the next batch: the first ready job's, unless that batch would be short while jobs that
-    fill it (FILLED_BY: the invoices its payments wait for) are ready at live priority or better; those go first."""
-    first = ready[0].operation
-    fillers = FILLED_BY.get(first, ())
-    if not fillers or sum(1 for job in ready if job.operation == first) >= batch_size:
-        return first
-    return next(
-        (job.operation for job in ready if job.operation in fillers and job.priority <= SyncJob.PRIORITY_LIVE), first
-    )
+def _next_operation(xero_connection: Connection, ready: list[SyncJob], batch_size: int, now) -> str:
+    """The operation of the next batch: the first ready job's, unless its batch would be short while more of it is
+    coming. More is coming when jobs of it wait for records that ready jobs of its FILLED_BY operations are about to
+    send (payments for the invoices in this window); those go first, and it follows in a fuller request.
+
+    The operation it yields to is weighed the same way, so a short batch of refunds yielded to by payments yields in
+    turn to the invoices the refunds wait for. A short batch still goes when nothing more of it is coming or its
+    oldest ready job has waited FILL_WAIT, and it yields only to jobs of its own class: live payments never wait for
+    backfill invoices.
+    """
+    operation = ready[0].operation
+    # Live jobs sort first: a live first job makes only live fillers count, a backfill one any (live or backfill).
+    allowed = max(ready[0].priority, SyncJob.PRIORITY_LIVE)
+    weighed = set()
+    while operation not in weighed:
+        weighed.add(operation)
+        same = [job for job in ready if job.operation == operation]
+        fillers = [job for job in ready if job.operation in FILLED_BY.get(operation, ()) and job.priority <= allowed]
+        if (
+            not fillers
+            or len(same) >= min(batch_size, accounting.batch_size(same[0].entity))
+            or now - min(job.next_attempt_at for job in same) >= FILL_WAIT
+            or not _waiting_for(xero_connection, operation, fillers, now)
+        ):
+            return operation
+        operation = fillers[0].operation
+    return operation
+
+
+def _waiting_for(xero_connection: Connection, operation: str, fillers: list[SyncJob], now) -> bool:
+    """Whether jobs of `operation` are waiting (moved aside, not due) for records the `fillers` are about to send."""
+    records: dict[tuple[int, str], set[str]] = {}
+    for job in fillers:
+        records.setdefault((job.source_connection_id, job.entity), set()).add(job.source_id)
+    wanted = Q()
+    for (source_connection_id, entity), source_ids in records.items():
+        wanted |= Q(
+            source_connection_id=source_connection_id, depends_on_entity=entity, depends_on_source_id__in=source_ids
+        )
+    return SyncJob.objects.filter(
+        wanted, xero_connection=xero_connection, state=State.PENDING, operation=operation, next_attempt_at__gt=now
+    ).exists()
 
 
 def _more_of(xero_connection: Connection, operation: str, batch: list[SyncJob], room: int, now) -> list[SyncJob]:
@@ -295,15 +345,16 @@ def _run_batch(client, xero_connection, jobs: list[SyncJob], report: DrainReport
     operation = jobs[0].operation
     own = _xref_map(jobs, jobs[0].entity, [j.source_id for j in jobs])
     built = payload_builder(jobs, own_xrefs=own, xero_connection=xero_connection)
-    sendable, exact = [], {}
+    sendable = []
     for job, result in zip(jobs, built, strict=True):
         if result.problems:
             cause = "; ".join(p.cause for p in result.problems)
             failures.job_needs_attention(job=job, code=result.problems[0].code, cause=cause)
             report.needs_attention += 1
         else:
-            # The exact payload goes to Xero; the job keeps a JSON-safe copy for operators and the audit trail.
-            exact[job.pk] = result.payload
+            # The JSON form is what is sent, kept for operators and hashed into the batch key. Its amounts pass
+            # through float, which writes back the same digits for up to 15 significant ones: every quantised
+            # amount (2 or 4 places) short of a hundred billion.
             job.payload = _jsonable(result.payload)
             sendable.append(job)
     if not sendable:
@@ -314,6 +365,10 @@ def _run_batch(client, xero_connection, jobs: list[SyncJob], report: DrainReport
         if entity == "contact":
             # A customer new to us may already be in Xero: update that contact rather than duplicate it.
             contacts_link_existing(client, sendable, xero_connection=xero_connection)
+        elif entity == "item" and item_prices_settle(client, sendable, own_xrefs=own):
+            # Xero kept its own prices: its exact amounts now stand in those payloads.
+            for job in sendable:
+                job.payload = _jsonable(job.payload)
         sendable = _match_lost_responses(client, sendable, entity, report)
         if not sendable:
             return False
@@ -348,6 +403,8 @@ def _run_batch(client, xero_connection, jobs: list[SyncJob], report: DrainReport
     with transaction.atomic():
         succeeded = [(j, r.xero_id, r.record) for j, r in zip(sendable, results, strict=True) if r.ok]
         _record_successes(succeeded, now, AuditEntry.Outcome.CREATED)
+        if entity == "item" and succeeded:
+            xero_reference_items_merge(connection=xero_connection, items=[_jsonable(r) for _, _, r in succeeded])
         report.done += len(succeeded)
         name_taken = []
         for job, result in zip(sendable, results, strict=True):
@@ -395,22 +452,30 @@ def _name_taken(errors) -> bool:
 
 
 def _match_lost_responses(client, jobs: list[SyncJob], entity: str, report: DrainReport) -> list[SyncJob]:
-    """Jobs retried after an attempt that may have been applied: find them in Xero by natural key first."""
+    """Jobs retried after an attempt that may have been applied: find them in Xero by natural key first (payments
+    and allocations, which have none, on the document they were applied to)."""
     field_name = NATURAL_KEYS.get(entity)
-    suspects = [j for j in jobs if j.attempts > 0 and field_name and (j.payload or {}).get(field_name)]
-    if not suspects:
-        return jobs
-    found = accounting.find_by(client, entity, field_name, [j.payload[field_name] for j in suspects])
-    if not found:
-        return jobs
-    _, _, id_field = accounting.COLLECTIONS[entity]
-    remaining, matched = [], []
-    for job in jobs:
-        record = found.get((job.payload or {}).get(field_name)) if job in suspects else None
-        if record is None:
-            remaining.append(job)
-        else:
-            matched.append((job, str(record[id_field]), record))
+    if entity in lost_applications.ENTITIES:
+        matched = lost_applications.lost_applications_find(client, jobs, entity=entity)
+        if not matched:
+            return jobs
+        found_ids = {job.pk for job, _, _ in matched}
+        remaining = [job for job in jobs if job.pk not in found_ids]
+    else:
+        suspects = [j for j in jobs if j.attempts > 0 and field_name and (j.payload or {}).get(field_name)]
+        if not suspects:
+            return jobs
+        found = accounting.find_by(client, entity, field_name, [j.payload[field_name] for j in suspects])
+        if not found:
+            return jobs
+        _, _, id_field = accounting.COLLECTIONS[entity]
+        remaining, matched = [], []
+        for job in jobs:
+            record = found.get((job.payload or {}).get(field_name)) if job in suspects else None
+            if record is None:
+                remaining.append(job)
+            else:
+                matched.append((job, str(record[id_field]), record))
     now = timezone.now()
     with transaction.atomic():
         _record_successes(matched, now, AuditEntry.Outcome.MATCHED)
@@ -454,6 +519,8 @@ def _record_successes(done: list[tuple[SyncJob, str, dict]], now, outcome: str) 
             values["synced_values"] = synced_values_after_send(
                 previous=xref.synced_values if xref else None, payload=job.payload, contact=canonical_record(job)
             )
+        elif job.entity == "item":
+            values["synced_values"] = item_synced_values(payload=job.payload, product=canonical_record(job))
         if xref is None:
             new_xrefs.append(
                 CrossReference(

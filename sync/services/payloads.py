@@ -11,7 +11,7 @@ from mappings import payloads as mapping
 from mappings.cache import mapping_cache
 from mappings.contact_payloads import contact_field_values
 from mappings.payloads import PayloadResult, Problem
-from sync.models import CrossReference, SyncJob
+from sync.models import AuditEntry, CrossReference, SyncJob
 from sync.services.conflicts import conflict_settle, xref_synced_values
 
 Op = SyncJob.Operation
@@ -118,6 +118,14 @@ def cancelled_after_payment(order_number: str) -> Problem:
     )
 
 
+def _sent(jobs):
+    """The audit entries holding what these done jobs sent to Xero (one per job: created, updated or matched)."""
+    return AuditEntry.objects.filter(
+        job__in=jobs,
+        outcome__in=(AuditEntry.Outcome.CREATED, AuditEntry.Outcome.UPDATED, AuditEntry.Outcome.MATCHED),
+    )
+
+
 class _InvoiceState:
     """What we applied to the invoices of a batch's orders, read in a few queries for the whole batch.
 
@@ -145,19 +153,24 @@ class _InvoiceState:
             return
         connections = {job.source_connection_id for job in jobs}
         done = SyncJob.objects.filter(source_connection_id__in=connections, state=SyncJob.State.DONE)
-        for job in done.filter(operation=Op.INVOICE_UPSERT, source_id__in=orders).order_by("finished_at", "id"):
+        invoiced = list(done.filter(operation=Op.INVOICE_UPSERT, source_id__in=orders).order_by("finished_at", "id"))
+        # A done job's payload lives on its audit entry (the drain clears it from the job): what was sent is there.
+        sent_status = dict(_sent(invoiced).values_list("job_id", "request__Status"))
+        for job in invoiced:
             key = (job.source_connection_id, job.source_id)
             self._orders[key] = canonical_record(job)
-            self._status[key] = (job.payload or {}).get("Status", "")
-        applied = done.filter(
-            Q(operation=Op.PAYMENT_CREATE, depends_on_entity="invoice", depends_on_source_id__in=orders)
-            | Q(operation=Op.CREDIT_NOTE_ALLOCATE, record__data__order_source_id__in=orders)
+            self._status[key] = sent_status.get(job.pk) or ""
+        applied = _sent(
+            done.filter(
+                Q(operation=Op.PAYMENT_CREATE, depends_on_entity="invoice", depends_on_source_id__in=orders)
+                | Q(operation=Op.CREDIT_NOTE_ALLOCATE, record__data__order_source_id__in=orders)
+            )
         ).values_list(
-            "source_connection_id",
-            "operation",
-            "depends_on_source_id",
-            "record__data__order_source_id",
-            "payload__Amount",
+            "job__source_connection_id",
+            "job__operation",
+            "job__depends_on_source_id",
+            "job__record__data__order_source_id",
+            "request__Amount",
         )
         for connection_id, operation, invoice_of, refund_of, amount in applied:
             key = (connection_id, invoice_of if operation == Op.PAYMENT_CREATE else refund_of)

@@ -8,6 +8,7 @@ from sandbox.xero.models import Contact as XeroContact
 from sandbox.xero.models import Invoice as XeroInvoice
 from sync.models import AuditEntry, CrossReference, SyncJob
 from sync.services.drain import drain_lease_acquire, drain_run
+from sync.services.staging import jobs_stage
 from tenants.scoping import tenant_scope
 from tests.sync.engine_helpers import Result, World, simple_payloads
 
@@ -309,3 +310,88 @@ def test_a_batch_costs_the_same_number_of_queries_whatever_its_size(world):
         with tenant_scope(tenant):
             # Each drain wrote its own tenant's cross-references only.
             assert CrossReference.objects.count() == sent[tenant.pk]
+
+
+def _pay_and_refund(w, *, paid, refunded) -> None:
+    """The `paid` orders paid in full; the `refunded` ones (paid too) refunded 1.00: a credit note and the payment
+    of the money going back."""
+    from decimal import Decimal
+
+    from connections.canonical import Payment, Refund
+
+    now = timezone.now()
+    for order in paid:
+        payment = Payment(f"pay-{order.source_id}", order.source_id, order.grand_total, order.currency, "card", now)
+        jobs_stage(source_connection=w.source, entity="payment", record=payment)
+    for order in refunded:
+        amount = Decimal("1.00")
+        refund = Refund(
+            f"ref-{order.source_id}", order.source_id, f"R{order.number}", order.currency, (), amount, 0, 0, amount, now
+        )
+        jobs_stage(source_connection=w.source, entity="refund", record=refund)
+
+
+def test_credit_notes_and_payments_go_in_full_batches_and_a_lone_refund_still_goes(world):
+    """What bench_sync counts: refunds and payments staged with their orders reach Xero in requests of 50, not
+    one short request behind each batch of invoices; a tenant with a single refund gets it sent all the same."""
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=140, customers=30)
+        orders = a.open_orders()[:120]
+        for order in orders:
+            jobs_stage(source_connection=a.source, entity="order", record=order)
+        # As in a shop: most orders paid, some not yet; every other one refunded after its payment.
+        paid = [order for n, order in enumerate(orders) if n % 10 != 9]
+        _pay_and_refund(a, paid=paid, refunded=orders[::2])
+        contacts = SyncJob.objects.filter(entity="contact").count()
+        assert SyncJob.objects.filter(operation="credit_note.create").count() == 60
+        report = _drain(a)
+        assert report.needs_attention == 0 and not SyncJob.objects.exclude(state=State.DONE).exists()
+        assert report.by_operation["payment.create"] == 108 + 60
+        assert report.requests_by_operation == {
+            "contact.upsert": -(-contacts // 50),
+            "invoice.upsert": 3,
+            "credit_note.create": 2,
+            "payment.create": 4,
+        }
+    with tenant_scope(world.tenant_b1):
+        b = World(world.tenant_b1, name="Beta", store="beta", orders=3, customers=2)
+        b.stage_orders()
+        _pay_and_refund(b, paid=b.open_orders()[:1], refunded=b.open_orders()[:1])
+        report = _drain(b)
+        assert not SyncJob.objects.exclude(state__in=(State.DONE, State.DISCARDED)).exists()
+        assert report.by_operation["credit_note.create"] == 1 and report.by_operation["payment.create"] == 2
+        assert report.requests_by_operation["credit_note.create"] == 1
+        assert report.requests_by_operation["payment.create"] == 1
+
+
+def test_a_short_batch_of_refunds_yields_to_the_invoices_it_waits_for_only_for_a_bounded_time(world):
+    """A refund ready to go waits while invoices that other refunds need are being sent, but not for long."""
+    from datetime import timedelta
+
+    from sync.services.drain import FILL_WAIT
+
+    first_batches, rest = {}, {}
+    for tenant, name, aged in ((world.tenant_a1, "Alpha", False), (world.tenant_b1, "Beta", True)):
+        with tenant_scope(tenant):
+            w = World(tenant, name=name, store=name.lower(), orders=90, customers=10)
+            w.stage_orders()
+            # The contacts and the first 50 invoices reach Xero; the other invoices are still pending.
+            _drain(w, max_batches=2)
+            invoiced = set(CrossReference.objects.filter(entity="invoice").values_list("source_id", flat=True))
+            # One refund whose invoice is in Xero, five whose invoices are still to go.
+            orders = [o for o in w.open_orders() if o.source_id in invoiced][:1]
+            orders += [o for o in w.open_orders() if o.source_id not in invoiced][:5]
+            _pay_and_refund(w, paid=orders, refunded=orders)
+            if aged:
+                # The refund whose invoice is in Xero has been ready for longer than a short batch may wait.
+                SyncJob.objects.filter(source_id=f"ref-{orders[0].source_id}", entity="credit_note").update(
+                    next_attempt_at=timezone.now() - FILL_WAIT - timedelta(seconds=1)
+                )
+            first_batches[name] = _drain(w, max_batches=1).by_operation
+            rest[name] = _drain(w).requests_by_operation
+            assert not SyncJob.objects.exclude(state__in=(State.DONE, State.DISCARDED)).exists()
+    # Fresh: the invoices go first, then the six refunds in one request and the twelve payments in another.
+    assert list(first_batches["Alpha"]) == ["invoice.upsert"]
+    assert rest["Alpha"] == {"credit_note.create": 1, "payment.create": 1}
+    # Waited long enough: the refund ready since then goes at once, on its own.
+    assert first_batches["Beta"] == {"credit_note.create": 1}

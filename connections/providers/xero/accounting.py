@@ -125,10 +125,13 @@ def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def find_by(client: XeroClient, entity: str, field: str, values: Iterable[str]) -> dict[str, dict]:
+def find_by(
+    client: XeroClient, entity: str, field: str, values: Iterable[str], *, extra_params: dict | None = None
+) -> dict[str, dict]:
     """Records whose `field` equals one of `values` (e.g. contacts by ContactNumber), keyed by that value.
 
-    Used before re-creating anything whose earlier attempt may have been applied with its answer lost.
+    Used before re-creating anything whose earlier attempt may have been applied with its answer lost, and to read
+    what Xero holds before an update that must not overwrite it. `extra_params` go on each request (`unitdp`).
     """
     collection, _, _ = COLLECTIONS[entity]
     wanted = [v for v in dict.fromkeys(values) if v]
@@ -139,6 +142,7 @@ def find_by(client: XeroClient, entity: str, field: str, values: Iterable[str]) 
             params = {"InvoiceNumbers": ",".join(chunk)}
         else:
             params = {"where": " OR ".join(f'{field}=="{_quote(v)}"' for v in chunk)}
+        params.update(extra_params or {})
         page = 1
         while True:
             body = parse(client.get(collection, params={**params, "page": page, "pageSize": 1000}))

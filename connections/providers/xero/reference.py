@@ -50,6 +50,25 @@ def xero_reference_refresh(*, connection: Connection, client) -> dict[str, int]:
     return {kind.value: (1 if kind == Kind.ORGANISATION else len(data)) for kind, data in fetched.items()}
 
 
+def xero_reference_items_merge(*, connection: Connection, items: list[dict]) -> None:
+    """Put items just saved in Xero (Xero's answer) into the cached list, replacing older copies.
+
+    Invoices send an ItemCode only for items the cache knows; without this, the items our own product sync creates
+    would stay unknown, and their codes off every invoice, until someone refreshed the Xero settings.
+    """
+    items = [item for item in items if item.get("Code")]
+    if not items:
+        return
+    with transaction.atomic():
+        row = XeroReferenceData.objects.select_for_update().filter(connection=connection, kind=Kind.ITEMS).first()
+        if row is None:
+            return  # never fetched: the first refresh reads every item
+        saved = {item.get("ItemID") or item["Code"] for item in items}
+        kept = [item for item in row.data or [] if (item.get("ItemID") or item.get("Code")) not in saved]
+        row.data = kept + items
+        row.save(update_fields=["data"])
+
+
 @dataclass(frozen=True)
 class XeroReference:
     """A tenant's cached Xero settings. Lists are Xero's own JSON objects."""
