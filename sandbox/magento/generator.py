@@ -17,6 +17,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from core.bulk import rows_insert
 from sandbox.magento import documents
 from sandbox.magento.catalog import (
     CatalogProduct,
@@ -42,7 +43,6 @@ from sandbox.magento.records import (
 )
 from sandbox.magento.totals import ZERO, convert, grand_total, row_amounts, shipping_amounts
 
-BATCH = 500
 SCENARIOS = (
     ("pending", 15),
     ("processing", 30),
@@ -67,7 +67,7 @@ SHIPPING = (
 )
 
 
-class _Ids:
+class StoreIds:
     """Store-wide id sequences, taken from the store's counters and the tables, written back at the end."""
 
     def __init__(self, store: Store):
@@ -86,7 +86,7 @@ class _Ids:
         Store.objects.filter(pk=self.store.pk).update(counters=counters)
 
 
-def _catalog_from_store(store: Store) -> list[CatalogProduct]:
+def catalog_from_store(store: Store) -> list[CatalogProduct]:
     """Reuse the products of an earlier run (their documents say price, tax class and configurable children)."""
     docs = {row.entity_id: row.as_dict() for row in Product.objects.filter(store=store)}
     catalog = []
@@ -198,16 +198,28 @@ def _child_item(parent: dict, *, child, item_id: int) -> dict:
 _KEEP = {"order_id", "qty_ordered", "store_id", "weight", "row_weight", "is_virtual", "free_shipping", "is_qty_decimal"}
 
 
-class _OrderBuilder:
+class OrderBuilder:
     def __init__(self, *, store, rng, regime, catalog, ids, views):
         self.store, self.rng, self.regime, self.catalog, self.ids, self.views = store, rng, regime, catalog, ids, views
         self.inclusive = store.prices_include_tax
 
     def lines(self, order: dict, *, count: int, discount: Decimal, rate: Decimal, stamp: str) -> list[dict]:
-        """New rows for `order` (and their tax rows), appended to its items."""
-        rows = []
+        """`count` random catalog rows for `order` (and their tax rows), appended to its items."""
+        return self.add_lines(order, self.pick_lines(count), discount=discount, rate=rate, stamp=stamp)
+
+    def pick_lines(self, count: int) -> list[tuple[CatalogProduct, int, tuple | None]]:
+        """Random (product, quantity, configurable child or None) picks from the catalog."""
+        picks = []
         for product in self.rng.sample(self.catalog, min(count, len(self.catalog))):
             qty = self.rng.choice((1, 1, 1, 2, 2, 3, 4))
+            child = self.rng.choice(product.children) if product.children else None
+            picks.append((product, qty, child))
+        return picks
+
+    def add_lines(self, order: dict, picks, *, discount: Decimal, rate: Decimal, stamp: str) -> list[dict]:
+        """Rows for (product, quantity, child) picks, appended to `order`'s items with their tax rows."""
+        rows = []
+        for product, qty, child in picks:
             tax = self.regime.rates.get(product.tax_class_id) or next(iter(self.regime.rates.values()))
             base = row_amounts(
                 unit_price=product.price,
@@ -223,7 +235,6 @@ class _OrderBuilder:
                 discount_percent=discount,
                 inclusive=self.inclusive,
             )
-            child = self.rng.choice(product.children) if product.children else None
             spec = {
                 "name": product.name,
                 "product_id": product.product_id,
@@ -317,14 +328,35 @@ class _OrderBuilder:
         documents.order_sync_shipping_items(order)
 
     def build(self, *, customer: dict, guest: bool, when, currency: str, view) -> dict:
+        """A random new order of `customer`: coupon, shipping, payment and lines drawn from the seed."""
+        rng = self.rng
+        coupon = rng.choice(COUPONS) if rng.random() < 0.3 else None
+        shipping = rng.choice(SHIPPING)
+        payment = rng.choice(PAYMENTS)
+        picks = self.pick_lines(rng.choice((1, 1, 2, 2, 3, 3, 4, 5)))
+        return self.compose(
+            customer=customer,
+            guest=guest,
+            when=when,
+            currency=currency,
+            view=view,
+            coupon=coupon,
+            shipping=shipping,
+            payment=payment,
+            picks=picks,
+        )
+
+    def compose(self, *, customer, guest, when, currency, view, coupon, shipping, payment, picks, rate=None) -> dict:
+        """A new order from explicit choices: coupon (code, percent) or None, shipping (method, title, price),
+        payment (method, additional information, card last4), picks [(product, qty, child)]; `rate` is the
+        base_to_order_rate (default: the simulator's rate between the two currencies)."""
         rng, store = self.rng, self.store
         entity_id = self.ids.take(ORDER)
         stamp = magento_datetime(when)
-        rate = base_to_order_rate(store.base_currency, currency)
-        coupon = rng.choice(COUPONS) if rng.random() < 0.3 else None
+        rate = base_to_order_rate(store.base_currency, currency) if rate is None else rate
         discount = coupon[1] if coupon else Decimal(0)
-        method, title, ship_price = rng.choice(SHIPPING)
-        payment_method, info, last4 = rng.choice(PAYMENTS)
+        method, title, ship_price = shipping
+        payment_method, info, last4 = payment
         email = customer["email"]
         order = {
             "_taxes": [],
@@ -351,7 +383,7 @@ class _OrderBuilder:
                     prefix + "total_paid": 0,
                 }
             )
-        self.lines(order, count=rng.choice((1, 1, 2, 2, 3, 3, 4, 5)), discount=discount, rate=rate, stamp=stamp)
+        self.add_lines(order, picks, discount=discount, rate=rate, stamp=stamp)
         billing_id, shipping_id = self.ids.take("order_address"), self.ids.take("order_address")
         order.update(
             {
@@ -459,7 +491,7 @@ def _applied(tax, amount, base_amount) -> dict:
     }
 
 
-def _finish(order: dict) -> dict:
+def order_finish(order: dict) -> dict:
     """Magento's key order: header fields alphabetically, then the nested parts."""
     order.pop("_taxes", None)
     nested = ("items", "billing_address", "payment", "status_histories", "extension_attributes")
@@ -467,7 +499,7 @@ def _finish(order: dict) -> dict:
     return {**header, **{k: order[k] for k in nested}}
 
 
-def _play_scenario(builder: _OrderBuilder, order: dict, scenario: str, when, out: dict) -> None:
+def _play_scenario(builder: OrderBuilder, order: dict, scenario: str, when, out: dict) -> None:
     """Move a new order through its life: invoice, ship, refund, cancel, hold or edit after invoicing."""
     rng, ids = builder.rng, builder.ids
     if scenario == "pending":
@@ -554,10 +586,8 @@ def _bulk(store: Store, kind: str, docs, sku_of=None) -> int:
     rows = [
         record_build(store=store, kind=kind, document=doc, **({"sku": sku_of(doc)} if sku_of else {})) for doc in docs
     ]
-    model = type(rows[0]) if rows else None
-    if model is not None:
-        model.objects.bulk_create(rows, batch_size=BATCH)
-    return len(rows)
+    # COPY: tens of thousands of JSON documents cost seconds, not minutes (core.bulk).
+    return rows_insert(type(rows[0]), rows) if rows else 0
 
 
 @transaction.atomic
@@ -579,11 +609,11 @@ def generate(*, account: str, seed: int, customers: int, orders: int, **options)
     regime = regime_for(store.base_currency)
     end = options.get("end") or timezone.now().replace(microsecond=0)
     days = int(options.get("days", 120))
-    ids = _Ids(store)
+    ids = StoreIds(store)
     views = list(store.views.order_by("magento_id"))
     counts = {"products": 0, "stock_items": 0, "customers": 0, "orders": 0, "invoices": 0, "creditmemos": 0}
 
-    catalog = _catalog_from_store(store)
+    catalog = catalog_from_store(store)
     if not catalog:
         product_docs, stock_docs, catalog = build_catalog(
             rng=rng, regime=regime, first_id=ids.values[PRODUCT] + 1, when=end - timedelta(days=days + 30)
@@ -619,7 +649,7 @@ def generate(*, account: str, seed: int, customers: int, orders: int, **options)
     foreign = [
         c for c in options.get("foreign_currencies", ("USD", "EUR", "GBP", "NZD", "AUD")) if c != store.base_currency
     ]
-    builder = _OrderBuilder(store=store, rng=rng, regime=regime, catalog=catalog, ids=ids, views=views)
+    builder = OrderBuilder(store=store, rng=rng, regime=regime, catalog=catalog, ids=ids, views=views)
     scenario_names = [name for name, _ in SCENARIOS]
     weights = [weight for _, weight in SCENARIOS]
     guest_share, foreign_share = float(options.get("guest_share", 0.15)), float(options.get("foreign_share", 0.15))
@@ -641,7 +671,7 @@ def generate(*, account: str, seed: int, customers: int, orders: int, **options)
         order = builder.build(customer=customer, guest=guest, when=when, currency=currency, view=view)
         scenario = rng.choices(scenario_names, weights)[0]
         _play_scenario(builder, order, scenario, when, out)
-        out["orders"].append(_finish(order))
+        out["orders"].append(order_finish(order))
     counts["orders"] = _bulk(store, ORDER, out["orders"])
     counts["invoices"] = _bulk(store, INVOICE, out["invoices"])
     counts["creditmemos"] = _bulk(store, CREDITMEMO, out["creditmemos"])

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from connections.canonical import Contact, Order
+from connections.canonical import Contact, Order, Payment, Refund
 from connections.providers.magento.normalize import normalize_order
 from connections.providers.xero.client import XeroClient
 from sandbox.magento.generator import generate
@@ -61,6 +61,31 @@ def simple_payloads(jobs, *, own_xrefs, xero_connection):
                 "CurrencyCode": record.currency,
                 "LineItems": lines,
             }
+        elif isinstance(record, Payment):
+            invoice = CrossReference.objects.get(entity="invoice", source_id=record.order_source_id)
+            payload = _payment(record.amount, record.paid_at, Invoice={"InvoiceID": invoice.xero_id})
+        elif isinstance(record, Refund) and job.entity == "payment":
+            # The money of a refund going back: a payment against its credit note.
+            credit_note = CrossReference.objects.get(entity="credit_note", source_id=record.source_id)
+            payload = _payment(record.total, record.refunded_at, CreditNote={"CreditNoteID": credit_note.xero_id})
+        elif isinstance(record, Refund) and job.entity == "credit_note":
+            # The credit note goes to the order's customer: the contact its invoice job waited for.
+            invoice = SyncJob.objects.get(
+                entity="invoice", operation=SyncJob.Operation.INVOICE_UPSERT, source_id=record.order_source_id
+            )
+            contact = CrossReference.objects.get(entity="contact", source_id=invoice.depends_on_source_id)
+            payload = {
+                "Type": "ACCRECCREDIT",
+                "Contact": {"ContactID": contact.xero_id},
+                "CreditNoteNumber": f"T-{record.number}",
+                "Date": record.refunded_at.date().isoformat(),
+                "Status": "AUTHORISED",
+                "LineAmountTypes": "NoTax",
+                "CurrencyCode": record.currency,
+                "LineItems": [
+                    {"Description": "Refund", "Quantity": 1, "UnitAmount": record.total, "AccountCode": "200"}
+                ],
+            }
         else:
             results.append(Result(None, (Problem("unsupported", "not in this test"),)))
             continue
@@ -68,6 +93,10 @@ def simple_payloads(jobs, *, own_xrefs, xero_connection):
             payload[{"contact": "ContactID", "invoice": "InvoiceID"}[job.entity]] = existing.xero_id
         results.append(Result(payload, ()))
     return results
+
+
+def _payment(amount, paid_at, **applied_to) -> dict:
+    return {**applied_to, "Account": {"Code": "090"}, "Amount": amount, "Date": paid_at.date().isoformat()}
 
 
 class World:

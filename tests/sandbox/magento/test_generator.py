@@ -168,7 +168,7 @@ def test_generated_orders_are_searchable_by_updated_at_through_the_api(world):
             "searchCriteria[filter_groups][0][filters][0][field]": "updated_at",
             "searchCriteria[filter_groups][0][filters][0][value]": cutoff,
             "searchCriteria[filter_groups][0][filters][0][condition_type]": "gt",
-            "searchCriteria[pageSize]": 1000,
+            "searchCriteria[pageSize]": 300,
         },
     ).json()
     assert response["total_count"] == sum(1 for o in orders if o["updated_at"] > cutoff)
