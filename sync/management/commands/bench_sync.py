@@ -1,18 +1,21 @@
 """bench_sync: the whole path (inbound, staging, drain) on a fresh sandbox world, measured. Prints one JSON object.
 
-The measured run happens in a child process, so peak RSS is the sync path's own, not the data generator's.
+The measured run happens in child processes (a poll, a process and a drain worker, running concurrently as the
+qcluster's workers do), so peak RSS is the sync path's own, not the data generator's.
 `naive` is the baseline of a per-record connector through the same jobs, payloads and client: for each order it
 looks the customer up in Xero, creates the contact when missing, then creates the invoice, one call each.
 """
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from sync.management.bench_world import peak_rss_mb, world_build, world_remove, xero_calls, xero_counts
 
@@ -28,10 +31,19 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="(the output is always one JSON object)")
         parser.add_argument("--keep", action="store_true", help="keep the world afterwards")
         parser.add_argument("--run-tenant", type=int, help=f"internal: measure an existing world ({__name__})")
+        parser.add_argument("--worker", choices=WORKERS, help="internal: run one worker of the measured run")
+        parser.add_argument("--after", help="internal: the marker file of the worker upstream of this one")
+        parser.add_argument("--start", help="internal: the marker file that starts the measured run")
 
     def handle(self, *args, **options):
         if not settings.SANDBOX_ENABLED:
             raise CommandError("bench_sync needs the sandbox (SANDBOX_ENABLED).")
+        if options["worker"]:
+            result = run_worker(
+                options["run_tenant"], options["mode"], options["worker"], options["after"], options["start"]
+            )
+            self.stdout.write(json.dumps(result))
+            return
         if options["run_tenant"]:
             self.stdout.write(json.dumps(run_measured(options["run_tenant"], options["mode"])))
             return
@@ -64,11 +76,14 @@ class Command(BaseCommand):
                 "customers": customers,
                 "mode": options["mode"],
                 "seconds": measured["seconds"],
+                "cpu_seconds": measured["cpu_seconds"],
+                "db_cpu_seconds": measured["db_cpu_seconds"],
                 "orders_per_second": round(orders / measured["seconds"], 1),
                 "xero_calls": measured["xero_calls"],
                 "calls_per_1000_orders": round(measured["xero_calls"] * 1000 / orders, 1),
                 "peak_rss_mb": measured["peak_rss_mb"],
                 "peak_rss_mb_after": measured["peak_rss_mb_after"],
+                "peak_rss_of": measured["peak_rss_of"],
                 "invoices_in_xero": counts["invoices_in_xero"],
                 "contacts_in_xero": counts["contacts_in_xero"],
                 "expected_invoices": measured["expected_invoices"],
@@ -93,23 +108,132 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(result))
 
 
+def _cpu_seconds() -> float:
+    """User and system CPU time of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _db_cpu_seconds() -> float | None:
+    """CPU time of this process's PostgreSQL backend so far, when the server runs on this machine (else None):
+    the database's share of the path's cost, which the process's own CPU time does not show."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # utime and stime are the 14th and 15th fields of stat (counting the pid and the name, cut off above).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+WORKERS = ("poll", "process", "drain")
+# How often an idle worker looks for new work (the qcluster's poll interval, shortened for a benchmark).
+IDLE_WAIT = 0.05
+# While jobs are still being staged, the drain waits for this many full batches: each pass may also send a short
+# batch or two (the drain takes contacts before invoices, however few), and fewer passes keep those rare.
+DRAIN_BACKLOG = 8
+
+
 def run_measured(tenant_pk: int, mode: str) -> dict:
-    """The measured part, in its own process: poll the store, process the inbox, drain to Xero until idle."""
+    """The measured part: poll the store, process the inbox and drain to Xero until idle, as three concurrent
+    worker processes (as a qcluster with several workers runs them), each on its own database connection.
+
+    Processing starts on the first page polled and the drain on the first jobs staged. Each worker is told when
+    the one before it has finished (a marker file), and stops once that is so and nothing is left for it. The
+    clock starts once all three are up (a running qcluster's workers are), and the phases are each worker's busy
+    time; peak RSS is the largest of the three processes'.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bench-sync-") as markers:
+        done = {name: os.path.join(markers, f"{name}.done") for name in WORKERS}
+        upstream = {"poll": None, "process": done["poll"], "drain": done["process"]}
+        go = os.path.join(markers, "go")
+        workers = {}
+        for name in WORKERS:
+            command = [
+                sys.executable,
+                str(settings.BASE_DIR / "manage.py"),
+                "bench_sync",
+                "--mode",
+                mode,
+                "--run-tenant",
+                str(tenant_pk),
+                "--worker",
+                name,
+                "--start",
+                go,
+            ]
+            if upstream[name]:
+                command += ["--after", upstream[name]]
+            workers[name] = subprocess.Popen(  # noqa: S603 - runs this same command, no outside input
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        while not all(os.path.exists(f"{go}.{name}") for name in WORKERS):
+            if any(worker.poll() is not None for worker in workers.values()):
+                break  # one failed on its way up: its error is reported below
+            time.sleep(IDLE_WAIT)
+        started = time.monotonic()
+        open(go, "w").close()
+        results, failed = {}, []
+        for name in WORKERS:
+            out, err = workers[name].communicate()
+            if workers[name].returncode != 0:
+                failed.append(f"{name} worker:\n{err[-3000:]}")
+            else:
+                results[name] = json.loads(out.strip().splitlines()[-1])
+            # The next worker stops once its inbox is empty and this marker exists.
+            open(done[name], "w").close()
+    if failed:
+        raise CommandError("\n".join(failed))
+    seconds = round(time.monotonic() - started, 2)
+    drain = results["drain"]
+    return {
+        "seconds": seconds,
+        "cpu_seconds": round(sum(r["cpu_seconds"] for r in results.values()), 2),
+        "db_cpu_seconds": (
+            round(sum(r["db_cpu_seconds"] for r in results.values()), 2)
+            if all(r["db_cpu_seconds"] is not None for r in results.values())
+            else None
+        ),
+        "phases": {name: results[name]["busy_seconds"] for name in WORKERS},
+        "xero_calls": drain["xero_calls"],
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in results.values()),
+        "peak_rss_mb_after": {name: results[name]["peak_rss_mb"] for name in WORKERS},
+        "peak_rss_of": "the largest of the three worker processes",
+        "jobs": drain["jobs"],
+        "expected_invoices": drain["expected_invoices"],
+        "xero_requests_by_operation": drain["xero_requests_by_operation"],
+    }
+
+
+def run_worker(tenant_pk: int, mode: str, worker: str, after: str | None, start: str) -> dict:
+    """One worker of the measured run, in its own process: poll, process or drain, until its upstream is done
+    (`after` exists) and nothing is left for it. Once set up it says so (`start`.<worker>) and waits for `start`."""
     from django.db.models import Count
 
     from connections.models import Connection
-    from connections.providers.xero.tokens import xero_client_for
     from sandbox.transport import SandboxTransport
     from sync.management.bench_world import BenchWorld
-    from sync.models import SyncJob
-    from sync.services.drain import drain_run
+    from sync.models import InboundEvent, SyncJob
     from sync.services.polling import source_poll
     from sync.services.processing import inbound_events_process_pending
     from tenants.models import Tenant
     from tenants.scoping import tenant_scope
 
+    def upstream_done() -> bool:
+        return after is None or os.path.exists(after)
+
     tenant = Tenant.objects.get(pk=tenant_pk)
     transport = SandboxTransport()
+    result = {}
     with tenant_scope(tenant):
         xero = Connection.objects.get(provider="xero")
         source = Connection.objects.get(provider="magento")
@@ -120,52 +244,110 @@ def run_measured(tenant_pk: int, mode: str) -> dict:
             tenant_id=xero.external_account_id,
             store_code=source.external_account_id,
         )
-        calls_before = xero_calls(world)
-        # Peak RSS after each phase: which one makes memory grow with the size of the run.
-        phases, requests, rss = {}, {}, {}
-        started = time.monotonic()
-        source_poll(connection=source, transport=transport)
-        phases["poll"] = round(time.monotonic() - started, 2)
-        rss["poll"] = peak_rss_mb()
-        mark = time.monotonic()
-        inbound_events_process_pending(transport=transport, limit=10**9)
-        phases["process"] = round(time.monotonic() - mark, 2)
-        rss["process"] = peak_rss_mb()
-        mark = time.monotonic()
-
-        def client_factory(connection, transport):
-            # The sandbox's limits are off for this run; ours follow them.
-            return xero_client_for(connection, transport=transport, rate_limiter=False)
-
-        if mode == "naive":
-            from sync.management.naive import naive_run
-
-            naive_run(xero_connection=xero, client=client_factory(xero, transport))
-        else:
-            while SyncJob.objects.filter(state=SyncJob.State.PENDING).exists():
-                report = drain_run(
-                    xero_connection=xero, transport=transport, client_factory=client_factory, time_budget=3600
-                )
-                for operation, n in report.requests_by_operation.items():
-                    requests[operation] = requests.get(operation, 0) + n
-                if report.batches == 0:
+        calls_before = xero_calls(world) if worker == "drain" else 0
+        open(f"{start}.{worker}", "w").close()
+        while not os.path.exists(start):
+            time.sleep(IDLE_WAIT / 5)
+        # CPU time as well as wall time: on a shared machine the wall clock measures the neighbours too.
+        cpu_before, db_cpu_before = _cpu_seconds(), _db_cpu_seconds()
+        busy = 0.0
+        if worker == "poll":
+            mark = time.monotonic()
+            source_poll(connection=source, transport=transport)
+            busy = time.monotonic() - mark
+        elif worker == "process":
+            while True:
+                finished = upstream_done()  # read before looking: an event stored after it is still seen
+                mark = time.monotonic()
+                counts = inbound_events_process_pending(transport=transport, limit=10**9)
+                if counts:
+                    busy += time.monotonic() - mark
+                elif finished and not InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED).exists():
                     break
-        phases["drain"] = round(time.monotonic() - mark, 2)
-        rss["drain"] = peak_rss_mb()
-        seconds = round(time.monotonic() - started, 2)
-        jobs = dict(SyncJob.objects.values_list("state").annotate(n=Count("id")).values_list("state", "n"))
-        expected = (
-            SyncJob.objects.filter(entity="invoice", operation=SyncJob.Operation.INVOICE_UPSERT)
-            .exclude(state="discarded")
-            .count()
+                else:
+                    time.sleep(IDLE_WAIT)
+        else:
+            requests = {}
+            busy = _drain_until_idle(xero, transport, mode, upstream_done, requests)
+            result["xero_requests_by_operation"] = requests
+            result["xero_calls"] = xero_calls(world) - calls_before
+            result["jobs"] = dict(
+                SyncJob.objects.values_list("state").annotate(n=Count("id")).values_list("state", "n")
+            )
+            result["expected_invoices"] = (
+                SyncJob.objects.filter(entity="invoice", operation=SyncJob.Operation.INVOICE_UPSERT)
+                .exclude(state="discarded")
+                .count()
+            )
+        db_cpu_after = _db_cpu_seconds()
+        result.update(
+            busy_seconds=round(busy, 2),
+            cpu_seconds=round(_cpu_seconds() - cpu_before, 2),
+            db_cpu_seconds=round(db_cpu_after - db_cpu_before, 2) if db_cpu_after is not None else None,
+            peak_rss_mb=peak_rss_mb(),
         )
-        return {
-            "seconds": seconds,
-            "phases": phases,
-            "xero_calls": xero_calls(world) - calls_before,
-            "peak_rss_mb": peak_rss_mb(),
-            "peak_rss_mb_after": rss,
-            "jobs": jobs,
-            "expected_invoices": expected,
-            "xero_requests_by_operation": requests,
-        }
+    return result
+
+
+def _drain_until_idle(xero, transport, mode: str, upstream_done, requests: dict) -> float:
+    """Drain until staging is over and no job is left; returns the time spent draining.
+
+    While jobs are still being staged, the drain runs once DRAIN_BACKLOG full batches are ready, for that many
+    batches (as a scheduler that drains on a backlog would); what is left over goes once staging is over.
+    """
+    from connections.providers.xero.tokens import xero_client_for
+    from sync.models import SyncJob
+    from sync.services.drain import drain_run
+
+    def client_factory(connection, transport):
+        # The sandbox's limits are off for this run; ours follow them.
+        return xero_client_for(connection, transport=transport, rate_limiter=False)
+
+    pending = SyncJob.objects.filter(state=SyncJob.State.PENDING)
+    busy = 0.0
+    if mode == "naive":
+        from sync.management.naive import naive_run
+
+        while not upstream_done():
+            time.sleep(IDLE_WAIT)
+        mark = time.monotonic()
+        naive_run(xero_connection=xero, client=client_factory(xero, transport))
+        return time.monotonic() - mark
+    while True:
+        finished = upstream_done()  # read before looking: jobs staged after it are still seen
+        full = None
+        if not finished:
+            full = _full_batches_ready(pending)
+            if full < DRAIN_BACKLOG:
+                time.sleep(IDLE_WAIT)
+                continue
+        mark = time.monotonic()
+        report = drain_run(
+            xero_connection=xero,
+            transport=transport,
+            client_factory=client_factory,
+            max_batches=full,
+            time_budget=3600,
+        )
+        busy += time.monotonic() - mark
+        for operation, n in report.requests_by_operation.items():
+            requests[operation] = requests.get(operation, 0) + n
+        if finished and (report.batches == 0 or not pending.exists()):
+            return busy
+
+
+def _full_batches_ready(pending) -> int:
+    """How many full batches the due jobs whose dependency is already in Xero make, operation by operation."""
+    from django.db.models import Count, Exists, OuterRef, Q
+
+    from connections.providers.xero import accounting
+    from sync.models import CrossReference
+
+    in_xero = CrossReference.objects.filter(
+        source_connection_id=OuterRef("source_connection_id"),
+        entity=OuterRef("depends_on_entity"),
+        source_id=OuterRef("depends_on_source_id"),
+    )
+    ready = pending.filter(Q(depends_on_entity="") | Exists(in_xero), next_attempt_at__lte=timezone.now())
+    counts = ready.values_list("operation", "entity").annotate(n=Count("id")).values_list("entity", "n")
+    return sum(n // accounting.batch_size(entity) for entity, n in counts)
