@@ -3,6 +3,8 @@
 Thin: each view checks who is asking and calls one service; the progress shown is the same as the API's.
 """
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -10,13 +12,12 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from connections.views import page_tenant
 from core.errors import ApplicationError, NotFoundError
 from sync.models import Backfill
 from sync.services import backfill as service
 from sync.services.backfill_budget import DEFAULT_BUDGET_SHARE, backfill_progress
-from tenants.access import principal_for_user
 from tenants.scoping import tenant_scope
-from tenants.selectors import tenant_get
 
 
 class BackfillForm(forms.Form):
@@ -30,23 +31,13 @@ class BackfillForm(forms.Form):
         required=False, initial=True, label="Dry run", help_text="Report only: nothing is written to Xero."
     )
     budget_share = forms.DecimalField(
-        min_value=0.01,
-        max_value=1,
+        min_value=Decimal("0.01"),
+        max_value=Decimal("1"),
         decimal_places=2,
         initial=DEFAULT_BUDGET_SHARE,
         label="Share of the day's Xero calls",
         help_text="The rest of the day's 5,000 calls is kept for live sync.",
     )
-
-
-def _tenant(request, tenant_id):
-    principal = principal_for_user(request.user, agency_id=request.session.get("agency_id"))
-    if principal is None:
-        raise Http404("No agency.")
-    try:
-        return principal, tenant_get(principal=principal, tenant_id=tenant_id)
-    except NotFoundError:
-        raise Http404("Tenant not found.") from None
 
 
 def _backfill(tenant, pk) -> Backfill:
@@ -60,7 +51,7 @@ def _backfill(tenant, pk) -> Backfill:
 @require_http_methods(["GET", "POST"])
 def backfills(request, tenant_id):
     """The tenant's backfills with their progress, and the form that starts one."""
-    principal, tenant = _tenant(request, tenant_id)
+    principal, tenant = page_tenant(request, tenant_id)
     form = BackfillForm(request.POST or None)
     with tenant_scope(tenant):
         if request.method == "POST":
@@ -96,7 +87,7 @@ def backfills(request, tenant_id):
 @login_required
 def backfill_detail(request, tenant_id, pk):
     """One backfill: progress and ETA, and for a dry run what would be created, matched or blocked, and why."""
-    principal, tenant = _tenant(request, tenant_id)
+    principal, tenant = page_tenant(request, tenant_id)
     with tenant_scope(tenant):
         backfill = service.backfill_refresh(backfill=_backfill(tenant, pk))
         progress = backfill_progress(backfill=backfill)
@@ -116,7 +107,7 @@ def backfill_detail(request, tenant_id, pk):
 @login_required
 @require_POST
 def backfill_cancel(request, tenant_id, pk):
-    principal, tenant = _tenant(request, tenant_id)
+    principal, tenant = page_tenant(request, tenant_id)
     if not principal.is_admin:
         messages.error(request, "Only agency owners and admins can cancel a backfill.")
         return redirect("sync:backfill", tenant_id=tenant.pk, pk=pk)

@@ -104,6 +104,8 @@ class ConnectionFactory(factory.django.DjangoModelFactory):
 
 
 # Sync -----------------------------------------------------------------------------------------------------------
+# The isolation matrix and the bad-input test find a factory for every served model by reflection, so a
+# factory no test names directly is still in use.
 from connections.models import PartnerWebhookEndpoint  # noqa: E402
 from sync.models import (  # noqa: E402
     Alert,

@@ -1,9 +1,10 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Min
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from connections.models import Connection, PartnerWebhookEndpoint
@@ -30,6 +31,8 @@ from sync.services import operations, partner_webhooks, write_backs
 from sync.services.backfill_budget import DEFAULT_BUDGET_SHARE, backfill_progress
 from tenants.api.base import TenantScopedViewSet
 
+# What changing what is sent to Xero needs (replaying, discarding, backfilling): completes "Only … admins can".
+WRITER = "change what is sent to Xero"
 JOB_FILTERS = ("state", "entity", "operation", "source_id", "xero_id", "cause")
 
 
@@ -37,7 +40,11 @@ def _filtered(queryset, params, names):
     for name in names:
         value = params.get(name)
         if value:
-            queryset = queryset.filter(**{name: value})
+            try:
+                queryset = queryset.filter(**{name: value})
+            except (ValueError, DjangoValidationError):
+                # ?connection=abc: an id field given something that is not an id is the caller's mistake, not a 500.
+                raise ValidationError({name: [f"“{value}” is not a valid {name}."]}) from None
     return queryset
 
 
@@ -73,7 +80,7 @@ class SyncJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
     @action(detail=False, methods=["post"])
     def replay(self, request, tenant_id=None):
         """Send again: one job, a selection (ids), or everything with one cause."""
-        self._require_writer()
+        self.require_admin(WRITER)
         data = _valid(JobSelectionSerializer, request)
         count = operations.jobs_replay(actor=self.principal.label, job_ids=data.get("ids"), cause=data.get("cause"))
         return Response({"replayed": count})
@@ -82,20 +89,12 @@ class SyncJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
     @action(detail=False, methods=["post"])
     def discard(self, request, tenant_id=None):
         """Give up on jobs on purpose, with a reason that is kept."""
-        self._require_writer()
+        self.require_admin(WRITER)
         data = _valid(DiscardSerializer, request)
         count = operations.jobs_discard(
             actor=self.principal.label, reason=data["reason"], job_ids=data.get("ids"), cause=data.get("cause")
         )
         return Response({"discarded": count})
-
-    def _require_writer(self):
-        _require_writer(self.principal)
-
-
-def _require_writer(principal):
-    if principal.membership is not None and not principal.is_admin:
-        raise PermissionDenied("Only agency owners and admins can change what is sent to Xero.")
 
 
 def _valid(serializer_class, request) -> dict:
@@ -168,7 +167,7 @@ class BackfillViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
     @extend_schema(request=BackfillCreateSerializer, responses={201: BackfillSerializer})
     def create(self, request, tenant_id=None):
         """Plan a backfill from a date and start it in a worker; the answer is its progress so far."""
-        _require_writer(self.principal)
+        self.require_admin(WRITER)
         data = _valid(BackfillCreateSerializer, request)
         backfill = backfill_service.backfill_create(
             tenant=self.tenant,
@@ -186,14 +185,9 @@ class BackfillViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
     def cancel(self, request, tenant_id=None, pk=None):
         """Stop it: no more reading, and its jobs not yet sent are discarded."""
         no_input(request)
-        _require_writer(self.principal)
+        self.require_admin(WRITER)
         backfill = backfill_service.backfill_cancel(backfill=self.get_object(), actor=self.principal.label)
         return self._answer(backfill)
-
-
-def _require_admin(principal, what: str) -> None:
-    if principal.membership is not None and not principal.is_admin:
-        raise PermissionDenied(f"Only agency owners and admins can {what}.")
 
 
 class WriteBackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
@@ -213,7 +207,7 @@ class WriteBackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantS
     @action(detail=False, methods=["post"])
     def replay(self, request, tenant_id=None):
         """Send again: one write-back or a selection (dead letters, discarded, or delivered ones on purpose)."""
-        _require_admin(self.principal, "replay write-backs")
+        self.require_admin("replay write-backs")
         data = _valid(WriteBackSelectionSerializer, request)
         return Response({"replayed": write_backs.write_backs_replay(actor=self.principal.label, ids=data["ids"])})
 
@@ -221,7 +215,7 @@ class WriteBackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantS
     @action(detail=False, methods=["post"])
     def discard(self, request, tenant_id=None):
         """Give up on pending or dead write-backs, with a reason that is kept."""
-        _require_admin(self.principal, "discard write-backs")
+        self.require_admin("discard write-backs")
         data = _valid(WriteBackDiscardSerializer, request)
         count = write_backs.write_backs_discard(actor=self.principal.label, ids=data["ids"], reason=data["reason"])
         return Response({"discarded": count})
@@ -241,7 +235,7 @@ class PartnerWebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelM
         request=PartnerWebhookEndpointInputSerializer, responses={201: PartnerWebhookEndpointCreatedSerializer}
     )
     def create(self, request, tenant_id=None):
-        _require_admin(self.principal, "configure partner webhooks")
+        self.require_admin("configure partner webhooks")
         data = _valid(PartnerWebhookEndpointInputSerializer, request)
         connection = Connection.objects.filter(tenant=self.tenant, pk=data["connection"]).first()
         if connection is None:
@@ -257,7 +251,7 @@ class PartnerWebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelM
     @extend_schema(request=PartnerWebhookEndpointChangeSerializer, responses=PartnerWebhookEndpointSerializer)
     def partial_update(self, request, tenant_id=None, pk=None):
         endpoint = self.get_object()
-        _require_admin(self.principal, "configure partner webhooks")
+        self.require_admin("configure partner webhooks")
         data = _valid(PartnerWebhookEndpointChangeSerializer, request)
         endpoint, _ = partner_webhooks.partner_webhook_endpoint_set(
             connection=endpoint.connection,
@@ -273,6 +267,6 @@ class PartnerWebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelM
         """A new signing secret, shown this once; deliveries from now on are signed with it."""
         no_input(request)
         endpoint = self.get_object()
-        _require_admin(self.principal, "rotate webhook secrets")
+        self.require_admin("rotate webhook secrets")
         secret = partner_webhooks.partner_webhook_secret_rotate(endpoint=endpoint)
         return Response({**PartnerWebhookEndpointSerializer(endpoint).data, "secret": secret})

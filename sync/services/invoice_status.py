@@ -274,27 +274,8 @@ def _stage_page(invoices: list[dict]) -> int:
 
 def xero_invoices_poll_due(*, transport=None) -> dict:
     """Poll every active Xero connection (the scheduler's entry point); one failure does not stop the others."""
-    from tenants.scoping import all_tenants, tenant_scope
+    from sync.services.polling import connections_poll_each
 
-    # all_tenants: the scheduler works for every tenant; each connection is polled inside its own scope.
-    with all_tenants():
-        due = list(
-            Connection.objects.filter(provider="xero", status=Connection.Status.ACTIVE)
-            .order_by("tenant_id", "pk")
-            .values_list("pk", "tenant_id")
-        )
-    summary = {"polled": 0, "failed": 0, "staged": 0}
-    for connection_id, tenant_id in due:
-        with tenant_scope(tenant_id):
-            connection = Connection.objects.filter(pk=connection_id, status=Connection.Status.ACTIVE).first()
-            if connection is None:
-                continue
-            try:
-                outcome = xero_invoices_poll(xero_connection=connection, transport=transport)
-            except ApplicationError as exc:
-                logger.warning("invoice status poll of %s failed: %s (%s)", connection_id, exc.message, exc.code)
-                summary["failed"] += 1
-                continue
-            summary["polled"] += 1
-            summary["staged"] += outcome["staged"]
-    return summary
+    return connections_poll_each(
+        providers=["xero"], poll=lambda connection: xero_invoices_poll(xero_connection=connection, transport=transport)
+    )

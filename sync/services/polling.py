@@ -168,13 +168,25 @@ def _pollable_provider_ids() -> list[str]:
 def sources_poll_due(*, transport=None, max_records: int | None = None) -> dict:
     """Poll every active source connection of every tenant, one after another (the scheduler's entry point).
 
+    Returns {"polled", "failed", "staged", "errors": {connection id: code}} (see connections_poll_each).
+    """
+    return connections_poll_each(
+        providers=_pollable_provider_ids(),
+        poll=lambda connection: source_poll(connection=connection, transport=transport, max_records=max_records),
+    )
+
+
+def connections_poll_each(*, providers, poll) -> dict:
+    """Run `poll(connection)` for every active connection of these providers in every tenant, each inside its
+    tenant's scope, and sum what each staged.
+
     One connection's failure (an outage, revoked credentials) is logged and counted and does not stop the others.
     Returns {"polled", "failed", "staged", "errors": {connection id: code}}.
     """
     # all_tenants: the scheduler works for every tenant; each connection is then polled inside its own scope.
     with all_tenants():
         due = list(
-            Connection.objects.filter(provider__in=_pollable_provider_ids(), status=Connection.Status.ACTIVE)
+            Connection.objects.filter(provider__in=providers, status=Connection.Status.ACTIVE)
             .order_by("tenant_id", "pk")
             .values_list("pk", "tenant_id")
         )
@@ -185,7 +197,7 @@ def sources_poll_due(*, transport=None, max_records: int | None = None) -> dict:
             if connection is None:
                 continue
             try:
-                outcome = source_poll(connection=connection, transport=transport, max_records=max_records)
+                outcome = poll(connection)
             except ApplicationError as exc:
                 logger.warning("polling connection %s failed: %s (%s)", connection_id, exc.message, exc.code)
                 summary["failed"] += 1

@@ -3,6 +3,7 @@
 from contextlib import ExitStack
 
 from rest_framework import viewsets
+from rest_framework.exceptions import PermissionDenied
 
 from tenants.access import principal_from_request
 from tenants.scoping import tenant_scope
@@ -17,6 +18,13 @@ class AgencyViewMixin:
     @property
     def principal(self):
         return principal_from_request(self.request)
+
+    def require_admin(self, what: str) -> None:
+        """Members who are not owners or admins may read but not change; `what` completes "Only agency owners and
+        admins can …". API keys are governed by their own read-only flag, not by this."""
+        principal = self.principal
+        if principal.membership is not None and not principal.is_admin:
+            raise PermissionDenied(f"Only agency owners and admins can {what}.")
 
 
 class TenantScopedViewMixin(AgencyViewMixin):

@@ -70,8 +70,7 @@ class TenantViewSet(
 
     def perform_update(self, serializer):
         principal = self.principal
-        if principal.membership is not None and not principal.is_admin:
-            raise PermissionDenied("Only agency owners and admins can change tenant settings.")
+        self.require_admin("change tenant settings")
         data = dict(serializer.validated_data)
         if "timezone" in data:
             data["timezone_name"] = data.pop("timezone")

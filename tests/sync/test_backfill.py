@@ -345,6 +345,8 @@ def test_a_backfill_killed_half_way_resumes_without_staging_anything_twice(world
     with tenant_scope(clean.tenant):
         clean_effects = Counter(SyncJob.objects.filter(backfill=clean_backfill).values_list("operation", flat=True))
     assert mine_effects == clean_effects
+    with tenant_scope(other.tenant):
+        assert not SyncJob.objects.exists()
 
 
 def _url(tenant, suffix=""):
@@ -505,3 +507,13 @@ def test_cancelling_discards_what_was_not_sent_and_nothing_more_goes_to_xero(sho
         assert SyncJob.objects.filter(backfill=backfill).count() == staged
     with tenant_scope(other.tenant):
         assert not SyncJob.objects.exists()
+
+
+def test_the_backfill_page_accepts_the_smallest_budget_share_the_api_accepts():
+    from sync.views import BackfillForm
+
+    def form(share):
+        return BackfillForm(data={"since": "2025-01-01", "entities": ["orders"], "budget_share": share})
+
+    assert form("0.01").is_valid() and form("1").is_valid()
+    assert not form("0.00").is_valid() and not form("1.01").is_valid()

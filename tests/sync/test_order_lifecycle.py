@@ -111,11 +111,12 @@ def shops(world):
     mine = Shop(world.tenant_a1, "lifea", orders=30)
     other = Shop(world.tenant_b1, "lifeb", orders=3)
     before = other.xero_state()
-    assert before
+    jobs_before = {(job.pk, job.state) for job in other.jobs()}
+    assert before and jobs_before
     yield mine, other
     # Nothing one tenant's orders did reached the other tenant's Xero organisation or jobs.
     assert other.xero_state() == before
-    assert all(job.tenant_id == other.tenant.pk for job in other.jobs())
+    assert {(job.pk, job.state) for job in other.jobs()} == jobs_before
 
 
 def money(value) -> Decimal:

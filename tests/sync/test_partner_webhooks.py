@@ -1,10 +1,13 @@
 """Outbound partner webhooks, end to end over HTTP into the sandbox's partner receiver."""
 
+import socket
 from decimal import Decimal
 
+import httpx
 import pytest
 from django.utils import timezone
 
+from connections.admin import PartnerWebhookEndpointForm
 from connections.models import Connection, PartnerWebhookEndpoint
 from core.errors import ApplicationError
 from sandbox.partner.services import partner_deliveries, partner_receiver_set
@@ -207,7 +210,99 @@ def test_the_api_shows_the_secret_once_and_the_delivery_log_and_replays(world, a
     _run(world.tenant_a1, partner)
     partner_signature_verify(partner_deliveries(name="crm-api")[-1], rotated)
 
+    # The delivery log filters by connection; a connection that is not an id is a clear 400, not a 500.
+    assert [row["id"] for row in api.get(f"{base}/write-backs/?connection={partner.pk}").json()["results"]] == [
+        write_back.pk
+    ]
+    refused = api.get(f"{base}/write-backs/?connection=abc")
+    assert refused.status_code == 400 and "connection" in refused.json()["extra"]["fields"]
+
     # Another tenant's write-backs are not found, and a member cannot replay.
     assert api.get(f"/api/v1/tenants/{world.tenant_b1.pk}/write-backs/").status_code == 404
     api.force_login(world.member_a)
     assert api.post(f"{base}/write-backs/replay/", {"ids": [write_back.pk]}, format="json").status_code == 403
+
+
+@pytest.fixture
+def partner_dns(monkeypatch):
+    """host → addresses, as the partner's DNS answers now (a host not listed does not resolve)."""
+    answers: dict[str, list[str]] = {}
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host not in answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port)) for address in answers[host]]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers
+
+
+def test_webhook_urls_into_our_network_are_refused_when_saved(world, api, partner_dns):
+    partner_dns["hooks.crm-a.example"] = ["10.0.0.5"]
+    partner_dns["hooks.crm-b.example"] = ["93.184.216.34"]
+    api.force_login(world.owner_a)
+    base = f"/api/v1/tenants/{world.tenant_a1.pk}/partner-webhooks/"
+    with tenant_scope(world.tenant_a1):
+        partner = ConnectionFactory(tenant=world.tenant_a1, provider="rest", credentials={})
+    for url, why in (
+        ("https://hooks.crm-a.example/in", "resolves to 10.0.0.5, a private address"),
+        ("https://169.254.169.254/latest/meta-data", "link-local"),
+        ("https://[::ffff:127.0.0.1]/in", "loopback"),
+        ("https://nowhere.crm-a.example/in", "could not be resolved"),
+    ):
+        refused = api.post(base, {"connection": partner.pk, "url": url, "events": ["invoice.paid"]}, format="json")
+        assert refused.status_code == 400, refused.content
+        assert why in refused.json()["message"] and why in refused.json()["extra"]["fields"]["url"][0]
+    with tenant_scope(world.tenant_a1):
+        assert not PartnerWebhookEndpoint.objects.exists()
+    # A public host is accepted; the other tenant's partner is configured the same way, independently.
+    created = api.post(
+        base,
+        {"connection": partner.pk, "url": "https://hooks.crm-b.example/in", "events": ["invoice.paid"]},
+        format="json",
+    )
+    assert created.status_code == 201
+    changed = api.patch(f"{base}{created.json()['id']}/", {"url": "https://hooks.crm-a.example/in"}, format="json")
+    assert changed.status_code == 400 and "private address" in changed.json()["message"]
+    with tenant_scope(world.tenant_a1):
+        endpoint = PartnerWebhookEndpoint.objects.get()
+        assert endpoint.url == "https://hooks.crm-b.example/in"
+        # The admin's form refuses the same URLs.
+        data = {"url": "https://hooks.crm-a.example/in", "events": '["invoice.paid"]', "is_active": True}
+        form = PartnerWebhookEndpointForm(data=data, instance=endpoint)
+        assert not form.is_valid() and "private address" in form.errors["url"][0]
+    with tenant_scope(world.tenant_b1):
+        assert not PartnerWebhookEndpoint.objects.exists()
+
+
+def test_a_host_whose_dns_now_points_inside_is_refused_at_delivery_and_logged(world, partner_dns):
+    partner_dns["hooks.crm-a.example"] = ["93.184.216.34"]
+    partner_dns["hooks.crm-b.example"] = ["151.101.1.1"]
+    mine, _ = _partner(world.tenant_a1, "crm-a", url="https://hooks.crm-a.example/in")
+    theirs, _ = _partner(world.tenant_b1, "crm-b", url="https://hooks.crm-b.example/in")
+    sent = []
+
+    def partner_side(request):
+        sent.append(request)
+        return httpx.Response(200, json={"received": True})
+
+    # Since the URL was saved, crm-a's DNS was changed to the cloud metadata address.
+    partner_dns["hooks.crm-a.example"] = ["169.254.169.254"]
+    for tenant, connection in ((world.tenant_a1, mine), (world.tenant_b1, theirs)):
+        with tenant_scope(tenant):
+            partner_event_emit(connection=connection, event="invoice.paid", data={"id": "i"}, key="i")
+        with tenant_scope(tenant):
+            write_backs_run(connection=connection, transport=httpx.MockTransport(partner_side))
+
+    with tenant_scope(world.tenant_a1):
+        refused = WriteBack.objects.get()
+        assert refused.state == State.DEAD and refused.error_code == "bad_url"
+        assert "resolves to 169.254.169.254, a link-local address" in refused.cause
+        (attempt,) = WriteBackAttempt.objects.filter(write_back=refused)
+        assert not attempt.ok and attempt.status_code is None and "link-local" in attempt.error
+    # Nothing went to crm-a; crm-b's delivery went to the address that was checked, naming its host.
+    (request,) = sent
+    assert (request.url.host, request.headers["Host"]) == ("151.101.1.1", "hooks.crm-b.example")
+    assert request.extensions["sni_hostname"] == "hooks.crm-b.example"
+    with tenant_scope(world.tenant_b1):
+        assert WriteBack.objects.get().state == State.DONE

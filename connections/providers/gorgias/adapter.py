@@ -120,14 +120,9 @@ class GorgiasAdapter(SourceAdapter):
     def fetch(self, entity: str, source_id: str) -> dict:
         entity = self._entity(entity)
         if entity == "ticket":
-            try:
-                return self.client.get(f"tickets/{_digits(str(source_id).removeprefix('ticket:'), 'ticket')}").json()
-            except RequestError as exc:
-                if exc.extra.get("status") == 404:
-                    raise NotFoundError(f"Gorgias has no ticket '{source_id}'.") from exc
-                raise
+            return self._one("ticket", str(source_id).removeprefix("ticket:"))
         parts = str(source_id).split(":")
-        customer = self._customer(parts[0])
+        customer = self._one("customer", parts[0])
         if entity == "customer":
             return customer
         if len(parts) < 2:
@@ -146,12 +141,13 @@ class GorgiasAdapter(SourceAdapter):
                     return _refund_native(native, refund)
         raise NotFoundError(f"Gorgias has no {entity} '{source_id}'.")
 
-    def _customer(self, customer_id: str) -> dict:
+    def _one(self, kind: str, record_id: str) -> dict:
+        """GET one customer or ticket by its numeric id; a 404 is NotFoundError."""
         try:
-            return self.client.get(f"customers/{_digits(customer_id, 'customer')}").json()
+            return self.client.get(f"{kind}s/{_digits(record_id, kind)}").json()
         except RequestError as exc:
             if exc.extra.get("status") == 404:
-                raise NotFoundError(f"Gorgias has no customer '{customer_id}'.") from exc
+                raise NotFoundError(f"Gorgias has no {kind} '{record_id}'.") from exc
             raise
 
     def normalize(self, entity: str, native: dict):
