@@ -57,6 +57,31 @@ def held_causes(xero) -> set[str]:
     )
 
 
+def sync_until_idle(tenant, xero, source, *, poll: bool = True, held_allowed: bool = False) -> dict:
+    """Bring the source's changes in (polled, or already pushed to the inbox), map, drain; no job may be held unless
+    the test expects one (`held_allowed`).
+
+    Returns what the tenant's cross-references now link: {(entity, source id): Xero id}.
+    """
+    from sync.models import CrossReference
+    from tenants.scoping import tenant_scope
+
+    with tenant_scope(tenant):
+        if poll:
+            poll_and_process(source)
+        else:
+            inbound_events_process_pending(transport=TRANSPORT)
+        map_everything(source, xero)
+        drain_until_idle(xero)
+        assert held_allowed or not held_causes(xero), held_causes(xero)
+        return {(x.entity, x.source_id): x.xero_id for x in CrossReference.objects.all()}
+
+
+def xero_invoice(xero, xero_id: str) -> dict:
+    """One invoice as Xero now holds it."""
+    return next(i for i in xero_read(xero, "Invoices") if i["InvoiceID"] == xero_id)
+
+
 def xero_read(xero, collection: str, **params) -> list[dict]:
     """Every record of a Xero collection, read back over the API (exact decimals, 4-dp unit amounts)."""
     paged = collection != "Items"

@@ -21,10 +21,8 @@ from sync.services.processing import inbound_events_process_pending
 from tenants.scoping import tenant_scope
 from tests.sync.flow_helpers import (
     TRANSPORT,
-    drain_until_idle,
-    held_causes,
-    map_everything,
-    poll_and_process,
+    sync_until_idle,
+    xero_invoice,
     xero_read,
 )
 from tests.sync.test_cin7_flow import SEVEN_LINE_SALE, _seven_line_sale, _tenant
@@ -33,15 +31,6 @@ pytestmark = pytest.mark.django_db
 CENT = Decimal("0.01")
 EARLY_SALE = "5e7e0000-0000-4000-8000-000000000008"
 RATES = {"GST on Income": Decimal(10), "Reduced Rate 5%": Decimal(5)}
-
-
-def _sync(tenant, xero, source) -> dict:
-    with tenant_scope(tenant):
-        poll_and_process(source)
-        map_everything(source, xero)
-        drain_until_idle(xero)
-        assert not held_causes(xero), held_causes(xero)
-        return {(x.entity, x.source_id): x.xero_id for x in CrossReference.objects.all()}
 
 
 def _sale(account, sale_id) -> dict:
@@ -55,20 +44,16 @@ def _store(account, sale: dict, *, days: int) -> None:
     sale_store(account=account, sale=json.loads(json.dumps(sale, default=str)), keep_loaded_header=False)
 
 
-def _invoice(xero, xero_id) -> dict:
-    return next(i for i in xero_read(xero, "Invoices") if i["InvoiceID"] == xero_id)
-
-
 def test_a_sale_edited_credited_for_one_line_and_voided_after_its_invoice_reached_xero(world):
     mine, other = world.tenant_a1, world.tenant_b1
     xero, account, source = _tenant(mine, name="c7-scen-a", seed=3, orders=6)
     other_xero, _, other_source = _tenant(other, name="c7-scen-b", seed=8, orders=6)
-    theirs = _sync(other, other_xero, other_source)
+    theirs = sync_until_idle(other, other_xero, other_source)
     their_invoices = xero_read(other_xero, "Invoices")
     seven = _seven_line_sale(account)
-    xrefs = _sync(mine, xero, source)
+    xrefs = sync_until_idle(mine, xero, source)
     invoice_id = xrefs[("invoice", SEVEN_LINE_SALE)]
-    assert _invoice(xero, invoice_id)["Status"] == "AUTHORISED"
+    assert xero_invoice(xero, invoice_id)["Status"] == "AUTHORISED"
 
     # The first line's quantity is corrected: Cin7 re-authorises the order with new totals.
     sale, order = seven, seven["Order"]
@@ -81,9 +66,9 @@ def test_a_sale_edited_credited_for_one_line_and_voided_after_its_invoice_reache
         lines=order["Lines"], charges=order["AdditionalCharges"], inclusive=False
     )
     _store(account, sale, days=1)
-    xrefs = _sync(mine, xero, source)
+    xrefs = sync_until_idle(mine, xero, source)
     assert xrefs[("invoice", SEVEN_LINE_SALE)] == invoice_id
-    edited = _invoice(xero, invoice_id)
+    edited = xero_invoice(xero, invoice_id)
     assert edited["Status"] == "AUTHORISED" and edited["Total"] == order["Total"]
     assert edited["LineItems"][0]["Quantity"] == line["Quantity"]
 
@@ -101,7 +86,7 @@ def test_a_sale_edited_credited_for_one_line_and_voided_after_its_invoice_reache
     )
     sale["CreditNotes"] = [credit]
     _store(account, sale, days=2)
-    xrefs = _sync(mine, xero, source)
+    xrefs = sync_until_idle(mine, xero, source)
     note = next(
         n
         for n in xero_read(xero, "CreditNotes")
@@ -114,7 +99,7 @@ def test_a_sale_edited_credited_for_one_line_and_voided_after_its_invoice_reache
         returned["SKU"],
     )
     assert note["Total"] == credit["Total"] and note["RemainingCredit"] == 0
-    credited = _invoice(xero, invoice_id)
+    credited = xero_invoice(xero, invoice_id)
     assert credited["AmountCredited"] == credit["Total"]
     assert credited["AmountDue"] == order["Total"] - credit["Total"]
 
@@ -129,8 +114,8 @@ def test_a_sale_edited_credited_for_one_line_and_voided_after_its_invoice_reache
     for invoice in voided.get("Invoices") or []:
         invoice["Status"] = "VOIDED"
     _store(account, voided, days=3)
-    xrefs = _sync(mine, xero, source)
-    assert _invoice(xero, xrefs[("invoice", voided["ID"])])["Status"] == "VOIDED"
+    xrefs = sync_until_idle(mine, xero, source)
+    assert xero_invoice(xero, xrefs[("invoice", voided["ID"])])["Status"] == "VOIDED"
 
     with tenant_scope(other):
         assert {(x.entity, x.source_id): x.xero_id for x in CrossReference.objects.all()} == theirs
@@ -141,8 +126,8 @@ def test_a_payment_announced_before_its_sale_was_polled_waits_for_the_invoice(wo
     mine, other = world.tenant_a1, world.tenant_b1
     xero, account, source = _tenant(mine, name="c7-early-a", seed=3, orders=6)
     other_xero, _, other_source = _tenant(other, name="c7-early-b", seed=8, orders=6)
-    theirs = _sync(other, other_xero, other_source)
-    _sync(mine, xero, source)  # what the account already had, mapped
+    theirs = sync_until_idle(other, other_xero, other_source)
+    sync_until_idle(mine, xero, source)  # what the account already had, mapped
     with tenant_scope(mine):
         connection_set_webhook_secret(connection=source, secret="Authorization: Bearer cin7-hook-early")
 
@@ -170,8 +155,8 @@ def test_a_payment_announced_before_its_sale_was_polled_waits_for_the_invoice(wo
         (job,) = SyncJob.objects.filter(entity="payment", source_id=f"{EARLY_SALE}:{payment['ID']}")
     assert job.state == SyncJob.State.PENDING and job.cause == f"Waiting for invoice {EARLY_SALE} to reach Xero."
 
-    xrefs = _sync(mine, xero, source)  # the sale is polled: its invoice, then the waiting payment
-    invoice = _invoice(xero, xrefs[("invoice", EARLY_SALE)])
+    xrefs = sync_until_idle(mine, xero, source)  # the sale is polled: its invoice, then the waiting payment
+    invoice = xero_invoice(xero, xrefs[("invoice", EARLY_SALE)])
     assert invoice["Status"] == "PAID" and invoice["AmountPaid"] == order["Total"]
     assert len(invoice["Payments"]) == 1
     with tenant_scope(other):

@@ -14,7 +14,11 @@ from sandbox.gorgias.loader import load_records
 from sandbox.gorgias.models import GorgiasRecord
 from sync.models import CrossReference
 from tenants.scoping import tenant_scope
-from tests.sync.flow_helpers import drain_until_idle, held_causes, map_everything, poll_and_process, xero_read
+from tests.sync.flow_helpers import (
+    sync_until_idle,
+    xero_invoice,
+    xero_read,
+)
 from tests.sync.test_gorgias_flow import _helpdesk, _records
 
 pytestmark = pytest.mark.django_db
@@ -78,24 +82,11 @@ def _save(account, customer: dict, order: dict, *, days: int) -> None:
     load_records(account=account.domain, data=customer)
 
 
-def _sync(tenant, xero, source) -> dict:
-    with tenant_scope(tenant):
-        poll_and_process(source)
-        map_everything(source, xero)
-        drain_until_idle(xero)
-        assert not held_causes(xero), held_causes(xero)
-        return {(x.entity, x.source_id): x.xero_id for x in CrossReference.objects.all()}
-
-
-def _invoice(xero, xero_id) -> dict:
-    return next(i for i in xero_read(xero, "Invoices") if i["InvoiceID"] == xero_id)
-
-
 def test_a_seven_line_shop_order_edited_partly_refunded_and_another_cancelled(world):
     mine, other = world.tenant_a1, world.tenant_b1
     xero, account, source = _helpdesk(mine, domain="g-scen-a", seed=5, notes=False)
     other_xero, _, other_source = _helpdesk(other, domain="g-scen-b", seed=6, notes=False)
-    theirs = _sync(other, other_xero, other_source)
+    theirs = sync_until_idle(other, other_xero, other_source)
     their_invoices = xero_read(other_xero, "Invoices")
 
     customer = _records(account, GorgiasRecord.Kind.CUSTOMER)[0]
@@ -105,10 +96,10 @@ def test_a_seven_line_shop_order_edited_partly_refunded_and_another_cancelled(wo
                      "cancel_reason": None, "discount_codes": [], "line_items": SEVEN, "shipping_lines": SHIPPING,
                      "total_shipping_price_set": money(Decimal("9.90"), "AUD"), "refunds": []})  # fmt: skip
     _save(account, customer, order, days=0)
-    xrefs = _sync(mine, xero, source)
+    xrefs = sync_until_idle(mine, xero, source)
     key = f"{customer['id']}:{order['id']}"
     invoice_id = xrefs[("invoice", key)]
-    invoice = _invoice(xero, invoice_id)
+    invoice = xero_invoice(xero, invoice_id)
     assert invoice["Total"] == Decimal(order["total_price"]) and invoice["TotalTax"] == Decimal(order["total_tax"])
     assert invoice["Reference"] == "#7777" and len(invoice["LineItems"]) == 8
     assert len({line["TaxType"] for line in invoice["LineItems"]}) == 2
@@ -128,9 +119,9 @@ def test_a_seven_line_shop_order_edited_partly_refunded_and_another_cancelled(wo
     order["line_items"][1] = _line(2, "MUG-002", "14.00", 2)
     order = _totals(order) | {"updated_at": "2025-03-02T10:00:00+00:00"}
     _save(account, customer, order, days=1)
-    xrefs = _sync(mine, xero, source)
+    xrefs = sync_until_idle(mine, xero, source)
     assert xrefs[("invoice", key)] == invoice_id
-    edited = _invoice(xero, invoice_id)
+    edited = xero_invoice(xero, invoice_id)
     assert edited["Status"] == "AUTHORISED" and edited["Total"] == Decimal(order["total_price"])
 
     # One kettle comes back: a credit note with that line, allocated to the invoice.
@@ -142,14 +133,14 @@ def test_a_seven_line_shop_order_edited_partly_refunded_and_another_cancelled(wo
                          "transactions": [{"id": 777702, "kind": "refund", "status": "success",
                                            "amount": f"{refunded:.2f}", "currency": "AUD"}]}]  # fmt: skip
     _save(account, customer, order, days=2)
-    xrefs = _sync(mine, xero, source)
+    xrefs = sync_until_idle(mine, xero, source)
     note = next(
         n for n in xero_read(xero, "CreditNotes") if n["CreditNoteID"] == xrefs[("credit_note", f"{key}:777701")]
     )
     (line,) = note["LineItems"]
     assert (line["Description"], line["Quantity"], note["Total"]) == (kettle["name"], 1, refunded)
     assert note["RemainingCredit"] == 0
-    credited = _invoice(xero, invoice_id)
+    credited = xero_invoice(xero, invoice_id)
     assert credited["AmountCredited"] == refunded
     assert credited["AmountDue"] == Decimal(order["total_price"]) - refunded
 
@@ -174,8 +165,8 @@ def test_a_seven_line_shop_order_edited_partly_refunded_and_another_cancelled(wo
                 o |= {"cancelled_at": "2025-03-06T10:00:00+00:00", "cancel_reason": "customer"}
     second["updated_datetime"] = _stamp(3)
     load_records(account=account.domain, data=second)
-    xrefs = _sync(mine, xero, source)
-    assert _invoice(xero, xrefs[("invoice", f"{second['id']}:{cancelled['id']}")])["Status"] == "VOIDED"
+    xrefs = sync_until_idle(mine, xero, source)
+    assert xero_invoice(xero, xrefs[("invoice", f"{second['id']}:{cancelled['id']}")])["Status"] == "VOIDED"
 
     with tenant_scope(other):
         assert {(x.entity, x.source_id): x.xero_id for x in CrossReference.objects.all()} == theirs

@@ -10,9 +10,13 @@ import pytest
 
 from core.money import quantize
 from sync.models import CrossReference, SyncJob
-from sync.services.processing import inbound_events_process_pending
 from tenants.scoping import tenant_scope
-from tests.sync.flow_helpers import TRANSPORT, drain_until_idle, held_causes, map_everything, xero_read
+from tests.sync.flow_helpers import (
+    held_causes,
+    sync_until_idle,
+    xero_invoice,
+    xero_read,
+)
 from tests.sync.test_partner_flow import CONTACTS, _partner, _push
 
 pytestmark = pytest.mark.django_db
@@ -45,18 +49,6 @@ def _order(order_id: str, lines: list[dict], *, updated="2025-04-01T10:00:00Z", 
             **extra}  # fmt: skip
 
 
-def _sync(tenant, xero, source) -> dict:
-    with tenant_scope(tenant):
-        inbound_events_process_pending(transport=TRANSPORT)
-        map_everything(source, xero)
-        drain_until_idle(xero)
-        return {(x.entity, x.source_id): x.xero_id for x in CrossReference.objects.all()}
-
-
-def _invoice(xero, xero_id) -> dict:
-    return next(i for i in xero_read(xero, "Invoices") if i["InvoiceID"] == xero_id)
-
-
 SEVEN = [
     _line(1, 2, "12.50", discount="2.50"),
     _line(2, 1, "30.00", tax_code="FREE"),
@@ -73,20 +65,20 @@ def test_a_partner_order_with_seven_lines_an_edit_and_a_cancel(world, api):
     mine, other = world.tenant_a1, world.tenant_b1
     other_xero, other_source = _partner(other, world.agency_b, api, name="scen-b")
     _push(api, other, "orders", [_order("B-1", SEVEN[:2])])
-    theirs = _sync(other, other_xero, other_source)
+    theirs = sync_until_idle(other, other_xero, other_source, poll=False)
     their_invoices = xero_read(other_xero, "Invoices")
 
     xero, source = _partner(mine, world.agency_a, api, name="scen-a")
     products = [{"id": f"P-{n}", "sku": f"SKU-{n}", "name": f"Product {n}", "price": "1.00"} for n in range(1, 8)]
     _push(api, mine, "products", products)
-    _sync(mine, xero, source)  # the items exist in Xero before the orders arrive
+    sync_until_idle(mine, xero, source, poll=False)  # the items exist in Xero before the orders arrive
     seven, edited, cancelled = _order("SO-7", SEVEN), _order("SO-E", SEVEN[:2]), _order("SO-C", SEVEN[2:4])
     _push(api, mine, "orders", [seven, edited, cancelled])
-    xrefs = _sync(mine, xero, source)
+    xrefs = sync_until_idle(mine, xero, source, poll=False)
     with tenant_scope(mine):
         assert not held_causes(xero), held_causes(xero)
 
-    invoice = _invoice(xero, xrefs[("invoice", "SO-7")])
+    invoice = xero_invoice(xero, xrefs[("invoice", "SO-7")])
     assert invoice["Total"] == Decimal(seven["grand_total"]) and invoice["Reference"] == "SO-7"
     assert invoice["TotalTax"] == sum(Decimal(x["tax"]) for x in SEVEN)
     assert len(invoice["LineItems"]) == 8
@@ -105,30 +97,30 @@ def test_a_partner_order_with_seven_lines_an_edit_and_a_cancel(world, api):
     invoice_id = xrefs[("invoice", "SO-E")]
     bigger = _order("SO-E", SEVEN[:3], updated="2025-04-02T10:00:00Z")
     _push(api, mine, "orders", [bigger, {**cancelled, "is_cancelled": True, "updated_at": "2025-04-02T10:00:00Z"}])
-    xrefs = _sync(mine, xero, source)
+    xrefs = sync_until_idle(mine, xero, source, poll=False)
     assert xrefs[("invoice", "SO-E")] == invoice_id
-    updated = _invoice(xero, invoice_id)
+    updated = xero_invoice(xero, invoice_id)
     assert (updated["Status"], updated["Total"], len(updated["LineItems"])) == (
         "AUTHORISED",
         Decimal(bigger["grand_total"]),
         3,
     )
     # The cancelled order's invoice is voided.
-    assert _invoice(xero, xrefs[("invoice", "SO-C")])["Status"] == "VOIDED"
+    assert xero_invoice(xero, xrefs[("invoice", "SO-C")])["Status"] == "VOIDED"
 
     # Paid in full, then edited again: Xero cannot change a paid invoice, a person decides.
     payment = {"id": "PAY-E", "order_id": "SO-E", "amount": bigger["grand_total"], "currency": "AUD",
                "method": "card", "paid_at": "2025-04-03T10:00:00Z"}  # fmt: skip
     _push(api, mine, "payments", [payment])
-    _sync(mine, xero, source)
-    paid = _invoice(xero, invoice_id)
+    sync_until_idle(mine, xero, source, poll=False)
+    paid = xero_invoice(xero, invoice_id)
     assert paid["Status"] == "PAID"
     _push(api, mine, "orders", [_order("SO-E", SEVEN[:4], updated="2025-04-04T10:00:00Z")])
-    _sync(mine, xero, source)
+    sync_until_idle(mine, xero, source, poll=False, held_allowed=True)
     with tenant_scope(mine):
         (held,) = SyncJob.objects.filter(state=SyncJob.State.NEEDS_ATTENTION)
     assert held.cause.startswith("Order SO-E was edited") and "does not allow changing" in held.cause
-    assert _invoice(xero, invoice_id) == paid
+    assert xero_invoice(xero, invoice_id) == paid
 
     with tenant_scope(other):
         assert {(x.entity, x.source_id): x.xero_id for x in CrossReference.objects.all()} == theirs
