@@ -70,6 +70,9 @@ class ConnectionAdmin(AgencyScopedAdmin):
 
 
 class PartnerWebhookEndpointForm(forms.ModelForm):
+    # Typed without a scheme, the address means https: deliveries carry signed records and go over TLS.
+    url = forms.URLField(max_length=500, assume_scheme="https")
+
     class Meta:
         model = PartnerWebhookEndpoint
         fields = ["url", "events", "is_active"]
