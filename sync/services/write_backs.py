@@ -73,8 +73,21 @@ def write_back_stage(
 
 
 def write_backs_enqueue(*, connection: Connection) -> None:
-    """Ask a worker to send the connection's due write-backs (after the staging transaction commits)."""
+    """Ask a worker to send the connection's due write-backs: one run per transaction, however many it staged.
+
+    A run sends every due write-back of the connection, so a second request in the same transaction adds nothing.
+    The request is remembered as an on-commit callback: a rollback forgets it together with the write-backs.
+    """
     from django_q.tasks import async_task
+
+    marker = ("write-backs", connection.pk)
+    db = transaction.get_connection()
+    if db.in_atomic_block:
+        open_savepoints = set(db.savepoint_ids)
+        for savepoints, callback, _robust in db.run_on_commit:
+            # Only a request that no savepoint rollback can undo without undoing this one as well.
+            if getattr(callback, "write_backs_for", None) == marker and savepoints <= open_savepoints:
+                return
 
     def enqueue():
         async_task(
@@ -86,9 +99,14 @@ def write_backs_enqueue(*, connection: Connection) -> None:
         )
 
     if settings.Q_BROKER == "orm":
-        enqueue()  # the queue row commits (or rolls back) with the write-back itself
+        enqueue()  # the queue row commits (or rolls back) with the write-backs themselves
+
+        def after():
+            pass  # nothing left to do at commit; the callback only marks the request as made
     else:
-        transaction.on_commit(enqueue)
+        after = enqueue
+    after.write_backs_for = marker
+    transaction.on_commit(after)
 
 
 def _claim(connection: Connection, *, tried: set[int]) -> WriteBack | None:
