@@ -379,6 +379,8 @@ def backfill_refresh(*, backfill: Backfill) -> Backfill:
     }
     if backfill.status == Status.RUNNING and backfill.report.get("read_complete") and not open_jobs:
         fields.update(status=Status.DONE, finished_at=timezone.now())
+    if all(getattr(backfill, name) == value for name, value in fields.items()):
+        return backfill  # pages and the progress API read often; most reads change nothing
     Backfill.objects.filter(pk=backfill.pk).update(**fields)
     backfill.refresh_from_db()
     return backfill

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from connections.canonical import Contact
@@ -301,6 +303,9 @@ def test_progress_counts_done_over_total_with_an_eta_from_the_remaining_budget(s
         backfill = service.backfill_refresh(backfill=backfill)
         assert backfill.total == jobs.count() + backfill.matched + backfill.unchanged
         assert backfill.done == backfill.matched + backfill.unchanged
+        with CaptureQueriesContext(connection) as reread:
+            assert service.backfill_refresh(backfill=backfill).total == backfill.total
+        assert [q["sql"].split()[0] for q in reread.captured_queries] == ["SELECT"]  # nothing changed: no write
 
         _calls_made_today(mine, 0)
         progress = backfill_progress(backfill=backfill, now=now)
