@@ -6,6 +6,7 @@ record (mappings.models.SystemOfRecord) wins, else the later modification. Every
 both values and the rule applied.
 """
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -70,6 +71,9 @@ def conflict_settle(
         why = (
             f"its change is the later one ({_when(source_changed_at)} in the source, {_when(xero_changed_at)} in Xero)"
         )
+    request = {"group": group, "source": source_value, "xero": xero_value, "source_connection": source_connection.pk}
+    if _already_settled(entity=entity, source_id=source_id, request=request, winner=settlement.winner):
+        return settlement
     AuditEntry.objects.create(
         tenant_id=source_connection.tenant_id,
         entity=entity,
@@ -78,7 +82,7 @@ def conflict_settle(
         operation=SETTLE_OPERATION,
         outcome=AuditEntry.Outcome.SETTLED,
         detail=f"{GROUP_LABELS.get(group, group)} differs between Xero and {source_label}: {winner} wins, {why}."[:500],
-        request={"group": group, "source": source_value, "xero": xero_value, "source_connection": source_connection.pk},
+        request=request,
         response={
             "winner": settlement.winner,
             "rule": settlement.rule,
@@ -87,6 +91,24 @@ def conflict_settle(
         },
     )
     return settlement
+
+
+def _already_settled(*, entity: str, source_id: str, request: dict, winner: str) -> bool:
+    """The record's last settlement of this group was the same values with the same winner: the same conflict met
+    again (a send retried, a payload rebuilt), not a new one, so it is not audited twice."""
+    last = (
+        AuditEntry.objects.filter(
+            entity=entity, source_id=source_id, operation=SETTLE_OPERATION, request__group=request["group"]
+        )
+        .order_by("-id")
+        .values("request", "response")
+        .first()
+    )
+    return (
+        last is not None
+        and last["request"] == json.loads(json.dumps(request))
+        and (last["response"].get("winner") == winner)
+    )
 
 
 def _when(moment: datetime | None) -> str:

@@ -4,10 +4,12 @@ both values and the rule. Two tenants: the other one's records and audit trail a
 
 from datetime import timedelta
 
+import httpx
 import pytest
 from django.utils import timezone
 
 from mappings.models import SystemOfRecord
+from sandbox.transport import SandboxTransport
 from sandbox.xero.models import Contact as XeroContact
 from sync.models import AuditEntry, CrossReference, SyncJob
 from sync.services.drain import drain_run
@@ -150,3 +152,40 @@ def _second(s) -> tuple[int, str]:
     customer = sorted(s.customers().values(), key=lambda c: c["id"])[1]
     with tenant_scope(s.tenant):
         return customer["id"], CrossReference.objects.get(entity="contact", source_id=str(customer["id"])).xero_id
+
+
+class ContactWritesDown(SandboxTransport):
+    """While `down`, Xero answers every contact write with a 503, as during an outage; other calls go through."""
+
+    down = True
+    refused = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.down and request.method == "POST" and request.url.path.endswith("/Contacts"):
+            self.refused += 1
+            return httpx.Response(503, json={"Message": "Service unavailable"}, request=request)
+        return super().handle_request(request)
+
+
+def test_a_kept_out_change_is_audited_once_though_its_send_is_retried(synced, settings):
+    mine, other, customer_id, xero_id = synced
+    _owner(mine, "contact_details", "xero")
+    mine.customer_edit(customer_id, firstname="Magento-only")
+    outage = ContactWritesDown()
+    with tenant_scope(mine.tenant):
+        source_poll(connection=mine.magento, transport=TRANSPORT)
+        inbound_events_process_pending(transport=TRANSPORT)
+        drain_run(xero_connection=mine.xero, transport=outage)
+        assert outage.refused
+        job = SyncJob.objects.filter(entity="contact", source_id=str(customer_id)).latest("id")
+        assert job.state == SyncJob.State.PENDING  # waiting to be retried
+        outage.down = False
+        SyncJob.objects.filter(pk=job.pk).update(next_attempt_at=timezone.now())
+        report = drain_run(xero_connection=mine.xero, transport=outage)
+        assert report.done + report.matched == 1
+        assert SyncJob.objects.get(pk=job.pk).state == SyncJob.State.DONE
+
+    (settled,) = _settlements(mine)
+    assert settled.request["source"]["first_name"] == "Magento-only"
+    assert mine.xero_contact(xero_id).get("FirstName") != "Magento-only"
+    assert _settlements(other) == []
