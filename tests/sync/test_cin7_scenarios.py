@@ -1,6 +1,7 @@
 """Issue 7's scenarios for Cin7 Core after the invoice reached Xero, with Cin7's own sale documents: the sale edited
 (its invoice updated), a credit note for one unit of one line (a credit note with that line, allocated to the unpaid
-invoice) and a voided sale (its invoice voided); and a payment announced by Cin7's webhook before its sale was
+invoice) and a voided sale (its invoice voided); a paid sale edited afterwards (needs attention, the invoice kept);
+and a payment announced by Cin7's webhook before its sale was
 polled, which waits for the invoice. The 7-line sale and foreign-currency sales are in test_cin7_flow. Two tenants;
 the other one's Xero organisation is untouched.
 """
@@ -161,3 +162,52 @@ def test_a_payment_announced_before_its_sale_was_polled_waits_for_the_invoice(wo
     assert len(invoice["Payments"]) == 1
     with tenant_scope(other):
         assert {(x.entity, x.source_id): x.xero_id for x in CrossReference.objects.all()} == theirs
+
+
+PAID_SALE = "5e7e0000-0000-4000-8000-000000000009"
+
+
+def test_a_sale_edited_after_its_payment_reached_xero_needs_attention_and_the_invoice_is_kept(world):
+    mine, other = world.tenant_a1, world.tenant_b1
+    xero, account, source = _tenant(mine, name="c7-paid-a", seed=3, orders=6)
+    other_xero, _, other_source = _tenant(other, name="c7-paid-b", seed=8, orders=6)
+    theirs = sync_until_idle(other, other_xero, other_source)
+    their_invoices = xero_read(other_xero, "Invoices")
+    sync_until_idle(mine, xero, source)
+
+    sale = _seven_line_sale(account) | {"ID": PAID_SALE, "Status": "COMPLETED"}
+    order = sale["Order"] = sale["Order"] | {"SaleOrderNumber": "SO-07779"}
+    payment = {"ID": "5e7e0000-0000-4000-8000-0000000000a2", "Reference": "PAY-07779", "Amount": order["Total"],
+               "DatePaid": "2025-03-04T00:00:00", "Account": "090", "CurrencyRate": 1,
+               "DateCreated": "2025-03-04T09:00:00Z"}  # fmt: skip
+    sale["Invoices"] = [{"TaskID": "5e7e0000-0000-4000-8000-0000000000b2", "InvoiceNumber": "INV-07779",
+                         "Status": "PAID", "InvoiceDate": "2025-03-03T00:00:00", "Lines": order["Lines"],
+                         "AdditionalCharges": order["AdditionalCharges"], "TotalBeforeTax": order["TotalBeforeTax"],
+                         "Tax": order["Tax"], "Total": order["Total"], "Paid": order["Total"],
+                         "Payments": [payment]}]  # fmt: skip
+    _store(account, sale, days=1)
+    xrefs = sync_until_idle(mine, xero, source)
+    invoice_id = xrefs[("invoice", PAID_SALE)]
+    paid = xero_invoice(xero, invoice_id)
+    assert paid["Status"] == "PAID" and paid["AmountPaid"] == order["Total"]
+
+    # The paid sale's first line is changed in Cin7 afterwards: Xero refuses to edit a paid invoice.
+    line = order["Lines"][0]
+    line["Quantity"] = Decimal(line["Quantity"]) + 1
+    line["Total"], line["Tax"] = line_amounts(quantity=line["Quantity"], price=Decimal(str(line["Price"])),
+                                              discount=Decimal(str(line["Discount"])),
+                                              percent=RATES[line["TaxRule"]], inclusive=False)  # fmt: skip
+    order["TotalBeforeTax"], order["Tax"], order["Total"] = task_totals(
+        lines=order["Lines"], charges=order["AdditionalCharges"], inclusive=False
+    )
+    _store(account, sale, days=2)
+    sync_until_idle(mine, xero, source, held_allowed=True)
+    with tenant_scope(mine):
+        (held,) = SyncJob.objects.filter(state=SyncJob.State.NEEDS_ATTENTION)
+    assert (held.entity, held.source_id) == ("invoice", PAID_SALE)
+    assert held.cause.startswith("Order SO-07779 was edited") and "credit" in held.cause.lower()
+    assert xero_invoice(xero, invoice_id) == paid  # not a cent changed in the books
+
+    with tenant_scope(other):
+        assert {(x.entity, x.source_id): x.xero_id for x in CrossReference.objects.all()} == theirs
+    assert xero_read(other_xero, "Invoices") == their_invoices
