@@ -272,37 +272,75 @@ def _add(target: dict, field: str, amount: Decimal) -> None:
     target[field] = money(d(target.get(field)) + amount)
 
 
-def order_apply_invoice(order: dict, invoice: dict, *, updated_at: str) -> None:
-    """Record an invoice on its order: invoiced quantities and amounts, what was paid, state processing."""
-    by_item = {row["order_item_id"]: row for row in invoice["items"]}
+# What an invoice or a credit memo adds to its order, per item and in total, as (order field, document field)
+# without the currency prefix. Magento's names are irregular (row_invoiced but amount_refunded), hence the tables.
+INVOICE_ADDS = {
+    "qty": "qty_invoiced",
+    "item": (
+        ("row_invoiced", "row_total"),
+        ("tax_invoiced", "tax_amount"),
+        ("discount_invoiced", "discount_amount"),
+        ("discount_tax_compensation_invoiced", "discount_tax_compensation_amount"),
+    ),
+    "order": (
+        ("total_invoiced", "grand_total"),
+        ("total_paid", "grand_total"),
+        ("subtotal_invoiced", "subtotal"),
+        ("tax_invoiced", "tax_amount"),
+        ("shipping_invoiced", "shipping_amount"),
+        ("shipping_tax_invoiced", "shipping_tax_amount"),
+        ("discount_invoiced", "discount_amount"),
+    ),
+    "payment": "amount_paid",
+}
+CREDITMEMO_ADDS = {
+    "qty": "qty_refunded",
+    "item": (
+        ("amount_refunded", "row_total"),
+        ("tax_refunded", "tax_amount"),
+        ("discount_refunded", "discount_amount"),
+        ("discount_tax_compensation_refunded", "discount_tax_compensation_amount"),
+    ),
+    "order": (
+        ("total_refunded", "grand_total"),
+        ("total_offline_refunded", "grand_total"),
+        ("subtotal_refunded", "subtotal"),
+        ("tax_refunded", "tax_amount"),
+        ("shipping_refunded", "shipping_amount"),
+        ("shipping_tax_refunded", "shipping_tax_amount"),
+        ("discount_refunded", "discount_amount"),
+        ("adjustment_positive", "adjustment_positive"),
+        ("adjustment_negative", "adjustment_negative"),
+    ),
+    "payment": "amount_refunded",
+}
+
+
+def _order_add(order: dict, document: dict, adds: dict, *, updated_at: str) -> None:
+    """Add an invoice's or a credit memo's rows and totals onto its order, in both currencies."""
+    by_item = {row["order_item_id"]: row for row in document["items"]}
     for item in order["items"]:
         row = by_item.get(item["item_id"])
         if row is None:
             continue
-        _add(item, "qty_invoiced", d(row["qty"]))
+        _add(item, adds["qty"], d(row["qty"]))
         for prefix in CURRENCIES:
-            _add(item, prefix + "row_invoiced", d(row[prefix + "row_total"]))
-            _add(item, prefix + "tax_invoiced", d(row[prefix + "tax_amount"]))
-            _add(item, prefix + "discount_invoiced", d(row[prefix + "discount_amount"]))
-            _add(
-                item,
-                prefix + "discount_tax_compensation_invoiced",
-                d(row[prefix + "discount_tax_compensation_amount"]),
-            )
+            for field, source in adds["item"]:
+                _add(item, prefix + field, d(row[prefix + source]))
         item["updated_at"] = updated_at
     for prefix in CURRENCIES:
-        total = d(invoice[prefix + "grand_total"])
-        _add(order, prefix + "total_invoiced", total)
-        _add(order, prefix + "total_paid", total)
-        _add(order, prefix + "subtotal_invoiced", d(invoice[prefix + "subtotal"]))
-        _add(order, prefix + "tax_invoiced", d(invoice[prefix + "tax_amount"]))
-        _add(order, prefix + "shipping_invoiced", d(invoice[prefix + "shipping_amount"]))
-        _add(order, prefix + "shipping_tax_invoiced", d(invoice[prefix + "shipping_tax_amount"]))
-        _add(order, prefix + "discount_invoiced", d(invoice[prefix + "discount_amount"]))
-        order[prefix + "total_due"] = money(d(order[prefix + "grand_total"]) - d(order[prefix + "total_paid"]))
+        for field, source in adds["order"]:
+            _add(order, prefix + field, d(document[prefix + source]))
         payment = order.get("payment")
         if payment is not None:
-            _add(payment, prefix + "amount_paid", total)
+            _add(payment, prefix + adds["payment"], d(document[prefix + "grand_total"]))
+
+
+def order_apply_invoice(order: dict, invoice: dict, *, updated_at: str) -> None:
+    """Record an invoice on its order: invoiced quantities and amounts, what was paid, state processing."""
+    _order_add(order, invoice, INVOICE_ADDS, updated_at=updated_at)
+    for prefix in CURRENCIES:
+        order[prefix + "total_due"] = money(d(order[prefix + "grand_total"]) - d(order[prefix + "total_paid"]))
     if order.get("state") in ("new", "pending_payment", "payment_review"):
         order["state"], order["status"] = "processing", "processing"
     if order.get("state") == "processing" and _invoiced_and_shipped(order):
@@ -326,36 +364,7 @@ def _invoiced_and_shipped(order: dict) -> bool:
 
 def order_apply_creditmemo(order: dict, memo: dict, *, updated_at: str) -> None:
     """Record a credit memo on its order; the order closes once everything invoiced has been refunded."""
-    by_item = {row["order_item_id"]: row for row in memo["items"]}
-    for item in order["items"]:
-        row = by_item.get(item["item_id"])
-        if row is None:
-            continue
-        _add(item, "qty_refunded", d(row["qty"]))
-        for prefix in CURRENCIES:
-            _add(item, prefix + "amount_refunded", d(row[prefix + "row_total"]))
-            _add(item, prefix + "tax_refunded", d(row[prefix + "tax_amount"]))
-            _add(item, prefix + "discount_refunded", d(row[prefix + "discount_amount"]))
-            _add(
-                item,
-                prefix + "discount_tax_compensation_refunded",
-                d(row[prefix + "discount_tax_compensation_amount"]),
-            )
-        item["updated_at"] = updated_at
-    for prefix in CURRENCIES:
-        total = d(memo[prefix + "grand_total"])
-        _add(order, prefix + "total_refunded", total)
-        _add(order, prefix + "total_offline_refunded", total)
-        _add(order, prefix + "subtotal_refunded", d(memo[prefix + "subtotal"]))
-        _add(order, prefix + "tax_refunded", d(memo[prefix + "tax_amount"]))
-        _add(order, prefix + "shipping_refunded", d(memo[prefix + "shipping_amount"]))
-        _add(order, prefix + "shipping_tax_refunded", d(memo[prefix + "shipping_tax_amount"]))
-        _add(order, prefix + "discount_refunded", d(memo[prefix + "discount_amount"]))
-        _add(order, prefix + "adjustment_positive", d(memo[prefix + "adjustment_positive"]))
-        _add(order, prefix + "adjustment_negative", d(memo[prefix + "adjustment_negative"]))
-        payment = order.get("payment")
-        if payment is not None:
-            _add(payment, prefix + "amount_refunded", total)
+    _order_add(order, memo, CREDITMEMO_ADDS, updated_at=updated_at)
     fully_refunded = all(
         d(item.get("qty_refunded")) >= d(item.get("qty_invoiced")) for item in order["items"] if not is_child(item)
     )
