@@ -4,6 +4,7 @@ Tooling, like the tests: it builds the external world through the sandbox's own 
 reaches it only through its clients over an in-process HTTP transport.
 """
 
+import os
 import resource
 import uuid
 from dataclasses import dataclass
@@ -53,6 +54,31 @@ def peak_rss_mb() -> float:
     except OSError:
         pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def cpu_seconds() -> float:
+    """User and system CPU time of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def db_cpu_seconds() -> float | None:
+    """CPU time of this process's PostgreSQL backend so far, when the server runs on this machine (else None):
+    the database's share of the path's cost, which the process's own CPU time does not show."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # utime and stime are the 14th and 15th fields of stat (counting the pid and the name, cut off above).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def world_build(*, orders: int, customers: int, seed: int = 1, label: str = "bench") -> BenchWorld:

@@ -31,3 +31,19 @@ def test_bench_reconcile_finds_exactly_what_was_injected():
     assert result["false_negatives"] == 0, result["missed_sample"]
     assert result["xero_calls"] == result["min_xero_calls"]
     assert len(result["found_by_kind"]) == 15
+
+
+def test_a_saved_world_reconciles_again_with_the_same_findings(tmp_path):
+    saved = tmp_path / "world.json"
+    first, again = StringIO(), StringIO()
+    call_command(
+        "bench_reconcile", "--records", "120", "--seed", "5", "--in-process", "--save-world", str(saved), stdout=first
+    )
+    call_command("bench_reconcile", "--reuse-world", str(saved), "--in-process", stdout=again)
+    first, again = json.loads(first.getvalue()), json.loads(again.getvalue())
+
+    assert again["status"] == "done"
+    assert again["false_positives"] == again["false_negatives"] == 0
+    for key in ("mismatches_injected", "mismatches_found", "found_by_kind", "xero_calls", "min_xero_calls"):
+        assert again[key] == first[key], key
+    assert again["cpu_seconds"] > 0

@@ -8,7 +8,6 @@ looks the customer up in Xero, creates the contact when missing, then creates th
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -17,7 +16,15 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from sync.management.bench_world import peak_rss_mb, world_build, world_remove, xero_calls, xero_counts
+from sync.management.bench_world import (
+    cpu_seconds,
+    db_cpu_seconds,
+    peak_rss_mb,
+    world_build,
+    world_remove,
+    xero_calls,
+    xero_counts,
+)
 
 
 class Command(BaseCommand):
@@ -106,31 +113,6 @@ class Command(BaseCommand):
             if not options["keep"]:
                 world_remove(world)
         self.stdout.write(json.dumps(result))
-
-
-def _cpu_seconds() -> float:
-    """User and system CPU time of this process so far."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _db_cpu_seconds() -> float | None:
-    """CPU time of this process's PostgreSQL backend so far, when the server runs on this machine (else None):
-    the database's share of the path's cost, which the process's own CPU time does not show."""
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    # utime and stime are the 14th and 15th fields of stat (counting the pid and the name, cut off above).
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 WORKERS = ("poll", "process", "drain")
@@ -249,7 +231,7 @@ def run_worker(tenant_pk: int, mode: str, worker: str, after: str | None, start:
         while not os.path.exists(start):
             time.sleep(IDLE_WAIT / 5)
         # CPU time as well as wall time: on a shared machine the wall clock measures the neighbours too.
-        cpu_before, db_cpu_before = _cpu_seconds(), _db_cpu_seconds()
+        cpu_before, db_cpu_before = cpu_seconds(), db_cpu_seconds()
         busy = 0.0
         if worker == "poll":
             mark = time.monotonic()
@@ -279,10 +261,10 @@ def run_worker(tenant_pk: int, mode: str, worker: str, after: str | None, start:
                 .exclude(state="discarded")
                 .count()
             )
-        db_cpu_after = _db_cpu_seconds()
+        db_cpu_after = db_cpu_seconds()
         result.update(
             busy_seconds=round(busy, 2),
-            cpu_seconds=round(_cpu_seconds() - cpu_before, 2),
+            cpu_seconds=round(cpu_seconds() - cpu_before, 2),
             db_cpu_seconds=round(db_cpu_after - db_cpu_before, 2) if db_cpu_after is not None else None,
             peak_rss_mb=peak_rss_mb(),
         )
