@@ -87,11 +87,21 @@ def _page(call: Call) -> tuple[int, int]:
 
 
 def list_queryset(
-    call: Call, key: str, queryset, render_one, *, paged: bool, columns: dict, date_columns=None, narrow=None
+    call: Call,
+    key: str,
+    queryset,
+    render_one,
+    *,
+    paged: bool,
+    columns: dict,
+    date_columns=None,
+    narrow=None,
+    load=list,
 ):
     """list_response over a queryset, doing in SQL what gives the same answer: the `where` clause itself when the
     database can answer it exactly (on `columns` and `date_columns`), else a superset filter; and, when nothing is
-    left to evaluate in Python, the page itself. `narrow` filters rendered records further (e.g. searchTerm)."""
+    left to evaluate in Python, the page itself. `narrow` filters rendered records further (e.g. searchTerm);
+    `load` reads the records to render from the final queryset (sandbox.xero.pages reads them as plain values)."""
     where, order = call.param("where"), call.param("order")
     if not order:
         exact = where_exact(where, columns, date_columns or {})
@@ -104,10 +114,10 @@ def list_queryset(
     if paged and call.param("page") is not None and not (where and where.strip()) and not order and narrow is None:
         page, size = _page(call)
         count = queryset.count()
-        records = [render_one(r) for r in queryset[(page - 1) * size : page * size]]
+        records = [render_one(r) for r in load(queryset[(page - 1) * size : page * size])]
         pagination = {"page": page, "pageSize": size, "pageCount": (count + size - 1) // size, "itemCount": count}
         return envelope(call, key, records, {"pagination": pagination})
-    records = [render_one(r) for r in queryset]
+    records = [render_one(r) for r in load(queryset)]
     if narrow is not None:
         records = narrow(records)
     return list_response(call, key, records, paged=paged)

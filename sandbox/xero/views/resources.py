@@ -6,7 +6,7 @@ import uuid
 from django.db.models import Prefetch, prefetch_related_objects
 from django.http import HttpResponse
 
-from sandbox.xero import errors, render
+from sandbox.xero import errors, pages, render
 from sandbox.xero.models import (
     Account,
     Allocation,
@@ -264,7 +264,7 @@ def _documents(call: Call, model):
 
 
 def invoices_list(call: Call):
-    queryset = filter_queryset(call, _documents(call, Invoice)).order_by("created_at", "id")
+    queryset = filter_queryset(call, Invoice.objects.filter(org=call.org)).order_by("created_at", "id")
     numbers = csv_param(call, "InvoiceNumbers")
     if numbers is not None:
         queryset = queryset.filter(invoice_number__in=numbers)
@@ -284,6 +284,7 @@ def invoices_list(call: Call):
         paged=True,
         columns=INVOICE_COLUMNS,
         date_columns=DOCUMENT_DATES,
+        load=pages.documents_page,
     )
 
 
@@ -336,7 +337,7 @@ def invoice_update(call: Call, id: str):
 
 
 def credit_notes_list(call: Call):
-    queryset = filter_queryset(call, _documents(call, CreditNote)).order_by("created_at", "id")
+    queryset = filter_queryset(call, CreditNote.objects.filter(org=call.org)).order_by("created_at", "id")
     with_lines = call.param("page") is not None
     return list_queryset(
         call,
@@ -346,6 +347,7 @@ def credit_notes_list(call: Call):
         paged=True,
         columns=CREDIT_NOTE_COLUMNS,
         date_columns=DOCUMENT_DATES,
+        load=pages.documents_page,
     )
 
 
@@ -395,9 +397,16 @@ def _payments(call: Call):
 
 
 def payments_list(call: Call):
-    queryset = filter_queryset(call, _payments(call))
+    queryset = filter_queryset(call, Payment.objects.filter(org=call.org).order_by("created_at", "id"))
     return list_queryset(
-        call, "Payments", queryset, render.payment, paged=True, columns=PAYMENT_COLUMNS, date_columns={"Date": "date"}
+        call,
+        "Payments",
+        queryset,
+        render.payment,
+        paged=True,
+        columns=PAYMENT_COLUMNS,
+        date_columns={"Date": "date"},
+        load=pages.payments_page,
     )
 
 
