@@ -20,27 +20,28 @@ def _attnames(model) -> tuple[str, ...]:
     return tuple(f.attname for f in model._meta.concrete_fields)
 
 
-def _records(rows, prefixes: tuple[str, ...] = ()) -> list[SimpleNamespace]:
-    """values() rows as records; `prefix__field` columns become a nested record under `prefix`."""
+def _records(queryset, fields, prefixes: tuple[str, ...] = ()) -> list[SimpleNamespace]:
+    """The rows of `queryset` as records of `fields`; a `prefix__field` column of one of `prefixes` becomes a field
+    of a nested record under `prefix` (None when its id is null, as a null foreign key reads)."""
+    fields = tuple(fields)
+    plain = [(i, name) for i, name in enumerate(fields) if name.partition("__")[0] not in prefixes or "__" not in name]
+    nested = {
+        prefix: [(i, name.partition("__")[2]) for i, name in enumerate(fields) if name.startswith(f"{prefix}__")]
+        for prefix in prefixes
+    }
     records = []
-    for row in rows:
-        nested = {prefix: {} for prefix in prefixes}
-        flat = {}
-        for key, value in row.items():
-            prefix, _, name = key.partition("__")
-            if name and prefix in nested:
-                nested[prefix][name] = value
-            else:
-                flat[key] = value
-        for prefix, values in nested.items():
-            flat[prefix] = SimpleNamespace(**values) if values.get("id") is not None else None
-        records.append(SimpleNamespace(**flat))
+    for row in queryset.values_list(*fields):
+        record = SimpleNamespace(**{name: row[i] for i, name in plain})
+        for prefix, columns in nested.items():
+            values = {name: row[i] for i, name in columns}
+            setattr(record, prefix, SimpleNamespace(**values) if values.get("id") is not None else None)
+        records.append(record)
     return records
 
 
 def _grouped(queryset, key: str, fields, prefixes: tuple[str, ...] = ()) -> dict:
     groups = defaultdict(list)
-    for record in _records(queryset.values(*fields), prefixes):
+    for record in _records(queryset, fields, prefixes):
         groups[getattr(record, key)].append(record)
     return groups
 
@@ -50,7 +51,7 @@ def documents_page(queryset) -> list[SimpleNamespace]:
     contact, lines, payments and allocations, in the shape render.invoice / render.credit_note read."""
     model = queryset.model
     contact = tuple(f"contact__{name}" for name in CONTACT_REF)
-    documents = _records(queryset.values(*_attnames(model), *contact), ("contact",))
+    documents = _records(queryset, (*_attnames(model), *contact), ("contact",))
     if not documents:
         return documents
     ids = [document.id for document in documents]
@@ -91,7 +92,7 @@ def payments_page(queryset) -> list[SimpleNamespace]:
     fields += ["invoice__id", "invoice__invoice_number", "invoice__type"]
     fields += [f"invoice__contact__{name}" for name in CONTACT_REF]
     fields += ["credit_note__id", "credit_note__credit_note_number"]
-    payments = _records(queryset.values(*fields), ("account", "invoice", "credit_note"))
+    payments = _records(queryset, fields, ("account", "invoice", "credit_note"))
     for payment in payments:
         if payment.invoice is not None:
             contact = {name: getattr(payment.invoice, f"contact__{name}") for name in CONTACT_REF}

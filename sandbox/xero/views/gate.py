@@ -65,7 +65,7 @@ class Call:
                 return value
         return None
 
-    @property
+    @cached_property
     def unitdp(self) -> int:
         return 4 if (self.param("unitdp") or "").strip() == "4" else 2
 
