@@ -7,7 +7,7 @@ def _without_envelope_noise(record: dict) -> dict:
     return {key: value for key, value in record.items() if key != "UpdatedDateUTC"}
 
 
-def test_a_page_of_invoices_credit_notes_and_payments_matches_their_single_reads(org_a, org_b, make_invoice, contact_id):
+def test_listed_invoices_credit_notes_and_payments_match_their_single_reads(org_a, org_b, make_invoice, contact_id):
     discounted = {"Description": "Gadget", "Quantity": 3, "UnitAmount": 20, "AccountCode": "200", "DiscountRate": 10}
     paid = make_invoice(Reference="order 1")
     credited = make_invoice(
