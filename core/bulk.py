@@ -1,10 +1,13 @@
-"""rows_insert: many new rows of one model in one PostgreSQL COPY, for tooling that builds large worlds.
+"""rows_insert and rows_update: many rows of one model in one PostgreSQL statement each, where the ORM's bulk
+methods cost more in Python than the database's work (a world being built, a drain batch being recorded).
 
 bulk_create on PostgreSQL sends each column as one array parameter (INSERT … SELECT * FROM UNNEST(…)); with
 client-side binding psycopg escapes every element of those arrays in Python, which for rows carrying JSON text
 costs more than the database's work. COPY streams the rows in PostgreSQL's copy format through psycopg's C
 encoder instead. It returns no generated keys, so it is for rows whose primary key is set (UUIDs) or is never
 read back. Other databases (SQLite for a local run) get bulk_create.
+
+bulk_update builds a CASE expression per column and row; rows_update sends one UPDATE … FROM (VALUES …) instead.
 """
 
 import uuid
@@ -54,4 +57,33 @@ def rows_insert(model, rows, *, batch_size: int = BATCH) -> int:
     for row in rows:
         row._state.adding = False
         row._state.db = using
+    return len(rows)
+
+
+def rows_update(model, rows, names) -> int:
+    """Set the columns `names` of stored `rows` of `model` to the values on the instances, in one statement; returns
+    how many. Other databases get bulk_update."""
+    rows = list(rows)
+    if not rows:
+        return 0
+    using = router.db_for_write(model)
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        model.objects.using(using).bulk_update(rows, list(names))
+        return len(rows)
+    pk = model._meta.pk
+    fields = [pk, *(model._meta.get_field(name) for name in names)]
+    quote = connection.ops.quote_name
+    # Each value is cast to its column's type: VALUES alone would guess (text, numeric) and the SET would fail.
+    row = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in fields) + ")"
+    params = [f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in rows for f in fields]
+    table = quote(model._meta.db_table)
+    sets = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields[1:])
+    aliases = ", ".join(quote(f.column) for f in fields)
+    values = ", ".join([row] * len(rows))
+    key = quote(pk.column)
+    # Only model metadata (quoted names, column types) is formatted in; every value is a parameter.
+    sql = f"UPDATE {table} SET {sets} FROM (VALUES {values}) AS v ({aliases}) WHERE {table}.{key} = v.{key}"  # noqa: S608
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
     return len(rows)

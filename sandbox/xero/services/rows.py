@@ -9,16 +9,11 @@ Any other database falls back to the ORM's bulk methods.
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import connection
 from django.db.models import AutoField, BigAutoField, DecimalField, SmallAutoField, UUIDField
 
 from core import bulk
 
 _AUTO = (AutoField, BigAutoField, SmallAutoField)
-
-
-def _fast() -> bool:
-    return connection.vendor == "postgresql"
 
 
 def rows_insert(model, objs: list) -> None:
@@ -47,22 +42,7 @@ def rows_update(model, objs: list, names: tuple[str, ...], *, same: bool = False
         model.objects.filter(pk__in=[obj.pk for obj in objs]).update(**values)
         _as_stored(model, objs, fields[1:])
         return
-    if not _fast():
-        model.objects.bulk_update(objs, list(names))
-        return
-    quote = connection.ops.quote_name
-    # Each value is cast to its column's type: VALUES alone would guess (text, numeric) and the SET would fail.
-    row = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in fields) + ")"
-    params = [f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in objs for f in fields]
-    table = quote(model._meta.db_table)
-    sets = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields[1:])
-    aliases = ", ".join(quote(f.column) for f in fields)
-    # Only model metadata (quoted names, column types) is formatted in; every value is a parameter.
-    values = ", ".join([row] * len(objs))
-    key = quote(pk.column)
-    sql = f"UPDATE {table} SET {sets} FROM (VALUES {values}) AS v ({aliases}) WHERE {table}.{key} = v.{key}"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    bulk.rows_update(model, objs, names)
     _as_stored(model, objs, fields[1:])
 
 
