@@ -294,6 +294,8 @@ def _plan(source_connection: Connection, items, *, backfill=None):
             # Draft credit notes (posting policy) can be neither allocated nor refunded: a person approves them.
             effects.append(refund_application(record, paid_in_full=record.order_source_id in paid))
         planned += [(effect, version_of(effect)) for effect in effects]
+    if cancelled_now:
+        _discard_unsent_invoices(source_connection, cancelled_now)
     # A payment or refund of an order cancelled before its invoice was sent has nothing to apply to in Xero.
     paying = {e.record.order_source_id for e, _ in planned if isinstance(e.record, (Payment, Refund))}
     cancelled = cancelled_now | _cancelled_unsent(source_connection, paying - cancelled_now)
@@ -310,9 +312,9 @@ def _order_effects(source_connection, order: Order, effects, invoiced, on_cancel
     in_xero = ("invoice", order.source_id) in invoiced
     if order.is_cancelled:
         if not in_xero:
-            # Cancelled before its invoice reached Xero: nothing to void, and the unsent invoice must not go.
-            # The void is staged discarded: the record that its payments and refunds have nothing to meet.
-            _discard_unsent_invoice(source_connection, order.source_id)
+            # Cancelled before its invoice reached Xero: nothing to void, and the unsent invoice must not go (_plan
+            # discards it). The void is staged discarded: the record that its payments and refunds have nothing
+            # to meet.
             return effects, ""
         if on_cancel == PostingPolicy.OnCancel.IGNORE:
             reason = f"Order {order.number} was cancelled; the posting policy leaves its Xero invoice alone."
@@ -370,13 +372,13 @@ CANCELLED_UNSENT = "The order was cancelled before its invoice reached Xero."
 INVOICE_DEPENDANTS = (Op.PAYMENT_CREATE, Op.CREDIT_NOTE_CREATE, Op.CREDIT_NOTE_ALLOCATE)
 
 
-def _discard_unsent_invoice(source_connection: Connection, order_id: str) -> None:
-    """The unsent invoice of a cancelled order, and the payments and refunds of that order waiting for it, are
-    not sent."""
+def _discard_unsent_invoices(source_connection: Connection, order_ids: set[str]) -> None:
+    """The unsent invoices of cancelled orders, and the payments and refunds of those orders waiting for them, are
+    not sent (one statement for a whole chunk of events: each reads the source's open jobs)."""
     now = timezone.now()
     SyncJob.objects.filter(
-        Q(entity="invoice", source_id=order_id, operation=Op.INVOICE_UPSERT)
-        | Q(operation__in=INVOICE_DEPENDANTS, record__data__order_source_id=order_id),
+        Q(entity="invoice", source_id__in=order_ids, operation=Op.INVOICE_UPSERT)
+        | Q(operation__in=INVOICE_DEPENDANTS, record__data__order_source_id__in=order_ids),
         source_connection=source_connection,
         state__in=(State.PENDING, State.NEEDS_ATTENTION),
     ).update(state=State.DISCARDED, discard_reason=CANCELLED_UNSENT, finished_at=now)
