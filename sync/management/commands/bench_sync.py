@@ -96,6 +96,8 @@ class Command(BaseCommand):
                 "expected_invoices": measured["expected_invoices"],
                 "jobs": measured["jobs"],
                 "phases": measured["phases"],
+                "cpu_seconds_of": measured["cpu_seconds_of"],
+                "db_cpu_seconds_of": measured["db_cpu_seconds_of"],
                 "xero_requests_by_operation": measured.get("xero_requests_by_operation", {}),
                 # Issue 6's measure: the requests that carry customers and orders (contacts and invoices).
                 "contact_and_invoice_calls_per_1000_orders": round(
@@ -186,6 +188,8 @@ def run_measured(tenant_pk: int, mode: str) -> dict:
             else None
         ),
         "phases": {name: results[name]["busy_seconds"] for name in WORKERS},
+        "cpu_seconds_of": {name: results[name]["cpu_seconds"] for name in WORKERS},
+        "db_cpu_seconds_of": {name: results[name]["db_cpu_seconds"] for name in WORKERS},
         "xero_calls": drain["xero_calls"],
         "peak_rss_mb": max(r["peak_rss_mb"] for r in results.values()),
         "peak_rss_mb_after": {name: results[name]["peak_rss_mb"] for name in WORKERS},
