@@ -15,7 +15,8 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
@@ -29,7 +30,7 @@ from connections.providers.xero import accounting
 from connections.providers.xero.client import XeroClient
 from connections.providers.xero.reference import xero_reference_items_merge
 from connections.services import connection_mark_needs_reauth, connection_record_activity
-from core import jsonexact
+from core import bulk, jsonexact
 from core.errors import ProviderAuthError, RequestError, RetryableError
 from sync.models import AuditEntry, CrossReference, DrainLease, SyncJob
 from sync.services import failures, lost_applications
@@ -80,19 +81,32 @@ NATURAL_KEYS = {
     "item": "Code",
 }
 CANDIDATES_PER_PASS = 500
-# What choosing a batch reads of each candidate: not the canonical records, only the chosen batch's are loaded.
-CANDIDATE_FIELDS = (
-    "id",
-    "tenant_id",
-    "source_connection_id",
-    "operation",
-    "entity",
-    "priority",
-    "next_attempt_at",
-    "depends_on_entity",
-    "depends_on_source_id",
-    "source_id",
-)
+
+
+class Candidate(NamedTuple):
+    """What choosing a batch reads of a due job: not its canonical record (only the chosen batch's are loaded), and
+    a plain tuple rather than a model instance, since every pass reads up to CANDIDATES_PER_PASS of them."""
+
+    id: int
+    tenant_id: int
+    source_connection_id: int
+    operation: str
+    entity: str
+    priority: int
+    next_attempt_at: datetime
+    depends_on_entity: str
+    depends_on_source_id: str
+    source_id: str
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
+def _candidates(jobs, limit: int) -> list[Candidate]:
+    return [Candidate(*row) for row in jobs.values_list(*Candidate._fields)[:limit]]
+
+
 THROTTLE_CODES = ("rate_limited", "provider_rate_limited")
 
 
@@ -130,6 +144,13 @@ def drain_lease_acquire(*, xero_connection: Connection, holder: str) -> bool:
         .update(holder=holder, expires_at=now + _lease())
     )
     return taken == 1
+
+
+def _drain_lease_renew(*, xero_connection: Connection, holder: str) -> None:
+    """Extend a lease this drain holds (its row exists: acquiring made it)."""
+    DrainLease.objects.filter(xero_connection=xero_connection, holder=holder).update(
+        expires_at=timezone.now() + _lease()
+    )
 
 
 def drain_lease_release(*, xero_connection: Connection, holder: str) -> None:
@@ -172,7 +193,7 @@ def drain_run(
             batch = _next_batch(xero_connection)
             if not batch:
                 break
-            drain_lease_acquire(xero_connection=xero_connection, holder=holder)  # renew
+            _drain_lease_renew(xero_connection=xero_connection, holder=holder)
             stop = _run_batch(client, xero_connection, batch, report, payload_builder)
             report.batches += 1
             if stop:
@@ -205,10 +226,11 @@ def _next_batch(xero_connection: Connection, batch_size: int = accounting.BATCH_
     """
     while True:
         now = timezone.now()
-        candidates = list(
-            SyncJob.objects.filter(xero_connection=xero_connection, state=State.PENDING, next_attempt_at__lte=now)
-            .only(*CANDIDATE_FIELDS)
-            .order_by("priority", "next_attempt_at", "id")[:CANDIDATES_PER_PASS]
+        candidates = _candidates(
+            SyncJob.objects.filter(
+                xero_connection=xero_connection, state=State.PENDING, next_attempt_at__lte=now
+            ).order_by("priority", "next_attempt_at", "id"),
+            CANDIDATES_PER_PASS,
         )
         if not candidates:
             return []
@@ -237,7 +259,7 @@ def _next_batch(xero_connection: Connection, batch_size: int = accounting.BATCH_
             return _load([job.pk for job in batch])
 
 
-def _next_operation(xero_connection: Connection, ready: list[SyncJob], batch_size: int, now) -> str:
+def _next_operation(xero_connection: Connection, ready: list[Candidate], batch_size: int, now) -> str:
     """The operation of the next batch: the first ready job's, unless its batch would be short while more of it is
     coming. More is coming when jobs of it wait for records that ready jobs of its FILLED_BY operations are about to
     send (payments for the invoices in this window); those go first, and it follows in a fuller request.
@@ -266,7 +288,7 @@ def _next_operation(xero_connection: Connection, ready: list[SyncJob], batch_siz
     return operation
 
 
-def _waiting_for(xero_connection: Connection, operation: str, fillers: list[SyncJob], now) -> bool:
+def _waiting_for(xero_connection: Connection, operation: str, fillers: list[Candidate], now) -> bool:
     """Whether jobs of `operation` are waiting (moved aside, not due) for records the `fillers` are about to send."""
     records: dict[tuple[int, str], set[str]] = {}
     for job in fillers:
@@ -281,15 +303,15 @@ def _waiting_for(xero_connection: Connection, operation: str, fillers: list[Sync
     ).exists()
 
 
-def _more_of(xero_connection: Connection, operation: str, batch: list[SyncJob], room: int, now) -> list[SyncJob]:
+def _more_of(xero_connection: Connection, operation: str, batch: list[Candidate], room: int, now) -> list[Candidate]:
     """Fill a short batch with more ready jobs of the same operation: fewer, fuller requests to Xero."""
-    more = list(
+    more = _candidates(
         SyncJob.objects.filter(
             xero_connection=xero_connection, state=State.PENDING, next_attempt_at__lte=now, operation=operation
         )
         .exclude(pk__in=[job.pk for job in batch])
-        .only(*CANDIDATE_FIELDS)
-        .order_by("next_attempt_at", "id")[: room * 4]
+        .order_by("next_attempt_at", "id"),
+        room * 4,
     )
     ready, _ = _split_by_dependency(more)
     return ready[:room]
@@ -301,7 +323,7 @@ def _load(job_ids: list[int]) -> list[SyncJob]:
     return [jobs[pk] for pk in job_ids if pk in jobs]
 
 
-def _split_by_dependency(jobs: list[SyncJob]) -> tuple[list[SyncJob], list[SyncJob]]:
+def _split_by_dependency(jobs: list[Candidate]) -> tuple[list[Candidate], list[Candidate]]:
     """(ready, blocked): ready jobs have no dependency or have it in Xero already (one query)."""
     wanted = {(j.depends_on_entity, j.depends_on_source_id) for j in jobs if j.depends_on_entity}
     present = set()
@@ -320,7 +342,7 @@ def _split_by_dependency(jobs: list[SyncJob]) -> tuple[list[SyncJob], list[SyncJ
     return ready, blocked
 
 
-def _wait_for_dependencies(jobs: list[SyncJob]) -> None:
+def _wait_for_dependencies(jobs: list[Candidate]) -> None:
     """Move jobs aside until their dependency lands (one UPDATE; the cause names the dependency)."""
     SyncJob.objects.filter(pk__in=[job.pk for job in jobs]).update(
         next_attempt_at=timezone.now() + DEPENDENCY_WAIT,
@@ -556,18 +578,21 @@ def _record_successes(done: list[tuple[SyncJob, str, dict]], now, outcome: str) 
                 response=_jsonable(record),
             )
         )
-    CrossReference.objects.bulk_create(new_xrefs)
-    if changed_xrefs:
-        CrossReference.objects.bulk_update(
-            changed_xrefs, ["xero_id", "xero_number", "source_version", "payload_hash", "synced_values", "synced_at"]
-        )
+    # One COPY or UPDATE … FROM (VALUES …) per table (core.bulk): the ORM's bulk methods cost more in Python than
+    # the database's work. Neither the new cross-references' nor the audit entries' keys are read back.
+    bulk.rows_insert(CrossReference, new_xrefs)
+    bulk.rows_update(
+        CrossReference,
+        changed_xrefs,
+        ("xero_id", "xero_number", "source_version", "payload_hash", "synced_values", "synced_at"),
+    )
     # What every job shares goes in one statement; only the Xero id differs per job. The payload sent and Xero's
     # answer are kept once, on the audit entry (a job that fails keeps its payload on itself, for operators).
     SyncJob.objects.filter(pk__in=[job.pk for job, _, _ in done]).update(
         state=State.DONE, finished_at=now, lease_expires_at=None, cause="", error_code="", payload=None, response=None
     )
-    SyncJob.objects.bulk_update([job for job, _, _ in done], ["xero_id"])
-    AuditEntry.objects.bulk_create(audits)
+    bulk.rows_update(SyncJob, [job for job, _, _ in done], ("xero_id",))
+    bulk.rows_insert(AuditEntry, audits)
 
 
 def _hash(payload) -> str:
