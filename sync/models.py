@@ -122,6 +122,13 @@ class SyncJob(TenantOwned):
             ),
             models.Index(fields=["tenant", "entity", "source_id"], name="sync_job_record"),
             models.Index(fields=["tenant", "state", "cause"], name="sync_job_cause"),
+            # The pending jobs waiting for given records (woken when they land): without it each batch the drain
+            # sends reads every pending job of the connection, and a backlog made every batch slower.
+            models.Index(
+                fields=["tenant", "depends_on_entity", "depends_on_source_id"],
+                name="sync_job_waiting",
+                condition=models.Q(state="pending"),
+            ),
         ]
 
     def __str__(self):
