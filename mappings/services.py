@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from connections.canonical import Order, Payment, Product, Refund, to_json
 from connections.models import Connection
+from core import bulk
 from mappings.models import SampleRecord, SourceValue
 from mappings.rules import ZERO_TAX_KEY
 from tenants.services import activity_record
@@ -114,8 +115,7 @@ def source_values_observe_many(*, source_connection: Connection, records, at=Non
                     seen_count=n,
                 )
             )
-        if changed:
-            SourceValue.objects.bulk_update(changed, ["last_seen_at", "seen_count"])
+        bulk.rows_update(SourceValue, changed, ("last_seen_at", "seen_count"))
         # Another worker may have recorded the same new value a moment ago: its row stands.
         SourceValue.objects.bulk_create(new, ignore_conflicts=True)
     if newest_order is not None:
