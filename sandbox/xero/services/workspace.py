@@ -22,6 +22,7 @@ from functools import lru_cache
 
 from django.db.models import Q, prefetch_related_objects
 
+from core import bulk
 from sandbox.xero.models import (
     Account,
     Contact,
@@ -421,7 +422,8 @@ class Workspace:
         others = [o for o in new if type(o) not in (Contact, Item, Invoice, CreditNote)]
         for model in dict.fromkeys(type(o) for o in others):
             rows_insert(model, [o for o in others if type(o) is model])
-        rows_insert(HistoryRecord, self._history)
+        # History entries' generated keys are never read back: one COPY, without the RETURNING rows_insert needs.
+        bulk.rows_insert(HistoryRecord, self._history)
         if self._events:
             webhook_events_queue(org=self.org, events=self._events)
         for counter, value in self._sequences.items():
