@@ -92,11 +92,12 @@ def webhook_delivery_store(*, connection: Connection, items: list[InboundItem]) 
             connection=connection, source=source, events=[(item.kind, item.dedupe_key, item.body) for item in items]
         )
         return {**counts, "stored": stored, "duplicates": len(items) - stored}
+    # Checked before the transaction: raising inside it, without a savepoint, would doom a caller's transaction.
+    if not _connection_unchanged(connection):
+        raise ConnectionChanged
     woken: dict[int, Connection] = {}
     # savepoint=False: inside the view's transaction a savepoint would only add two round trips per delivery.
     with transaction.atomic(savepoint=False):
-        if not _connection_unchanged(connection):
-            raise ConnectionChanged
         routed = {item.account for item in items if item.account}
         targets = _xero_targets(connection=connection, accounts=routed) if routed else {}
         for item in items:

@@ -78,10 +78,10 @@ class ConnectionCache:
             return None
         return entry[1]
 
-    def put(self, token: str, connection: Connection) -> None:
+    def put(self, token: str, connection: Connection, *, seconds: float | None = None) -> None:
         if len(self._entries) >= self.max_entries:
             self._entries.clear()  # tokens are few; this only stops a flood of distinct ones from growing it
-        self._entries[token] = (time.monotonic() + self.seconds, connection)
+        self._entries[token] = (time.monotonic() + (self.seconds if seconds is None else seconds), connection)
 
     def forget(self, token: str) -> None:
         self._entries.pop(token, None)
