@@ -128,7 +128,8 @@ class Order(Record):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["store", "entity_id"], name="magento_order_unique_id")]
         indexes = [
-            models.Index(fields=["store", "updated_at"], name="magento_order_updated"),
+            # With the id, a page of an updated_at-sorted search skips the rows before it in the index alone.
+            models.Index(fields=["store", "updated_at", "id"], name="magento_order_updated"),
             models.Index(fields=["store", "created_at"], name="magento_order_created"),
             models.Index(fields=["store", "increment_id"], name="magento_order_increment"),
         ]
@@ -147,7 +148,7 @@ class Invoice(Record):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["store", "entity_id"], name="magento_invoice_unique_id")]
         indexes = [
-            models.Index(fields=["store", "updated_at"], name="magento_invoice_updated"),
+            models.Index(fields=["store", "updated_at", "id"], include=["state"], name="magento_invoice_updated"),
             models.Index(fields=["store", "order_id"], name="magento_invoice_order"),
         ]
 
@@ -166,7 +167,7 @@ class CreditMemo(Record):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["store", "entity_id"], name="magento_creditmemo_unique_id")]
         indexes = [
-            models.Index(fields=["store", "updated_at"], name="magento_creditmemo_updated"),
+            models.Index(fields=["store", "updated_at", "id"], name="magento_creditmemo_updated"),
             models.Index(fields=["store", "order_id"], name="magento_creditmemo_order"),
         ]
 

@@ -154,6 +154,28 @@ def test_paging_total_count_and_page_past_the_end(orders):
     assert {r.json()["total_count"] for r in (first, second, third, beyond)} == {5}
 
 
+def test_pages_of_a_sort_with_ties_hold_every_match_once_in_order(stores, orders):
+    # Three more orders updated at the same moment as order 12: the store's own order breaks the tie on every page.
+    same = "2024-01-03 10:00:00"
+    load_records(
+        account=stores[0].code,
+        data=[_order(n, email=f"t{n}@example.com", status="pending", total=1, updated=same) for n in (20, 21, 22)],
+    )
+    pages = [
+        ids(
+            orders.search(
+                "orders",
+                *f(0, 0, "entity_id", "10", "gteq"),
+                *asc("updated_at"),
+                ("searchCriteria[pageSize]", "3"),
+                ("searchCriteria[currentPage]", str(page)),
+            )
+        )
+        for page in (1, 2, 3)
+    ]
+    assert pages == [[10, 11, 12], [20, 21, 22], [13, 14]]
+
+
 def test_without_page_size_every_match_is_returned(orders):
     assert len(ids(orders.search("orders", *f(0, 0, "entity_id", "0", "gt")))) == 6
 
