@@ -46,12 +46,22 @@ def _grouped(queryset, key: str, fields, prefixes: tuple[str, ...] = ()) -> dict
     return groups
 
 
+def _in_page_order(queryset, fields, prefixes: tuple[str, ...]) -> list[SimpleNamespace]:
+    """_records of a page, found by id first when the queryset is a slice: the sort and the rows skipped before the
+    page then touch only the sort columns and the id, not the joined rows."""
+    if not queryset.query.is_sliced:
+        return _records(queryset, fields, prefixes)
+    ids = list(queryset.values_list("pk", flat=True))
+    by_id = {record.id: record for record in _records(queryset.model.objects.filter(pk__in=ids), fields, prefixes)}
+    return [by_id[pk] for pk in ids]
+
+
 def documents_page(queryset) -> list[SimpleNamespace]:
     """The documents of `queryset` (invoices or credit notes, already filtered, ordered and sliced) with their
     contact, lines, payments and allocations, in the shape render.invoice / render.credit_note read."""
     model = queryset.model
     contact = tuple(f"contact__{name}" for name in CONTACT_REF)
-    documents = _records(queryset, (*_attnames(model), *contact), ("contact",))
+    documents = _in_page_order(queryset, (*_attnames(model), *contact), ("contact",))
     if not documents:
         return documents
     ids = [document.id for document in documents]
@@ -92,7 +102,7 @@ def payments_page(queryset) -> list[SimpleNamespace]:
     fields += ["invoice__id", "invoice__invoice_number", "invoice__type"]
     fields += [f"invoice__contact__{name}" for name in CONTACT_REF]
     fields += ["credit_note__id", "credit_note__credit_note_number"]
-    payments = _records(queryset, fields, ("account", "invoice", "credit_note"))
+    payments = _in_page_order(queryset, fields, ("account", "invoice", "credit_note"))
     for payment in payments:
         if payment.invoice is not None:
             contact = {name: getattr(payment.invoice, f"contact__{name}") for name in CONTACT_REF}
