@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import models
 from django.db.models import Q
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models.fields.json import KeyTextTransform, compile_json_path
 from django.db.models.functions import Cast
 
 from sandbox.magento.formats import parse_magento_datetime
@@ -192,8 +192,32 @@ def _like_regex(pattern: str) -> str:
     return "^" + "".join(out) + "$"
 
 
-def _json_path(field_name: str):
-    return KeyTextTransform(field_name, Cast("document", output_field=models.JSONField()))
+class DocumentText(models.Func):
+    """The value under a top-level key of a record's `document`, as text: what PostgreSQL's ->> answers.
+
+    A plain text expression, so a filter compares it as text on every database. (Django's key transforms compare
+    with JSON-aware lookups: on SQLite they read the filter value itself as JSON, "malformed JSON" for `Jane`.)
+    A JSON null or a missing key is SQL NULL, true and false are the words, numbers and strings their text.
+    """
+
+    output_field = models.TextField()
+
+    def __init__(self, key: str):
+        super().__init__(KeyTextTransform(key, Cast("document", output_field=models.JSONField())))
+        self.key = key
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return compiler.compile(self.source_expressions[0])
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # SQLite's key transform answers JSON null as the word 'null' and numbers as numbers; spell ->>'s answer.
+        document, params = compiler.compile(self.source_expressions[0].lhs)
+        path = compile_json_path([self.key])
+        sql = (
+            f"(CASE JSON_TYPE({document}, %s) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+            f"ELSE CAST(JSON_EXTRACT({document}, %s) AS text) END)"
+        )
+        return sql, (*params, path, *params, path)
 
 
 class _Never(Exception):
@@ -208,13 +232,13 @@ def _filter_q(flt: Filter, columns: dict[str, Column]) -> tuple[Q, dict]:
     if column is None:
         # Not a column we index: compare against the value inside the stored document.
         alias = "json_" + re.sub(r"\W", "_", flt.field)
-        annotations[alias] = _json_path(flt.field)
+        annotations[alias] = DocumentText(flt.field)
         name, kind = alias, "str"
         if condition in _RANGE:
             try:
                 Decimal(raw)
                 annotations[alias + "_num"] = Cast(
-                    _json_path(flt.field), models.DecimalField(max_digits=30, decimal_places=8)
+                    DocumentText(flt.field), models.DecimalField(max_digits=30, decimal_places=8)
                 )
                 name, kind = alias + "_num", "dec"
             except (InvalidOperation, TypeError):
@@ -268,7 +292,7 @@ def search(queryset, criteria: SearchCriteria, columns: dict[str, Column], defau
         column = columns.get(field_name)
         if column is None:
             alias = "sort_" + re.sub(r"\W", "_", field_name)
-            queryset = queryset.annotate(**{alias: _json_path(field_name)})
+            queryset = queryset.annotate(**{alias: DocumentText(field_name)})
             name = alias
         else:
             name = column.name
