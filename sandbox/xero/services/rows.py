@@ -20,12 +20,12 @@ def rows_insert(model, objs: list) -> None:
     """INSERT `objs` (new instances of `model`, every value already set) with one COPY (core.bulk.rows_insert)."""
     if not objs:
         return
+    _as_stored(model, objs, model._meta.concrete_fields)
     if isinstance(model._meta.pk, _AUTO):
         # Rows with a sequence-generated key need it back on the instance: the ORM reads it with RETURNING.
         model.objects.bulk_create(objs)
         return
     bulk.rows_insert(model, objs)
-    _as_stored(model, objs, model._meta.concrete_fields)
 
 
 def rows_update(model, objs: list, names: tuple[str, ...], *, same: bool = False) -> None:
@@ -37,20 +37,21 @@ def rows_update(model, objs: list, names: tuple[str, ...], *, same: bool = False
         return
     pk = model._meta.pk
     fields = [pk, *(model._meta.get_field(name) for name in names)]
+    _as_stored(model, objs, fields[1:])
     if same:
         values = {f.name: getattr(objs[0], f.attname) for f in fields[1:]}
         model.objects.filter(pk__in=[obj.pk for obj in objs]).update(**values)
-        _as_stored(model, objs, fields[1:])
         return
     bulk.rows_update(model, objs, names)
-    _as_stored(model, objs, fields[1:])
 
 
 def _as_stored(model, objs: list, fields: list) -> None:
-    """Leave on the instances what their columns now hold, so a batch answers from them as from a fresh read.
+    """Put on the instances, before they are written, what their columns will hold: a batch answers from them as
+    from a fresh read, and every database stores the same value.
 
-    A numeric column keeps its decimal places, rounding half away from zero (PostgreSQL's numeric rounding); a
-    UUID column reads back as a UUID, whatever spelling was written.
+    A numeric column keeps its decimal places, rounding half away from zero (as Xero does, and PostgreSQL's
+    numeric; rounded here, SQLite does not round its own way, half to even); a UUID column reads back as a UUID,
+    whatever spelling was written.
     """
     for field in fields:
         if isinstance(field, DecimalField):
