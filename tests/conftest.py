@@ -1,4 +1,5 @@
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -17,6 +18,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "needs_postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Each test starts with an empty cache, as it starts with an empty database.
+
+    Values are cached under primary keys (a Magento store's tax basis per connection id). A test's rows are rolled
+    back, and on SQLite so is the AUTOINCREMENT counter: the next test's connection got the same id and read the
+    previous store's tax basis. PostgreSQL's sequences are not rolled back, which hid it there.
+    """
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)
