@@ -34,10 +34,13 @@ def test_bench_reconcile_finds_exactly_what_was_injected():
     assert len(result["found_by_kind"]) == 15
 
 
-def test_a_saved_world_reconciles_again_with_the_same_findings(tmp_path):
-    """Also: the planner's statistics are refreshed once the world is loaded (the run is measured on them)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_reset()")
+def test_a_saved_world_reconciles_again_with_the_same_findings(tmp_path, is_postgres):
+    """Also, on PostgreSQL: the planner's statistics are refreshed once the world is loaded (the run is measured on
+    them). The refresh is PostgreSQL's ANALYZE, which bench_reconcile runs only there; on SQLite (a local `make
+    test`) saving and reusing a world is checked all the same."""
+    if is_postgres:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_reset()")
     saved = tmp_path / "world.json"
     first, again = StringIO(), StringIO()
     call_command(
@@ -51,6 +54,8 @@ def test_a_saved_world_reconciles_again_with_the_same_findings(tmp_path):
     for key in ("mismatches_injected", "mismatches_found", "found_by_kind", "xero_calls", "min_xero_calls"):
         assert again[key] == first[key], key
     assert again["cpu_seconds"] > 0
+    if not is_postgres:
+        return
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL AND relname IN "
