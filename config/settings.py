@@ -119,10 +119,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # Django binds parameters on the client and never prepares; core.prepared runs the few statements hot enough to
-    # be worth preparing (the webhook inbox) with prepare=True, which psycopg ignores while this is None (Django's
-    # default). No statement reaches this count by itself: nothing else gets prepared.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2**31 - 1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "tenants.User"

@@ -36,14 +36,26 @@ class _LoggedCursor(CursorDebugWrapper):
             yield
 
 
+# psycopg prepares only while a connection's prepare_threshold is set, and while it is set it remembers the text of
+# every statement run (up to prepared_max of them) to count executions. Django's statements carry their parameters
+# in the text (client-side binding): a poll's 1 MB inbox inserts would stay in memory. So the threshold is set only
+# for the prepared statement itself, never reached by counting, and put back to None (Django's default) after.
+_PREPARE_WHEN_ASKED = 2**31 - 1
+
+
 def prepared_fetchone(sql: str, params: list) -> tuple | None:
     """Run `sql` (PostgreSQL only) as a prepared statement of the current connection; return its first row (None
     when it returns none)."""
     # What db.cursor() does before it hands out a cursor: reconnect a connection that failed its health check.
     db.close_if_health_check_failed()
     db.ensure_connection()
-    raw = _PreparingCursor(db.connection)
+    connection = db.connection
+    raw = _PreparingCursor(connection)
     wrapper = _LoggedCursor if db.queries_logged else CursorWrapper
-    with wrapper(raw, db) as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone() if cursor.description else None
+    connection.prepare_threshold = _PREPARE_WHEN_ASKED
+    try:
+        with wrapper(raw, db) as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone() if cursor.description else None
+    finally:
+        connection.prepare_threshold = None
