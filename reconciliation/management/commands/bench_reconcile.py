@@ -23,7 +23,14 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from sync.management.bench_world import cpu_seconds, db_cpu_seconds, peak_rss_mb, world_build, world_remove
+from sync.management.bench_world import (
+    cpu_seconds,
+    db_cpu_seconds,
+    peak_rss_mb,
+    statistics_refresh,
+    world_build,
+    world_remove,
+)
 
 
 class Command(BaseCommand):
@@ -90,7 +97,7 @@ def bench(
             for day in model.objects.filter(org__tenant_id=world.tenant_id).values_list("date", flat=True)
         ]
         period = (min(dates) - timedelta(days=2), max(max(dates), date.today()) + timedelta(days=1))
-        _statistics_refresh()
+        statistics_refresh()
         world_saved = {
             "records": records,
             "tenant_pk": world.tenant.pk,
@@ -133,20 +140,6 @@ def _xero_tokens_renew(tenant_pk: int) -> None:
         connection_set_credentials(
             connection=xero, credentials={**credentials, "expires_at": str(10**10)}, activate=False, actor="bench"
         )
-
-
-def _statistics_refresh() -> None:
-    """Bring the tables to the state autovacuum would leave them in once the world settles (it is off here).
-
-    The world is bulk-loaded moments before the run: with statistics from before the load the planner takes a
-    50,000-row table for a few dozen rows and sorts it in full for every page it is asked for, and without a
-    visibility map no index can answer a page's ids on its own.
-    """
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE" if connection.get_autocommit() else "ANALYZE")
 
 
 def reconcile(world: dict, *, in_process: bool) -> dict:
