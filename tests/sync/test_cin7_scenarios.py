@@ -45,6 +45,21 @@ def _store(account, sale: dict, *, days: int) -> None:
     sale_store(account=account, sale=json.loads(json.dumps(sale, default=str)), keep_loaded_header=False)
 
 
+def _paid_sale(account, sale_id: str, *, number: str, suffix: str) -> tuple[dict, dict]:
+    """A completed copy of the seven-line sale, invoiced and paid in full in Cin7: (the sale, its payment)."""
+    sale = _seven_line_sale(account) | {"ID": sale_id, "Status": "COMPLETED"}
+    order = sale["Order"] = sale["Order"] | {"SaleOrderNumber": f"SO-{number}"}
+    payment = {"ID": f"5e7e0000-0000-4000-8000-0000000000a{suffix}", "Reference": f"PAY-{number}",
+               "Amount": order["Total"], "DatePaid": "2025-03-04T00:00:00", "Account": "090", "CurrencyRate": 1,
+               "DateCreated": "2025-03-04T09:00:00Z"}  # fmt: skip
+    sale["Invoices"] = [{"TaskID": f"5e7e0000-0000-4000-8000-0000000000b{suffix}", "InvoiceNumber": f"INV-{number}",
+                         "Status": "PAID", "InvoiceDate": "2025-03-03T00:00:00", "Lines": order["Lines"],
+                         "AdditionalCharges": order["AdditionalCharges"], "TotalBeforeTax": order["TotalBeforeTax"],
+                         "Tax": order["Tax"], "Total": order["Total"], "Paid": order["Total"],
+                         "Payments": [payment]}]  # fmt: skip
+    return sale, payment
+
+
 def test_a_sale_edited_credited_for_one_line_and_voided_after_its_invoice_reached_xero(world):
     mine, other = world.tenant_a1, world.tenant_b1
     xero, account, source = _tenant(mine, name="c7-scen-a", seed=3, orders=6)
@@ -132,16 +147,8 @@ def test_a_payment_announced_before_its_sale_was_polled_waits_for_the_invoice(wo
     with tenant_scope(mine):
         connection_set_webhook_secret(connection=source, secret="Authorization: Bearer cin7-hook-early")
 
-    sale = _seven_line_sale(account) | {"ID": EARLY_SALE, "Status": "COMPLETED"}
-    order = sale["Order"] = sale["Order"] | {"SaleOrderNumber": "SO-07778"}
-    payment = {"ID": "5e7e0000-0000-4000-8000-0000000000a1", "Reference": "PAY-07778", "Amount": order["Total"],
-               "DatePaid": "2025-03-04T00:00:00", "Account": "090", "CurrencyRate": 1,
-               "DateCreated": "2025-03-04T09:00:00Z"}  # fmt: skip
-    sale["Invoices"] = [{"TaskID": "5e7e0000-0000-4000-8000-0000000000b1", "InvoiceNumber": "INV-07778",
-                         "Status": "PAID", "InvoiceDate": "2025-03-03T00:00:00", "Lines": order["Lines"],
-                         "AdditionalCharges": order["AdditionalCharges"], "TotalBeforeTax": order["TotalBeforeTax"],
-                         "Tax": order["Tax"], "Total": order["Total"], "Paid": order["Total"],
-                         "Payments": [payment]}]  # fmt: skip
+    sale, payment = _paid_sale(account, EARLY_SALE, number="07778", suffix="1")
+    order = sale["Order"]
     _store(account, sale, days=1)
     # Cin7 announces the payment; the sale itself has not been polled yet.
     body = {"SaleID": EARLY_SALE, "SaleOrderNumber": "SO-07778", "EventType": "Sale/FullPaymentReceived"}
@@ -175,16 +182,8 @@ def test_a_sale_edited_after_its_payment_reached_xero_needs_attention_and_the_in
     their_invoices = xero_read(other_xero, "Invoices")
     sync_until_idle(mine, xero, source)
 
-    sale = _seven_line_sale(account) | {"ID": PAID_SALE, "Status": "COMPLETED"}
-    order = sale["Order"] = sale["Order"] | {"SaleOrderNumber": "SO-07779"}
-    payment = {"ID": "5e7e0000-0000-4000-8000-0000000000a2", "Reference": "PAY-07779", "Amount": order["Total"],
-               "DatePaid": "2025-03-04T00:00:00", "Account": "090", "CurrencyRate": 1,
-               "DateCreated": "2025-03-04T09:00:00Z"}  # fmt: skip
-    sale["Invoices"] = [{"TaskID": "5e7e0000-0000-4000-8000-0000000000b2", "InvoiceNumber": "INV-07779",
-                         "Status": "PAID", "InvoiceDate": "2025-03-03T00:00:00", "Lines": order["Lines"],
-                         "AdditionalCharges": order["AdditionalCharges"], "TotalBeforeTax": order["TotalBeforeTax"],
-                         "Tax": order["Tax"], "Total": order["Total"], "Paid": order["Total"],
-                         "Payments": [payment]}]  # fmt: skip
+    sale, _ = _paid_sale(account, PAID_SALE, number="07779", suffix="2")
+    order = sale["Order"]
     _store(account, sale, days=1)
     xrefs = sync_until_idle(mine, xero, source)
     invoice_id = xrefs[("invoice", PAID_SALE)]

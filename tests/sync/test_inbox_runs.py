@@ -1,6 +1,5 @@
 """One queued run per connection's inbox, however many deliveries arrive, and never an event left behind."""
 
-import json
 import threading
 import uuid
 from datetime import timedelta
@@ -17,26 +16,13 @@ from sync.services.inbox import inbox_run_start
 from sync.services.sweeper import sweep
 from tenants.scoping import tenant_scope
 from tests.factories import ConnectionFactory
-from tests.sync.webhook_helpers import TEST_XERO_KEY, xero_sign
+from tests.sync.webhook_helpers import TEST_XERO_KEY, xero_invoice_delivery, xero_sign
 
 BACKLOG_TASK = "sync.tasks.connection_backlog_process_task"
 
 
-def _delivery(org: str) -> bytes:
-    event = {
-        "resourceUrl": "https://api.xero.com/api.xro/2.0/Invoices/x",
-        "resourceId": str(uuid.uuid4()),
-        "eventDateUtc": "2025-03-01T10:15:39.902",
-        "eventType": "UPDATE",
-        "eventCategory": "INVOICE",
-        "tenantId": org,
-        "tenantType": "ORGANISATION",
-    }
-    return json.dumps({"events": [event], "firstEventSequence": 1, "lastEventSequence": 1, "entropy": "AB"}).encode()
-
-
 def _post(client, connection):
-    body = _delivery(connection.external_account_id)
+    body = xero_invoice_delivery(connection.external_account_id)
     response = client.post(
         f"/webhooks/xero/{connection.webhook_token}/",
         data=body,
@@ -114,7 +100,7 @@ def test_a_delivery_committing_while_a_run_starts_is_seen_by_that_run(xero_pair)
 
     def delivery():
         try:
-            body = _delivery(mine.external_account_id)
+            body = xero_invoice_delivery(mine.external_account_id)
             items = HANDLERS["xero"].parse(request=None, body=body)
             with tenant_scope(mine.tenant_id), transaction.atomic():
                 webhook_delivery_store(connection=mine, items=items)

@@ -12,7 +12,7 @@ from sync.inbound.webhooks import connection_cache
 from sync.models import InboundEvent, WebhookStats
 from tenants.scoping import tenant_scope
 from tests.factories import ConnectionFactory
-from tests.sync.webhook_helpers import TEST_XERO_KEY, adobe_key_pair, adobe_sign, xero_sign
+from tests.sync.webhook_helpers import TEST_XERO_KEY, adobe_key_pair, adobe_sign, xero_invoice_delivery, xero_sign
 
 pytestmark = pytest.mark.django_db
 
@@ -22,21 +22,8 @@ def _inbox(connection) -> list[InboundEvent]:
         return list(InboundEvent.objects.filter(connection=connection).order_by("pk"))
 
 
-def _xero_delivery(org: str) -> bytes:
-    event = {
-        "resourceUrl": "https://api.xero.com/api.xro/2.0/Invoices/x",
-        "resourceId": str(uuid.uuid4()),
-        "eventDateUtc": "2025-03-01T10:15:39.902",
-        "eventType": "UPDATE",
-        "eventCategory": "INVOICE",
-        "tenantId": org,
-        "tenantType": "ORGANISATION",
-    }
-    return json.dumps({"events": [event], "firstEventSequence": 1, "lastEventSequence": 1, "entropy": "AB"}).encode()
-
-
 def _post_xero(client, token: str, org: str):
-    body = _xero_delivery(org)
+    body = xero_invoice_delivery(org)
     return client.post(
         f"/webhooks/xero/{token}/", data=body, content_type="application/json", HTTP_X_XERO_SIGNATURE=xero_sign(body)
     )

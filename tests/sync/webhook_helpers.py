@@ -5,12 +5,27 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from functools import cache
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 TEST_XERO_KEY = "test-webhook-key-3q2+7w=="
+
+
+def xero_invoice_delivery(org: str) -> bytes:
+    """A Xero webhook body with one new INVOICE UPDATE event for organisation `org` (a fresh resource id each time)."""
+    event = {
+        "resourceUrl": "https://api.xero.com/api.xro/2.0/Invoices/x",
+        "resourceId": str(uuid.uuid4()),
+        "eventDateUtc": "2025-03-01T10:15:39.902",
+        "eventType": "UPDATE",
+        "eventCategory": "INVOICE",
+        "tenantId": org,
+        "tenantType": "ORGANISATION",
+    }
+    return json.dumps({"events": [event], "firstEventSequence": 1, "lastEventSequence": 1, "entropy": "AB"}).encode()
 
 
 def xero_sign(body: bytes, key: str = TEST_XERO_KEY) -> str:
