@@ -45,6 +45,19 @@ def _store(account, sale: dict, *, days: int) -> None:
     sale_store(account=account, sale=json.loads(json.dumps(sale, default=str)), keep_loaded_header=False)
 
 
+def _one_more_of_the_first_line(order: dict) -> dict:
+    """Order one more of the sale's first line, with its amounts and the order's totals as Cin7 recomputes them."""
+    line = order["Lines"][0]
+    line["Quantity"] = Decimal(line["Quantity"]) + 1
+    line["Total"], line["Tax"] = line_amounts(quantity=line["Quantity"], price=Decimal(str(line["Price"])),
+                                              discount=Decimal(str(line["Discount"])),
+                                              percent=RATES[line["TaxRule"]], inclusive=False)  # fmt: skip
+    order["TotalBeforeTax"], order["Tax"], order["Total"] = task_totals(
+        lines=order["Lines"], charges=order["AdditionalCharges"], inclusive=False
+    )
+    return line
+
+
 def _paid_sale(account, sale_id: str, *, number: str, suffix: str) -> tuple[dict, dict]:
     """A completed copy of the seven-line sale, invoiced and paid in full in Cin7: (the sale, its payment)."""
     sale = _seven_line_sale(account) | {"ID": sale_id, "Status": "COMPLETED"}
@@ -73,14 +86,7 @@ def test_a_sale_edited_credited_for_one_line_and_voided_after_its_invoice_reache
 
     # The first line's quantity is corrected: Cin7 re-authorises the order with new totals.
     sale, order = seven, seven["Order"]
-    line = order["Lines"][0]
-    line["Quantity"] = Decimal(line["Quantity"]) + 1
-    line["Total"], line["Tax"] = line_amounts(quantity=line["Quantity"], price=Decimal(str(line["Price"])),
-                                              discount=Decimal(str(line["Discount"])),
-                                              percent=RATES[line["TaxRule"]], inclusive=False)  # fmt: skip
-    order["TotalBeforeTax"], order["Tax"], order["Total"] = task_totals(
-        lines=order["Lines"], charges=order["AdditionalCharges"], inclusive=False
-    )
+    line = _one_more_of_the_first_line(order)
     _store(account, sale, days=1)
     xrefs = sync_until_idle(mine, xero, source)
     assert xrefs[("invoice", SEVEN_LINE_SALE)] == invoice_id
@@ -191,14 +197,7 @@ def test_a_sale_edited_after_its_payment_reached_xero_needs_attention_and_the_in
     assert paid["Status"] == "PAID" and paid["AmountPaid"] == order["Total"]
 
     # The paid sale's first line is changed in Cin7 afterwards: Xero refuses to edit a paid invoice.
-    line = order["Lines"][0]
-    line["Quantity"] = Decimal(line["Quantity"]) + 1
-    line["Total"], line["Tax"] = line_amounts(quantity=line["Quantity"], price=Decimal(str(line["Price"])),
-                                              discount=Decimal(str(line["Discount"])),
-                                              percent=RATES[line["TaxRule"]], inclusive=False)  # fmt: skip
-    order["TotalBeforeTax"], order["Tax"], order["Total"] = task_totals(
-        lines=order["Lines"], charges=order["AdditionalCharges"], inclusive=False
-    )
+    _one_more_of_the_first_line(order)
     _store(account, sale, days=2)
     sync_until_idle(mine, xero, source, held_allowed=True)
     with tenant_scope(mine):
