@@ -47,9 +47,16 @@ class Command(BaseCommand):
         if not settings.SANDBOX_ENABLED:
             raise CommandError("bench_sync needs the sandbox (SANDBOX_ENABLED).")
         if options["worker"]:
-            result = run_worker(
-                options["run_tenant"], options["mode"], options["worker"], options["after"], options["start"]
-            )
+            args = (options["run_tenant"], options["mode"], options["worker"], options["after"], options["start"])
+            if os.environ.get("BENCH_PROFILE"):
+                # Where the time goes, per worker: BENCH_PROFILE=<dir> writes <dir>/<worker>.prof (cProfile).
+                import cProfile
+
+                profiler = cProfile.Profile()
+                result = profiler.runcall(run_worker, *args)
+                profiler.dump_stats(os.path.join(os.environ["BENCH_PROFILE"], f"{options['worker']}.prof"))
+            else:
+                result = run_worker(*args)
             self.stdout.write(json.dumps(result))
             return
         if options["run_tenant"]:
