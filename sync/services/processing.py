@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from connections.canonical import from_json
 from core.errors import ApplicationError, RetryableError
-from sync.models import InboundEvent
+from core.statistics import statistics_refresh_if_stale
+from sync.models import InboundEvent, SyncJob
 from sync.services.staging import jobs_stage_many
 
 logger = logging.getLogger(__name__)
@@ -145,6 +146,8 @@ def inbound_events_process_pending(*, connection=None, limit: int = 100_000, tra
                 event_ids=ids[start : start + chunk], transport=transport, adapters=adapters
             ).items():
                 counts[status] = counts.get(status, 0) + n
+            # What was just staged in bulk, the drain reads at once (core.statistics).
+            statistics_refresh_if_stale(SyncJob, InboundEvent)
     finally:
         for adapter in adapters.values():
             adapter.close()
