@@ -32,6 +32,7 @@ from connections.providers.xero.reference import xero_reference_items_merge
 from connections.services import connection_mark_needs_reauth, connection_record_activity
 from core import bulk, jsonexact
 from core.errors import ProviderAuthError, RequestError, RetryableError
+from core.statistics import statistics_refresh_if_stale
 from sync.models import AuditEntry, CrossReference, DrainLease, SyncJob
 from sync.services import failures, lost_applications
 from sync.services.backfill_budget import backfill_budget_allows
@@ -181,7 +182,7 @@ def drain_run(
     if not drain_lease_acquire(xero_connection=xero_connection, holder=holder):
         report.busy = True
         return report
-    started = time.monotonic()
+    started = renewed = time.monotonic()
     client = client_factory(xero_connection, transport)
     try:
         while max_batches is None or report.batches < max_batches:
@@ -193,14 +194,22 @@ def drain_run(
             batch = _next_batch(xero_connection)
             if not batch:
                 break
-            _drain_lease_renew(xero_connection=xero_connection, holder=holder)
+            if time.monotonic() - renewed > _lease().total_seconds() / 3:
+                # Renewed well before it runs out, not before every batch: each renewal is a commit of its own.
+                _drain_lease_renew(xero_connection=xero_connection, holder=holder)
+                renewed = time.monotonic()
             stop = _run_batch(client, xero_connection, batch, report, payload_builder)
             report.batches += 1
+            # Every batch moves jobs between states and adds cross-references (core.statistics).
+            statistics_refresh_if_stale(SyncJob, CrossReference)
             if stop:
                 break
     finally:
         client.close()
         drain_lease_release(xero_connection=xero_connection, holder=holder)
+    if report.sent:
+        # Once per run, not per batch: the idle clock counts days.
+        connection_record_activity(connection=xero_connection)
     _alert(xero_connection, report)
     return report
 
@@ -449,11 +458,10 @@ def _run_batch(client, xero_connection, jobs: list[SyncJob], report: DrainReport
             SyncJob.objects.filter(pk__in=name_taken).update(
                 state=State.PENDING, error_code=NAME_TAKEN, next_attempt_at=now
             )
-    _wake_dependants(xero_connection.pk, entity, [j.source_id for j in sendable if j.state == State.DONE], now)
+        _wake_dependants(xero_connection.pk, entity, [j.source_id for j in sendable if j.state == State.DONE], now)
     report.sent += len(sendable)
     report.by_operation[operation] = report.by_operation.get(operation, 0) + len(sendable)
     report.requests_by_operation[operation] = report.requests_by_operation.get(operation, 0) + 1
-    connection_record_activity(connection=xero_connection)
     return False
 
 
@@ -501,8 +509,8 @@ def _match_lost_responses(client, jobs: list[SyncJob], entity: str, report: Drai
     now = timezone.now()
     with transaction.atomic():
         _record_successes(matched, now, AuditEntry.Outcome.MATCHED)
-    if matched:
-        _wake_dependants(matched[0][0].xero_connection_id, entity, [job.source_id for job, _, _ in matched], now)
+        if matched:
+            _wake_dependants(matched[0][0].xero_connection_id, entity, [job.source_id for job, _, _ in matched], now)
     report.matched += len(matched)
     return remaining
 
@@ -586,13 +594,16 @@ def _record_successes(done: list[tuple[SyncJob, str, dict]], now, outcome: str) 
         changed_xrefs,
         ("xero_id", "xero_number", "source_version", "payload_hash", "synced_values", "synced_at"),
     )
-    # What every job shares goes in one statement; only the Xero id differs per job. The payload sent and Xero's
-    # answer are kept once, on the audit entry (a job that fails keeps its payload on itself, for operators).
-    SyncJob.objects.filter(pk__in=[job.pk for job, _, _ in done]).update(
-        state=State.DONE, finished_at=now, lease_expires_at=None, cause="", error_code="", payload=None, response=None
-    )
-    bulk.rows_update(SyncJob, [job for job, _, _ in done], ("xero_id",))
     bulk.rows_insert(AuditEntry, audits)
+    # One statement joined on the primary key: each job row is rewritten once (with its indexes). The payload sent
+    # and Xero's answer are kept once, on the audit entry (a job that fails keeps its payload, for operators).
+    for job, _, _ in done:
+        job.payload = None
+    bulk.rows_update(
+        SyncJob,
+        [job for job, _, _ in done],
+        ("state", "xero_id", "finished_at", "lease_expires_at", "cause", "error_code", "payload", "response"),
+    )
 
 
 def _hash(payload) -> str:
