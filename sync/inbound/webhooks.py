@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from connections.models import Connection
 from core.middleware import error_response
+from core.prepared import connection_check_local
 from sync.inbound.deliveries import HANDLERS, MalformedDelivery
 from sync.inbound.services import webhook_delivery_reject, webhook_delivery_store
 from sync.services.inbox import ConnectionChanged, webhook_stats_count
@@ -99,6 +100,7 @@ def _connection_read(token: str) -> Connection | None:
         return None
     # No tenant scope: the URL names no tenant; the token (256 random bits, globally unique) is the only key, and
     # the connection's own tenant scope is entered as soon as it is known.
+    connection_check_local()
     with db.cursor() as cursor:
         cursor.execute(_CONNECTION_BY_TOKEN, [token, Connection.Status.DISCONNECTED])
         row = cursor.fetchone()
