@@ -15,3 +15,22 @@ threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 keepalive = 30
 # A worker that stops answering (a stuck request) is replaced; Xero gives up on a webhook after 5 s anyway.
 timeout = 30
+
+
+def post_worker_init(worker):
+    """Each worker writes its tally of accepted webhook deliveries about once a second (sync.services.inbox)."""
+    from sync.services.inbox import webhook_counts_flusher_start
+
+    webhook_counts_flusher_start()
+
+
+def worker_exit(server, worker):
+    """A worker that stops (a restart, a deploy) writes the deliveries it has counted and not yet written."""
+    if worker.pid != os.getpid():
+        return  # the master reaping a worker that is already gone: its counts went with it
+    from sync.services.inbox import webhook_counts_flush
+
+    try:
+        webhook_counts_flush()
+    except Exception:
+        server.log.exception("writing the webhook delivery counts at exit failed")

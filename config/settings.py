@@ -173,6 +173,9 @@ STORAGES = {
 # Request bodies: the API refuses anything larger with 413 (core.middleware.BodySizeLimitMiddleware).
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1_048_576)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# Accepted webhook deliveries are counted per process and written at most this many seconds later, in one statement
+# (sync.services.inbox.DeliveryTally); 0 writes each delivery's count at once.
+WEBHOOK_COUNT_SECONDS = env.float("WEBHOOK_COUNT_SECONDS", default=1.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -34,6 +34,17 @@ def fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def fresh_delivery_tally():
+    """Each test starts with no webhook deliveries counted in memory (sync.services.inbox.DeliveryTally): counts a
+    test left unwritten would otherwise be written by a later test, for a connection id it may have reused."""
+    from sync.services.inbox import delivery_tally
+
+    delivery_tally.clear()
+    yield
+    delivery_tally.clear()
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # PBKDF2's deliberate slowness is for production logins, not for thousands of test users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
