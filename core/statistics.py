@@ -8,6 +8,8 @@ switched off; a burst of staging is over by then. So the services that load in b
 a table has changed by more than STALE_SHARE since its last analysis (one catalog read; an ANALYZE only then).
 """
 
+import time
+
 from django.db import connections, router
 
 # Analyse once this many rows, plus this share of the table, changed since the last analysis: often enough that a
@@ -15,6 +17,9 @@ from django.db import connections, router
 # enough that the analyses cost a few per cent of what they save.
 STALE_ROWS = 1000
 STALE_SHARE = 0.2
+# Looked at no more often than this, per process and set of tables: the look itself reads the statistics views.
+CHECK_INTERVAL = 2.0
+_checked: dict[tuple[str, ...], float] = {}
 
 
 def statistics_refresh_if_stale(*models) -> list[str]:
@@ -30,6 +35,10 @@ def statistics_refresh_if_stale(*models) -> list[str]:
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         return []
     tables = [model._meta.db_table for model in models]
+    now = time.monotonic()
+    if now - _checked.get((using, *tables), -CHECK_INTERVAL) < CHECK_INTERVAL:
+        return []
+    _checked[(using, *tables)] = now
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"

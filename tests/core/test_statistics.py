@@ -16,6 +16,7 @@ def postgres(is_postgres, monkeypatch):
     if not is_postgres:
         pytest.skip("planner statistics are PostgreSQL's")
     monkeypatch.setattr(statistics, "STALE_ROWS", 20)
+    monkeypatch.setattr(statistics, "CHECK_INTERVAL", 0)
     _sql("ANALYZE tenants_agency")
 
 
@@ -52,6 +53,15 @@ def test_a_few_changes_do_not_cost_an_analysis(postgres):
     _flush_counters()
 
     assert statistics_refresh_if_stale(Agency) == []
+
+
+def test_the_tables_are_looked_at_once_in_an_interval(postgres, monkeypatch):
+    monkeypatch.setattr(statistics, "CHECK_INTERVAL", 3600)
+    assert statistics_refresh_if_stale(Agency) == []
+    AgencyFactory.create_batch(30)
+    _flush_counters()
+
+    assert statistics_refresh_if_stale(Agency) == []  # looked at a moment ago: not again yet
 
 
 def test_nothing_is_analysed_inside_a_transaction(postgres):
