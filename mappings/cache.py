@@ -1,6 +1,7 @@
 """A cache for one unit of work (a drain batch): mappings and Xero settings are read once, not once per record.
 
-Outside `mapping_cache()` nothing is cached, so a change an admin saves is seen by the next batch.
+Outside `mapping_cache()` nothing is cached, so a change an admin saves is seen by the next batch. (Between blocks,
+mappings.rules.MappingSet re-reads the mappings only when a row of them changed.)
 """
 
 from collections.abc import Callable
