@@ -31,7 +31,7 @@ def _build(jobs, *, own_xrefs, xero_connection) -> list[PayloadResult]:
 
     dependencies = _dependency_ids(jobs)
     refunded = _refunded_orders([job for job in jobs if job.operation == Op.CREDIT_NOTE_CREATE])
-    invoices = _InvoiceState(jobs)
+    invoices = _InvoiceState(jobs, own_xrefs)
     results = []
     for job in jobs:
         record = canonical_record(job)
@@ -133,13 +133,13 @@ class _InvoiceState:
     person does directly in Xero shows up as Xero's refusal instead (sync.services.payloads.refusal_cause).
     """
 
-    def __init__(self, jobs: list[SyncJob]):
+    def __init__(self, jobs: list[SyncJob], own_xrefs: dict[str, CrossReference]):
         from sync.services.drain import canonical_record
 
         orders = set()
         for job in jobs:
-            if job.operation in (Op.INVOICE_UPSERT, Op.INVOICE_VOID):
-                orders.add(job.source_id)
+            if job.operation == Op.INVOICE_VOID or (job.operation == Op.INVOICE_UPSERT and job.source_id in own_xrefs):
+                orders.add(job.source_id)  # a new invoice has nothing applied to it yet: nothing to read
             elif (
                 job.operation in (Op.CREDIT_NOTE_ALLOCATE, Op.PAYMENT_CREATE) and job.depends_on_entity == "credit_note"
             ):
