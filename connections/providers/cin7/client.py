@@ -8,12 +8,13 @@ class Cin7Client(BaseClient):
     """Cin7 Core External API v2."""
 
     provider = PROVIDER
-    # The last answer received, error or not: lets "test connection" tell this system's error body from another
-    # server's page without a second call.
+    # The last answer received when it was an error (None after a success): lets "test connection" tell this system's
+    # error body from another server's page without a second call. A success is not kept: it can be a page of
+    # hundreds of records, which stayed alive while the next page was read.
     last_response: httpx.Response | None = None
 
     def _raise_for_status(self, method, request, response) -> None:
-        self.last_response = response
+        self.last_response = response if response.is_error else None
         super()._raise_for_status(method, request, response)
 
     def auth_headers(self, *, force_refresh: bool = False) -> dict[str, str]:
