@@ -7,6 +7,7 @@ value (JSON-encoded by the dispatcher) or a `RawJSON` built from stored document
 import json
 import re
 from dataclasses import dataclass
+from itertools import chain
 from urllib.parse import unquote
 
 from sandbox.magento import services
@@ -16,8 +17,12 @@ from sandbox.magento.models import CreditMemo, Customer, Invoice, Order, Product
 from sandbox.magento.search import Column, SearchCriteriaError, parse_search_criteria, search
 
 
-class RawJSON(str):
-    """JSON text to send as is."""
+@dataclass(frozen=True, slots=True)
+class RawJSON:
+    """JSON text to send as is. It wraps the text rather than subclassing str: making a str subclass copies the
+    text, and a page of 300 orders is 3.5 MB (in benchmarks the simulator answers inside the caller's process)."""
+
+    text: str
 
 
 def _columns(**kinds) -> dict[str, Column]:
@@ -87,15 +92,16 @@ def _search_response(ctx: Context, model, columns: dict, documents=None, prefilt
         queryset = prefilter(queryset, criteria)
     total, rows = search(queryset, criteria, columns, default_order="pk")
     items = documents(rows) if documents else [row.document for row in rows]
-    return RawJSON(
-        '{"items":['
-        + ",".join(items)
-        + '],"search_criteria":'
-        + json.dumps(criteria.echo)
-        + ',"total_count":'
-        + str(total)
-        + "}"
-    )
+    tail = f'],"search_criteria":{json.dumps(criteria.echo)},"total_count":{total}}}'
+    # One join of the documents themselves: joining the items first and then adding to them made a copy per step.
+    return RawJSON("".join(chain(['{"items":['], _separated(items, ","), [tail])))
+
+
+def _separated(parts: list[str], separator: str):
+    for index, part in enumerate(parts):
+        if index:
+            yield separator
+        yield part
 
 
 def _id(value: str) -> int:

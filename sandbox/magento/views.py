@@ -32,7 +32,7 @@ THROTTLE_RETRY_AFTER = "2"
 
 
 def _json_response(value, status: int = 200) -> HttpResponse:
-    text = value if isinstance(value, RawJSON) else json.dumps(value)
+    text = value.text if isinstance(value, RawJSON) else json.dumps(value)
     return HttpResponse(text, status=status, content_type="application/json; charset=utf-8")
 
 
@@ -120,7 +120,7 @@ def _rest(request, endpoint: str, store_code: str | None) -> HttpResponse:
     ctx = Context(request=request, store=store, view=view, body=_body(request) if route.is_write else None)
     result = route.handler(ctx, *args)
     if "fields" in request.GET and request.GET["fields"].strip():
-        result = apply_fields(json.loads(result) if isinstance(result, RawJSON) else result, request.GET["fields"])
+        result = apply_fields(json.loads(result.text) if isinstance(result, RawJSON) else result, request.GET["fields"])
     response = _json_response(result)
     if decision is not None and decision.drop and route.is_write:
         # The write above is committed (services are atomic); now the answer is lost.
