@@ -51,7 +51,8 @@ def rows_insert(model, rows, *, batch_size: int = BATCH) -> int:
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     statement = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
     prepare = [(f, _preparer(f, connection)) for f in fields]
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+    # The driver's own cursor does the COPY: its errors are raised as Django's (IntegrityError, …) as any query's.
+    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
         for row in rows:
             copy.write_row([to_db(f.pre_save(row, True)) for f, to_db in prepare])
     for row in rows:

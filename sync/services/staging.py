@@ -8,6 +8,7 @@ import hashlib
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -24,6 +25,7 @@ from connections.canonical import (
     to_json,
 )
 from connections.models import Connection
+from core import bulk
 from core.errors import ApplicationError
 from core.money import from_json_number
 from mappings.cache import mapping_cache
@@ -240,8 +242,7 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
         if not effect.create_only:
             # Older versions of the same record that have not been sent are replaced by this one.
             superseded += [job_id for job_id, old_key in unsent.get(record_key, ()) if old_key != key]
-    # Two workers staging the same change race on the unique key; the loser's rows are simply not inserted.
-    SyncJob.objects.bulk_create(new_jobs, ignore_conflicts=True)
+    _jobs_insert(new_jobs)
     if superseded:
         SyncJob.objects.filter(pk__in=superseded, state__in=(State.PENDING, State.NEEDS_ATTENTION)).update(
             state=State.DISCARDED,
@@ -250,6 +251,20 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
         )
     # The discarded void of an order cancelled before invoicing is a record, not work: not reported as staged.
     return [job for job in new_jobs if job.state != State.DISCARDED]
+
+
+def _jobs_insert(jobs: list[SyncJob]) -> None:
+    """Insert new jobs by COPY (core.bulk: a fraction of bulk_create's Python cost for rows carrying JSON).
+
+    Two workers staging the same change race on the unique idempotency key. COPY cannot skip a conflicting row,
+    so when one is found the COPY is rolled back to its savepoint and the rows go in again with INSERT … ON
+    CONFLICT DO NOTHING: the loser's rows are simply not inserted.
+    """
+    try:
+        with transaction.atomic():
+            bulk.rows_insert(SyncJob, jobs)
+    except IntegrityError:
+        SyncJob.objects.bulk_create(jobs, ignore_conflicts=True)
 
 
 def _synced_versions(source_connection: Connection, source_ids) -> dict[tuple[str, str], str]:

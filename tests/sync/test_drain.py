@@ -72,6 +72,36 @@ def test_staging_the_same_record_twice_stages_nothing_new_and_unchanged_records_
         assert SyncJob.objects.exclude(state=State.DISCARDED).count() == len(first)
 
 
+def test_two_workers_staging_the_same_change_store_it_once(world, monkeypatch):
+    from sync.services import staging
+
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=6)
+        a.stage_orders()
+        # The other worker's rows are committed after this one looked for them: it sees none of its keys taken.
+        monkeypatch.setattr(staging.SyncJob.objects, "filter", _hide_taken_keys(staging.SyncJob.objects.filter))
+        stored = {job.idempotency_key for job in SyncJob.objects.all()}
+        missing = SyncJob.objects.filter(entity="invoice").order_by("id").last()
+        missing.delete()  # one change this worker still adds
+
+        again = a.stage_orders()
+
+        # It tried to insert keys the other had stored (its COPY met them and it fell back), and the one missing.
+        assert missing.idempotency_key in {job.idempotency_key for job in again}
+        assert len({job.idempotency_key for job in again} & stored) > 1
+        stored_now = list(SyncJob.objects.values_list("idempotency_key", flat=True))
+        assert sorted(stored_now) == sorted(stored)  # every change once, the missing one restored
+
+
+def _hide_taken_keys(filter_):
+    def filter(*args, **kwargs):
+        if "idempotency_key__in" in kwargs:
+            return filter_(pk__in=[])
+        return filter_(*args, **kwargs)
+
+    return filter
+
+
 def test_a_validation_error_holds_one_record_and_lets_the_rest_through(world):
     with tenant_scope(world.tenant_a1):
         a = World(world.tenant_a1, name="Alpha", store="alpha", orders=4)
