@@ -16,8 +16,9 @@ import select
 from contextlib import contextmanager
 
 import psycopg
-from django.db import connection as db
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+from psycopg import pq
 
 
 class _PreparingCursor(psycopg.Cursor):
@@ -54,6 +55,10 @@ def connection_check_local() -> None:
     third of the database's work per webhook delivery. A readable socket for another reason only costs a reconnect.
     Like Django's check, it runs once per request (close_old_connections re-arms it) and only between transactions.
     """
+    _check_locally(connections[DEFAULT_DB_ALIAS])
+
+
+def _check_locally(db) -> None:
     if db.connection is None or not db.health_check_enabled or db.health_check_done or db.in_atomic_block:
         return
     try:
@@ -68,9 +73,12 @@ def connection_check_local() -> None:
 def prepared_fetchone(sql: str, params: list) -> tuple | None:
     """Run `sql` (PostgreSQL only) as a prepared statement of the current connection; return its first row (None
     when it returns none)."""
+    # The thread's connection itself, not the `django.db.connection` proxy: each attribute read through the proxy
+    # looks the connection up again.
+    db = connections[DEFAULT_DB_ALIAS]
     # What db.cursor() does before it hands out a cursor (reconnect a connection that failed its health check), but
     # checked locally.
-    connection_check_local()
+    _check_locally(db)
     db.ensure_connection()
     connection = db.connection
     raw = _PreparingCursor(connection)
@@ -79,6 +87,7 @@ def prepared_fetchone(sql: str, params: list) -> tuple | None:
     try:
         with wrapper(raw, db) as cursor:
             cursor.execute(sql, params)
-            return cursor.fetchone() if cursor.description else None
+            result = raw.pgresult
+            return cursor.fetchone() if result is not None and result.status == pq.ExecStatus.TUPLES_OK else None
     finally:
         connection.prepare_threshold = None

@@ -102,7 +102,8 @@ class XeroHandler(WebhookHandler):
         key = getattr(settings, "XERO_WEBHOOK_KEY", "")
         if not key:
             return "XERO_WEBHOOK_KEY is not configured"
-        signature = request.headers.get("x-xero-signature", "")
+        # From META: request.headers would first copy every header into a new mapping, on every delivery.
+        signature = request.META.get("HTTP_X_XERO_SIGNATURE", "")
         if not signature:
             return "missing x-xero-signature"
         if not signatures.xero_signature_valid(body=body, signature=signature, key=key):

@@ -1,0 +1,66 @@
+"""POST /webhooks/<provider>/<token>/ answered from the WSGI entry point, past Django's middleware chain.
+
+Every delivery used to pay for the whole request machinery: seven middleware wrappers, URL resolving, WhiteNoise's
+static check, then WebhookShortcutMiddleware skipping the rest. That was a third of the endpoint's own CPU. Here a
+POST whose path has the webhook shape goes straight to the same view (sync.inbound.webhooks.webhook_receive) with
+the same request object, and gets exactly what the middleware above the shortcut would have done for it:
+SecurityMiddleware (the HTTPS redirect and its headers), the body size limit, Django's answer to an exception (404,
+500, logged, got_request_exception), the 4xx/5xx log line, and the request_started and request_finished signals that
+keep database connections fresh. Anything else (another method or path) takes the full handler, and the view is the
+one the test client exercises.
+"""
+
+import re
+
+from django.core import signals
+from django.core.handlers.exception import response_for_exception
+from django.core.handlers.wsgi import WSGIHandler, WSGIRequest, get_path_info, get_script_name
+from django.middleware.security import SecurityMiddleware
+from django.urls import set_script_prefix
+from django.utils.log import log_response
+
+from core.middleware import body_size_refusal
+from sync.inbound.webhooks import webhook_receive
+
+# The route of sync.inbound.urls under /webhooks/ (<slug:provider>/<str:token>/); a test checks they agree.
+WEBHOOK_PATH = re.compile(r"/webhooks/(?P<provider>[-a-zA-Z0-9_]+)/(?P<token>[^/]+)/")
+
+
+class WebhookFastPath:
+    """WSGI application: webhook deliveries answered directly, everything else by Django's handler."""
+
+    def __init__(self, application: WSGIHandler):
+        self.application = application
+        # The project's first middleware, used for what it does to a request and its response; it never calls on.
+        self.security = SecurityMiddleware(self._never_called)
+
+    @staticmethod
+    def _never_called(request):
+        raise AssertionError("SecurityMiddleware is only asked to process the request and the response")
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") != "POST" or not environ.get("PATH_INFO", "").startswith("/webhooks/"):
+            return self.application(environ, start_response)
+        match = WEBHOOK_PATH.fullmatch(get_path_info(environ))  # the path as Django decodes it
+        if match is None:
+            return self.application(environ, start_response)
+        # What WSGIHandler.__call__ and BaseHandler.get_response do around the middleware chain.
+        set_script_prefix(get_script_name(environ))
+        signals.request_started.send(sender=WSGIHandler, environ=environ)
+        request = WSGIRequest(environ)
+        try:
+            response = self.security.process_request(request) or body_size_refusal(request)
+            if response is None:
+                response = webhook_receive(request, match["provider"], match["token"])
+        except Exception as exc:  # noqa: BLE001 - answered as Django answers it (logged, signalled)
+            response = response_for_exception(request, exc)
+        response = self.security.process_response(request, response)
+        response._handler_class = WSGIHandler  # the sender of request_finished when the server closes the response
+        response._resource_closers.append(request.close)
+        if response.status_code >= 400:
+            log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
+        start_response(
+            f"{response.status_code} {response.reason_phrase}",
+            [*response.items(), *(("Set-Cookie", c.output(header="")) for c in response.cookies.values())],
+        )
+        return response
