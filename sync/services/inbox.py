@@ -6,6 +6,7 @@ with the ORM broker enqueued in the same transaction); the delivery is counted i
 (DeliveryTally).
 """
 
+import functools
 import json
 import logging
 import threading
@@ -163,29 +164,39 @@ class ConnectionChanged(Exception):
     organisation or webhook secret. Nothing was stored; the caller reads the connection again."""
 
 
+# Constants are written into the text rather than sent: every parameter is adapted by psycopg on every delivery.
 _DELIVER = f"""
-    WITH live AS (
+    WITH clock AS (
+        SELECT %s::timestamptz AS now
+    ), live AS (
         SELECT id, tenant_id FROM {Connection._meta.db_table}
-        WHERE id = %s AND webhook_token = %s AND status <> %s AND external_account_id = %s
-            AND webhook_secret_ciphertext = %s
+        WHERE id = %s AND webhook_token = %s AND status <> '{Connection.Status.DISCONNECTED}'
+            AND external_account_id = %s AND webhook_secret_ciphertext = %s
     ), inbox_lock AS (
-        SELECT pg_advisory_xact_lock_shared(%s::integer, %s::integer) FROM live
+        SELECT pg_advisory_xact_lock_shared({INBOX_LOCK_NAMESPACE}, (id %% 2147483647)::integer) FROM live
     ), stored AS (
         INSERT INTO {InboundEvent._meta.db_table}
             (tenant_id, connection_id, source, kind, dedupe_key, body, status, reason, attempts, created_at,
              updated_at)
-        SELECT live.tenant_id, live.id, %s, event.kind, event.dedupe_key, event.body::jsonb, %s, '', 0, %s, %s
-        FROM live, (VALUES {{values}}) AS event (kind, dedupe_key, body)
+        SELECT live.tenant_id, live.id, %s, event.kind, event.dedupe_key, event.body::jsonb,
+            '{InboundEvent.Status.RECEIVED}', '', 0, clock.now, clock.now
+        FROM live, clock, (VALUES {{values}}) AS event (kind, dedupe_key, body)
         ON CONFLICT (tenant_id, connection_id, dedupe_key) DO NOTHING
         RETURNING 1
     ), queued AS (
         INSERT INTO {QueuedInboxRun._meta.db_table} (tenant_id, connection_id, created_at, updated_at)
-        SELECT live.tenant_id, live.id, %s, %s FROM live, inbox_lock WHERE EXISTS (SELECT FROM stored)
+        SELECT live.tenant_id, live.id, clock.now, clock.now FROM live, clock, inbox_lock
+        WHERE EXISTS (SELECT FROM stored)
         ON CONFLICT (connection_id) DO NOTHING
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM live), (SELECT count(*) FROM stored), (SELECT count(*) FROM queued)
-"""  # noqa: S608 - our own table names; every value is a parameter
+"""  # noqa: S608 - our own table names and constants; every value is a parameter
+
+
+@functools.cache
+def _deliver_sql(events: int) -> str:
+    return _DELIVER.format(values=", ".join(["(%s, %s, %s)"] * events))
 
 
 def inbound_events_deliver(*, connection: Connection, source: str, events: list[tuple[str, str, object]]) -> int:
@@ -201,26 +212,17 @@ def inbound_events_deliver(*, connection: Connection, source: str, events: list[
     process dies in between, the sweeper requeues the run (a queued run that never started), and the events are
     already safe.
     """
-    now = timezone.now()
-    values = ", ".join(["(%s, %s, %s)"] * len(events))
     params = [
+        timezone.now(),
         connection.pk,
         connection.webhook_token,
-        Connection.Status.DISCONNECTED,
         connection.external_account_id,
         connection.webhook_secret_ciphertext,
-        INBOX_LOCK_NAMESPACE,
-        connection.pk % 2_147_483_647,
         source,
-        InboundEvent.Status.RECEIVED,
-        now,
-        now,
         *(value for kind, key, body in events for value in (kind, key[:128], json.dumps(body))),
-        now,
-        now,
     ]
     # Prepared: planning this statement costs the database more than running it.
-    live, stored, queued = prepared_fetchone(_DELIVER.format(values=values), params)
+    live, stored, queued = prepared_fetchone(_deliver_sql(len(events)), params)
     if not live:
         raise ConnectionChanged
     if queued:

@@ -2,6 +2,7 @@
 Django handler answers them: same status, headers and body, same rows stored, same counters."""
 
 import json
+import time
 import uuid
 
 import httpx
@@ -24,8 +25,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _keep_the_test_transaction():
-    """As Django's test client does: the entry point sends request_started and request_finished, whose
-    close_old_connections would close the connection holding the test's transaction."""
+    """As Django's test client does during a request: close_old_connections, sent by the full handler's signals and
+    called by the fast path, would close the connection that holds the test's transaction."""
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
     yield
@@ -56,7 +57,8 @@ def _send(application, method: str, path: str, body: bytes = b"", headers: dict 
 
 def _both(method: str, path: str, body: bytes = b"", headers: dict | None = None, scheme="http"):
     """The answer of the fast path and of Django's full handler to the same request (the fast path first)."""
-    fast = _send(WebhookFastPath(WSGIHandler()), method, path, body, headers, scheme)
+    fast_path = WebhookFastPath(WSGIHandler(), connection_upkeep=lambda: None)  # see _keep_the_test_transaction
+    fast = _send(fast_path, method, path, body, headers, scheme)
     django = _send(WSGIHandler(), method, path, body, headers, scheme)
     assert fast == django
     return fast
@@ -168,3 +170,28 @@ def test_the_fast_path_takes_exactly_the_paths_the_route_takes(path):
     if routed:
         assert match.kwargs == fast.groupdict()
     assert WEBHOOK_PATH.fullmatch(reverse("webhooks:receive", args=["xero", "tok_en-1"]))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_delivery_keeps_the_database_connection_up_as_any_request_does(mine):
+    """close_old_connections before and after the delivery, as request_started and request_finished would."""
+    from django.db import connection
+
+    path = f"/webhooks/xero/{mine.webhook_token}/"
+    connection.ensure_connection()
+    connection.close_at = time.monotonic() - 1  # past CONN_MAX_AGE: replaced before the delivery's statement
+    old = connection.connection
+    body = xero_invoice_delivery(ORG)
+    assert _send(wsgi.application, "POST", path, body, _signed(body))[0] == 200
+    assert connection.connection is not None and connection.connection is not old
+
+    max_age = connection.settings_dict["CONN_MAX_AGE"]
+    connection.settings_dict["CONN_MAX_AGE"] = 0  # a connection per request: closed once it is answered
+    try:
+        connection.close()
+        body = xero_invoice_delivery(ORG)
+        assert _send(wsgi.application, "POST", path, body, _signed(body))[0] == 200
+        assert connection.connection is None
+    finally:
+        connection.settings_dict["CONN_MAX_AGE"] = max_age
+    assert len(_stored(mine)) == 2
