@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
@@ -20,7 +20,7 @@ from sandbox.limits import window_hit, window_release
 from sandbox.models import FaultProfile
 from sandbox.xero import errors, spec
 from sandbox.xero.models import Grant, IdempotentResponse, Organisation
-from sandbox.xero.services.auth import AccessDenied, access_token_resolve, connection_for
+from sandbox.xero.services.auth import AccessDenied, api_access_resolve
 from sandbox.xero.wire import loads
 
 SYSTEM = "xero"
@@ -119,18 +119,15 @@ def handle(request, path: str, handler) -> HttpResponse:
 
 def _handle(request, path: str, handler) -> HttpResponse:
     try:
-        grant = access_token_resolve(authorization=request.headers.get("Authorization"))
+        tenant_id = uuid.UUID(request.headers.get("xero-tenant-id", "").strip())
+    except ValueError:
+        tenant_id = None  # still 401 before 403: the token is checked first
+    try:
+        grant, org = api_access_resolve(authorization=request.headers.get("Authorization"), tenant_id=tenant_id)
     except AccessDenied as exc:
         return errors.unauthorized(exc.detail, expired=exc.expired)
-    tenant_header = request.headers.get("xero-tenant-id", "").strip()
-    try:
-        tenant_id = uuid.UUID(tenant_header)
-    except ValueError:
+    if org is None:
         return errors.forbidden()
-    connection = connection_for(grant=grant, tenant_id=tenant_id)
-    if connection is None:
-        return errors.forbidden()
-    org = connection.organisation
     account = str(org.tenant_id)
     decision = fault_decision(system=SYSTEM, account=account, is_write=request.method in WRITE_METHODS)
     if decision.outage:
@@ -183,20 +180,42 @@ def _handle(request, path: str, handler) -> HttpResponse:
             window_release(system=SYSTEM, account=account, bucket="concurrent")
 
 
-def _run(call: Call, handler) -> HttpResponse:
+def _run(call: Call, handler, remember=None) -> HttpResponse:
+    """The handler in one transaction; `remember(response)` runs in the same transaction when the handler answers
+    (one commit, not two), or on its own after an error rolled the handler back."""
     from sandbox.xero.query import QueryError
 
     try:
+        # A read writes no WAL and waits for none: only writes are worth the statement.
+        asynchronous = not connection.in_atomic_block and call.method in WRITE_METHODS
         with transaction.atomic():
-            return handler(call)
+            if asynchronous:
+                _commit_without_waiting()
+            response = handler(call)
+            if remember is not None:
+                remember(response)
+            return response
     except errors.NotFound:
-        return errors.not_found()
+        response = errors.not_found()
     except errors.RequestInvalid as exc:
-        return errors.validation_exception(message=exc.message)
+        response = errors.validation_exception(message=exc.message)
     except errors.ElementInvalid as exc:
-        return errors.validation_exception(elements=[{"ValidationErrors": [{"Message": m} for m in exc.messages]}])
+        response = errors.validation_exception(elements=[{"ValidationErrors": [{"Message": m} for m in exc.messages]}])
     except QueryError as exc:
-        return errors.validation_exception(message=str(exc))
+        response = errors.validation_exception(message=str(exc))
+    if remember is not None:
+        remember(response)
+    return response
+
+
+def _commit_without_waiting() -> None:
+    """The simulator stands for a remote system whose durability is not ours: its transactions need not wait for
+    their WAL to reach the disk (a crash may lose the last few simulated writes, never corrupt anything). Only for a
+    transaction the simulator itself started: in process it shares the caller's connection, and a caller's own
+    transaction (our tables) keeps its synchronous commit."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def _idempotent(call: Call, handler) -> HttpResponse:
@@ -208,19 +227,25 @@ def _idempotent(call: Call, handler) -> HttpResponse:
         return errors.validation_exception(message="Idempotency-Key must be between 1 and 128 characters.")
     now = timezone.now()
     fingerprint = _fingerprint(request)
-    IdempotentResponse.objects.filter(org=call.org, key=key, created_at__lte=now - IDEMPOTENCY_TTL).delete()
     remembered = IdempotentResponse.objects.filter(org=call.org, key=key).first()
+    if remembered is not None and remembered.created_at <= now - IDEMPOTENCY_TTL:
+        # Expired: forgotten, and this request runs as new.
+        IdempotentResponse.objects.filter(pk=remembered.pk).delete()
+        remembered = None
     if remembered is not None:
         if remembered.fingerprint != fingerprint:
             return errors.validation_exception(
                 message="The Idempotency-Key has already been used with a different request."
             )
         return HttpResponse(bytes(remembered.body), status=remembered.status, content_type=remembered.content_type)
-    response = _run(call, handler)
-    if response.status_code < 500:
-        try:
-            with transaction.atomic():
-                IdempotentResponse.objects.create(
+
+    def remember(response: HttpResponse) -> None:
+        if response.status_code >= 500:
+            return
+        # A concurrent twin may have stored its answer first; ours is equivalent, and the handler's writes stand.
+        IdempotentResponse.objects.bulk_create(
+            [
+                IdempotentResponse(
                     org=call.org,
                     key=key,
                     fingerprint=fingerprint,
@@ -229,6 +254,8 @@ def _idempotent(call: Call, handler) -> HttpResponse:
                     content_type=response.get("Content-Type", "application/json"),
                     created_at=now,
                 )
-        except IntegrityError:
-            pass  # a concurrent twin stored its answer first; ours is equivalent
-    return response
+            ],
+            ignore_conflicts=True,
+        )
+
+    return _run(call, handler, remember)
