@@ -174,7 +174,7 @@ def _build_line(
             )
     line.tax_type = tax_type if line_amount_types != "NoTax" else (tax_type or "NONE")
     computed = line_tax(
-        line_amount=line.line_amount, rate_percent=TaxCalc(rate).effective_rate(), line_amount_types=line_amount_types
+        line_amount=line.line_amount, rate_percent=ws.effective_rate(rate), line_amount_types=line_amount_types
     )
     if data.get("TaxAmount") is not None and line_amount_types != "NoTax":
         # Xero lets a caller override the calculated tax of a line (e.g. to match the source system).

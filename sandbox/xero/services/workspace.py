@@ -18,9 +18,12 @@ Case-insensitive names are compared with `fold`, a per-character upper-casing li
 """
 
 from contextlib import contextmanager
+from decimal import Decimal
 from functools import lru_cache
 
-from django.db.models import Q, prefetch_related_objects
+from django.db.models import Q, Value, prefetch_related_objects
+from django.db.models.functions import Upper
+from django.db.models.lookups import In
 
 from core import bulk
 from sandbox.xero.models import (
@@ -86,6 +89,8 @@ class Workspace:
         self.read_lines = True  # read a document's lines with it (payments never look at them)
         # Reference data, read on first use.
         self._accounts: list[Account] | None = None
+        self._accounts_by_code: dict[str, Account] | None = None
+        self._effective_rates: dict[int, Decimal] = {}
         self._tax_rates: dict[str, TaxRate] | None = None
         self._tracking: list[TrackingCategory] | None = None
         self._currencies: set[str] | None = None
@@ -105,6 +110,7 @@ class Workspace:
         self._events: list[dict] = []
         self._pending_lines: dict = {}
         self._written: set[tuple] = set()
+        self._created: set[tuple] = set()  # (model, pk) of the rows this request inserted
         self._stage: _Stage | None = None
 
     # Reference data ------------------------------------------------------------------------------------------
@@ -115,8 +121,11 @@ class Workspace:
         return self._accounts
 
     def account_by_code(self, code) -> Account | None:
-        code = str(code)
-        return next((a for a in self.accounts() if a.code == code), None)
+        if self._accounts_by_code is None:
+            self._accounts_by_code = {}
+            for account in self.accounts():
+                self._accounts_by_code.setdefault(account.code, account)  # lowest pk first, as the scan found it
+        return self._accounts_by_code.get(str(code))
 
     def account_by_id(self, value) -> Account | None:
         pk = parse_pk(Account, value, strict=True)
@@ -127,6 +136,16 @@ class Workspace:
             rates = TaxRate.objects.filter(org=self.org).prefetch_related("components").order_by("-pk")
             self._tax_rates = {r.tax_type: r for r in rates}  # lowest pk wins, as .first() would
         return self._tax_rates.get(str(tax_type))
+
+    def effective_rate(self, rate: TaxRate | None) -> Decimal:
+        """TaxCalc(rate).effective_rate(), once per rate: a batch's lines share a handful of rates."""
+        from sandbox.xero.services.documents import TaxCalc
+
+        if rate is None:
+            return TaxCalc(None).effective_rate()
+        if rate.pk not in self._effective_rates:
+            self._effective_rates[rate.pk] = TaxCalc(rate).effective_rate()
+        return self._effective_rates[rate.pk]
 
     def tracking_categories(self) -> list[TrackingCategory]:
         """The ACTIVE categories with their options, in primary key order."""
@@ -170,8 +189,10 @@ class Workspace:
             query |= Q(id__in=ids)
         if numbers:
             query |= Q(contact_number__in=numbers)
-        for name in names:
-            query |= Q(name__iexact=name, status="ACTIVE")
+        if names:
+            # name__iexact for each name, as one IN: the database upper-cases each row's name once, not once per
+            # name (50 names over an organisation's thousands of contacts cost 30 ms as ORed comparisons).
+            query |= Q(In(Upper("name"), [Upper(Value(name)) for name in names]), status="ACTIVE")
         if query:
             self._keep(Contact.objects.filter(org=self.org).filter(query))
 
@@ -262,7 +283,11 @@ class Workspace:
             if lines is None:
                 lines = list(doc.lines.all())
             # Rendering iterates doc.lines.all(): the prefetch cache is what it reads.
-            doc.__dict__.setdefault("_prefetched_objects_cache", {})["lines"] = lines
+            cache = doc.__dict__.setdefault("_prefetched_objects_cache", {})
+            cache["lines"] = lines
+            if (type(doc), doc.pk) in self._created:
+                # Created by this request, which writes no payment or allocation: it has none to read.
+                cache["payments"], cache["allocations"] = [], []
         other = "credit_note" if docs and isinstance(docs[0], Invoice) else "invoice"
         prefetch_related_objects(docs, "payments", f"allocations__{other}")
 
@@ -310,7 +335,9 @@ class Workspace:
     def items_coded(self, code, *, exclude_id=None) -> list[Item]:
         code = str(code)
         self.items_load(codes=[code])
-        return self.known(Item, lambda i: i.code == code and i.pk != exclude_id)
+        # known(Item, …) without a call per row: asked once per line, over every item the batch's lines name.
+        found = [i for i in self._rows[Item].values() if i.code == code and i.pk != exclude_id]
+        return sorted(found, key=lambda row: row.pk) if len(found) > 1 else found
 
     # The in-memory savepoint ---------------------------------------------------------------------------------
 
@@ -402,6 +429,7 @@ class Workspace:
 
         new = self._new
         created = {id(o) for o in new}
+        self._created.update((type(o), o.pk) for o in new)
         for model in (Contact, Item, Invoice, CreditNote):
             rows_insert(model, [o for o in new if type(o) is model])
         self._update(list(self._dirty.values()))
