@@ -59,6 +59,17 @@ def parse_pk(model, value, *, strict: bool = False):
         return None
 
 
+def _by_pk(rows: list) -> list:
+    """`rows` lowest primary key first, as known() returns them. The lookups by name, number and code filter with a
+    comprehension rather than known()'s call per row: they run once or twice per element (or line) over every
+    row the batch knows."""
+    return sorted(rows, key=lambda row: row.pk) if len(rows) > 1 else rows
+
+
+def _lowest(rows: list):
+    return _by_pk(rows)[0] if rows else None
+
+
 def _fields(model) -> list:
     return [f for f in model._meta.concrete_fields if not f.primary_key]
 
@@ -200,19 +211,26 @@ class Workspace:
         pk = parse_pk(Contact, value, strict=strict)
         if pk is None:
             return None
-        self.contacts_load(ids=[pk])
+        if pk not in self._rows[Contact]:  # a known row is the one a read by id would find
+            self.contacts_load(ids=[pk])
         return self._rows[Contact].get(pk)
 
     def contact_by_number(self, number) -> Contact | None:
         number = str(number)
         self.contacts_load(numbers=[number])
-        return next(iter(self.known(Contact, lambda c: c.contact_number == number)), None)
+        return _lowest([c for c in self._rows[Contact].values() if c.contact_number == number])
 
     def contacts_named(self, name: str, *, exclude_id=None) -> list[Contact]:
         """ACTIVE contacts whose name equals `name` ignoring case."""
         self.contacts_load(names=[name])
         key = fold(name)
-        return self.known(Contact, lambda c: c.status == "ACTIVE" and c.pk != exclude_id and fold(c.name) == key)
+        return _by_pk(
+            [
+                c
+                for c in self._rows[Contact].values()
+                if c.status == "ACTIVE" and c.pk != exclude_id and fold(c.name) == key
+            ]
+        )
 
     def contact_number_taken(self, number: str, *, exclude_id) -> bool:
         self.contacts_load(numbers=[number])
@@ -253,7 +271,8 @@ class Workspace:
         pk = parse_pk(model, value, strict=strict)
         if pk is None:
             return None
-        self.documents_load(model, ids=[pk])
+        if pk not in self._rows[model]:  # a known row is the one a read by id would find
+            self.documents_load(model, ids=[pk])
         return self._rows[model].get(pk)
 
     def documents_numbered(self, model, number, *, exclude_id=None) -> list:
@@ -261,8 +280,12 @@ class Workspace:
         column = "invoice_number" if model is Invoice else "credit_note_number"
         number = str(number)
         self.documents_load(model, numbers=[number])
-        return self.known(
-            model, lambda d: getattr(d, column) == number and d.status != "DELETED" and d.pk != exclude_id
+        return _by_pk(
+            [
+                d
+                for d in self._rows[model].values()
+                if getattr(d, column) == number and d.status != "DELETED" and d.pk != exclude_id
+            ]
         )
 
     def document_lines(self, doc) -> list[LineItem]:
@@ -335,9 +358,7 @@ class Workspace:
     def items_coded(self, code, *, exclude_id=None) -> list[Item]:
         code = str(code)
         self.items_load(codes=[code])
-        # known(Item, …) without a call per row: asked once per line, over every item the batch's lines name.
-        found = [i for i in self._rows[Item].values() if i.code == code and i.pk != exclude_id]
-        return sorted(found, key=lambda row: row.pk) if len(found) > 1 else found
+        return _by_pk([i for i in self._rows[Item].values() if i.code == code and i.pk != exclude_id])
 
     # The in-memory savepoint ---------------------------------------------------------------------------------
 
