@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
-from sandbox.faults import drop_response, fault_decision
+from sandbox.faults import commits_alone, drop_response, fault_decision
 from sandbox.limits import window_hit, window_release
 from sandbox.models import FaultProfile
 from sandbox.xero import errors, spec
@@ -187,7 +187,7 @@ def _run(call: Call, handler, remember=None) -> HttpResponse:
 
     try:
         # A read writes no WAL and waits for none: only writes are worth the statement.
-        asynchronous = not connection.in_atomic_block and call.method in WRITE_METHODS
+        asynchronous = commits_alone() and call.method in WRITE_METHODS
         with transaction.atomic():
             if asynchronous:
                 _commit_without_waiting()
@@ -211,11 +211,9 @@ def _run(call: Call, handler, remember=None) -> HttpResponse:
 def _commit_without_waiting() -> None:
     """The simulator stands for a remote system whose durability is not ours: its transactions need not wait for
     their WAL to reach the disk (a crash may lose the last few simulated writes, never corrupt anything). Only for a
-    transaction the simulator itself started: in process it shares the caller's connection, and a caller's own
-    transaction (our tables) keeps its synchronous commit."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
+    transaction the simulator itself started (sandbox.faults.commits_alone, asked before it began)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def _idempotent(call: Call, handler) -> HttpResponse:
