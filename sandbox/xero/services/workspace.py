@@ -38,6 +38,7 @@ from sandbox.xero.models import (
     TaxRate,
     TrackingCategory,
 )
+from sandbox.xero.services.reference import Reference, reference_get
 from sandbox.xero.services.rows import rows_insert, rows_update
 
 NUMBER_WINDOW = 100
@@ -98,7 +99,8 @@ class Workspace:
         self.on_segment_end = self.flush
         self.lock_documents = False  # payments read the documents they change FOR UPDATE
         self.read_lines = True  # read a document's lines with it (payments never look at them)
-        # Reference data, read on first use.
+        # Reference data, read on first use (accounts, tax rates and currencies through services/reference.py).
+        self._kept_reference: Reference | None | bool = False
         self._accounts: list[Account] | None = None
         self._accounts_by_code: dict[str, Account] | None = None
         self._effective_rates: dict[int, Decimal] = {}
@@ -126,9 +128,18 @@ class Workspace:
 
     # Reference data ------------------------------------------------------------------------------------------
 
+    def _reference(self) -> Reference | None:
+        if self._kept_reference is False:
+            self._kept_reference = reference_get(org=self.org)
+        return self._kept_reference
+
     def accounts(self) -> list[Account]:
         if self._accounts is None:
-            self._accounts = list(Account.objects.filter(org=self.org).order_by("pk"))
+            reference = self._reference()
+            if reference is not None:
+                self._accounts = reference.accounts
+            else:
+                self._accounts = list(Account.objects.filter(org=self.org).order_by("pk"))
         return self._accounts
 
     def account_by_code(self, code) -> Account | None:
@@ -144,8 +155,12 @@ class Workspace:
 
     def tax_rate(self, tax_type) -> TaxRate | None:
         if self._tax_rates is None:
-            rates = TaxRate.objects.filter(org=self.org).prefetch_related("components").order_by("-pk")
-            self._tax_rates = {r.tax_type: r for r in rates}  # lowest pk wins, as .first() would
+            reference = self._reference()
+            if reference is not None:
+                self._tax_rates = reference.tax_rates
+            else:
+                rates = TaxRate.objects.filter(org=self.org).prefetch_related("components").order_by("-pk")
+                self._tax_rates = {r.tax_type: r for r in rates}  # lowest pk wins, as .first() would
         return self._tax_rates.get(str(tax_type))
 
     def effective_rate(self, rate: TaxRate | None) -> Decimal:
@@ -165,9 +180,13 @@ class Workspace:
             self._tracking = list(active.order_by("pk"))
         return self._tracking
 
-    def currency_codes(self) -> set[str]:
+    def currency_codes(self) -> set[str] | frozenset[str]:
         if self._currencies is None:
-            self._currencies = set(self.org.currencies.values_list("code", flat=True))
+            reference = self._reference()
+            if reference is not None:
+                self._currencies = reference.currency_codes
+            else:
+                self._currencies = set(self.org.currencies.values_list("code", flat=True))
         return self._currencies
 
     # Rows the batch refers to -------------------------------------------------------------------------------

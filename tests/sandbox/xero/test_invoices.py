@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 
+from sandbox.xero.models import Account, TaxComponent
 from tests.sandbox.xero.conftest import invoice_body
 
 
@@ -200,3 +201,17 @@ def test_credit_note_totals_and_numbering(org_a, contact_id):
     note = org_a.put("CreditNotes", {"CreditNotes": [body]}).json()["CreditNotes"][0]
     assert note["CreditNoteNumber"] == "CN-0001"
     assert note["TotalTax"] == 0.22 and note["Total"] == 2.32 and note["RemainingCredit"] == 2.32
+
+
+def test_settings_changed_between_two_batches_apply_to_the_second(org_a, make_invoice, contact_id):
+    # A process keeps an organisation's accounts and tax rates between requests: a change made since (here by
+    # another writer, straight in the database) must apply to the very next batch.
+    assert make_invoice(_line("100"))["TotalTax"] == 10.0
+    TaxComponent.objects.filter(tax_rate__org__tenant_id=org_a.tenant_id, tax_rate__tax_type="OUTPUT").update(
+        rate=Decimal("15")
+    )
+    assert make_invoice(_line("100"))["TotalTax"] == 15.0
+    Account.objects.filter(org__tenant_id=org_a.tenant_id, code="200").update(status="ARCHIVED")
+    refused = org_a.put("Invoices", {"Invoices": [invoice_body(contact_id, _line("100"))]})
+    assert refused.status_code == 400
+    assert "Account code '200'" in refused.json()["Elements"][0]["ValidationErrors"][0]["Message"]
