@@ -77,10 +77,27 @@ def _default(value):
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+_MARKED_NUMBER = re.compile(r'"\\u0000num:(-?[0-9.E+-]+)"')
+
+
 def dumps(data) -> bytes:
     """JSON with Decimals written as numbers exactly as quantised (10.50 stays 10.50)."""
-    text = json.dumps(data, default=_default, ensure_ascii=False)
-    text = re.sub(r'"\\u0000num:(-?[0-9.E+-]+)"', r"\1", text)
+    numbers = 0
+
+    def default(value):
+        nonlocal numbers
+        if isinstance(value, Decimal) and value.is_finite():
+            numbers += 1
+        return _default(value)
+
+    text = json.dumps(data, default=default, ensure_ascii=False)
+    if text.count("\\u0000") == numbers:
+        # Every \u0000 in the text opens one of our numbers, "\u0000num:<digits>": unquoting each with plain string
+        # operations is what the expression below does, at a fraction of its cost on a batch's 100 KB.
+        head, *numbered = text.split('"\\u0000num:')
+        text = head + "".join(part.replace('"', "", 1) for part in numbered)
+    else:  # some text carries a \u0000 of its own
+        text = _MARKED_NUMBER.sub(r"\1", text)
     return text.encode("utf-8")
 
 
