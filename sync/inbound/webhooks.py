@@ -116,6 +116,15 @@ class _ReadAgain(Exception):
 @csrf_exempt
 @require_POST
 def webhook_receive(request, provider: str, token: str):
+    response = _answer(request, provider, token)
+    # As CommonMiddleware sets it on every other page (webhooks skip it): without it gunicorn answers chunked, with
+    # one more write per delivery for the empty last chunk.
+    if not response.has_header("Content-Length"):
+        response.headers["Content-Length"] = str(len(response.content))
+    return response
+
+
+def _answer(request, provider: str, token: str):
     handler = HANDLERS.get(provider)
     if handler is None:
         return _not_found()

@@ -1,7 +1,7 @@
 """POST /webhooks/<provider>/<token>/ answered from the WSGI entry point, past Django's middleware chain.
 
 Every delivery used to pay for the whole request machinery: seven middleware wrappers, URL resolving, WhiteNoise's
-static check, then WebhookShortcutMiddleware skipping the rest. That was a third of the endpoint's own CPU. Here a
+static check, then WebhookShortcutMiddleware skipping the rest: a third of the CPU a delivery cost in-process. Here a
 POST whose path has the webhook shape goes straight to the same view (sync.inbound.webhooks.webhook_receive) with
 the same request object, and gets exactly what the middleware above the shortcut would have done for it:
 SecurityMiddleware (the HTTPS redirect and its headers), the body size limit, Django's answer to an exception (404,
