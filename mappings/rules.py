@@ -16,6 +16,7 @@ from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 
 from connections.canonical import LineKind, Order, OrderLine, TaxKey
 from connections.models import Connection
+from core.kept import KeptReads
 from mappings.cache import cached
 from mappings.models import (
     AccountRule,
@@ -94,45 +95,25 @@ def external_contact_number(*, source_connection: Connection, source_id: str) ->
     return prefix + "H" + hashlib.sha256(source_id.encode()).hexdigest()[:32]
 
 
-# The mapping models MappingSet reads, with their rows' versions in the fingerprint.
-_MAPPING_MODELS = (
-    TaxMapping,
-    AccountRule,
-    PaymentAccountMapping,
-    TrackingMapping,
-    ItemMapping,
-    FieldTransform,
-    PostingPolicy,
-    ContactPolicy,
-    SystemOfRecord,
-)
-# Source connection id -> (fingerprint, MappingSet), in this process (a few per tenant).
-_last_read: dict[int, tuple[str, "MappingSet"]] = {}
-
-
-def _mappings_fingerprint(tenant_id: int) -> str | None:
-    """A digest of every mapping row of the tenant and its version, in one query (PostgreSQL; None elsewhere).
-
-    A row's xmin changes with every write that commits, and its ctid with every write inside one transaction,
-    so an insert, an update (by save() or a bulk update) or a delete changes the digest.
-    """
+def _mapping_sources() -> list[str]:
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-        return None
-    tables = [connection.ops.quote_name(model._meta.db_table) for model in _MAPPING_MODELS]
-    parts = " UNION ALL ".join(
-        f"SELECT {n} AS t, id, xmin::text AS x, ctid::text AS c FROM {table} WHERE tenant_id = %s"  # noqa: S608
-        for n, table in enumerate(tables)
+    models = (
+        TaxMapping,
+        AccountRule,
+        PaymentAccountMapping,
+        TrackingMapping,
+        ItemMapping,
+        FieldTransform,
+        PostingPolicy,
+        ContactPolicy,
+        SystemOfRecord,
     )
-    with connection.cursor() as cursor:
-        # Only table names from model metadata are formatted in; the tenant is a parameter.
-        cursor.execute(
-            f"SELECT md5(coalesce(string_agg(t || ':' || id || ':' || x || ':' || c, ',' ORDER BY t, id), ''))"  # noqa: S608
-            f" FROM ({parts}) AS rows",
-            [tenant_id] * len(_MAPPING_MODELS),
-        )
-        return cursor.fetchone()[0]
+    return [f"FROM {connection.ops.quote_name(m._meta.db_table)} r WHERE r.tenant_id = %s" for m in models]
+
+
+# Per source connection, in this process: a few per tenant.
+_kept_mappings = KeptReads(_mapping_sources, keep=256)
 
 
 @dataclass(frozen=True)
@@ -161,26 +142,16 @@ class MappingSet:
     @classmethod
     def load(cls, source_connection: Connection) -> "MappingSet":
         """The source connection's mappings (looked at once per mapping_cache() block)."""
-        return cached(("mappings", source_connection.pk), lambda: cls._read_if_changed(source_connection))
+        return cached(("mappings", source_connection.pk), lambda: cls._kept_or_read(source_connection))
 
     @classmethod
-    def _read_if_changed(cls, source_connection: Connection) -> "MappingSet":
-        """The mappings as this process last read them while no row of them has changed, else read anew.
-
-        The drain builds every batch from the mappings: reading them is nine queries and an instance per row, while
-        telling whether any changed is one (_mappings_fingerprint). An admin's save is seen by the next batch all
-        the same. The fingerprint is taken before the read, so a save landing in between makes the next batch read
-        again rather than keep what it missed.
-        """
-        fingerprint = _mappings_fingerprint(source_connection.tenant_id)
-        if fingerprint is None:
-            return cls._read(source_connection)
-        held = _last_read.get(source_connection.pk)
-        if held is not None and held[0] == fingerprint:
-            return held[1]
-        mappings = cls._read(source_connection)
-        _last_read[source_connection.pk] = (fingerprint, mappings)
-        return mappings
+    def _kept_or_read(cls, source_connection: Connection) -> "MappingSet":
+        """The mappings as this process last read them while none of the tenant's mapping rows changed (core.kept):
+        the drain builds every batch from them, and one digest query replaces nine reads and an instance per row.
+        An admin's save is seen by the next batch all the same."""
+        return _kept_mappings.get(
+            source_connection.pk, lambda: cls._read(source_connection), rows=source_connection.tenant_id
+        )
 
     @classmethod
     def _read(cls, source_connection: Connection) -> "MappingSet":

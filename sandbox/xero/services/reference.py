@@ -1,24 +1,16 @@
 """An organisation's reference data (accounts, tax rates with their components, currencies), kept by the process
-between requests and used only while the database holds exactly those rows.
+between requests while the database holds exactly those rows (core.kept).
 
-Every batch of invoices or payments reads them, and reading them costs four queries and a prefetch. Here a request
-asks PostgreSQL for a digest of the rows instead (one statement over a few dozen rows: the text of every column of
-every row, so any change by any process, committed or made earlier in the caller's transaction, changes it) and
-reads them again only when it differs from the one they were read with. Nothing writes through the instances
-(the settings services read and save their own), so requests can share them. Other databases read them per
-request, as before.
+Every batch of invoices or payments reads them, and reading them costs four queries and a prefetch. Nothing writes
+through the instances (the settings services read and save their own), so requests can share them.
 """
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from django.db import connection
 
+from core.kept import KeptReads
 from sandbox.xero.models import Account, Currency, Organisation, TaxComponent, TaxRate
-
-# Organisations whose reference data a process keeps (a drain serves one; a web worker a few).
-KEPT = 64
 
 
 @dataclass(frozen=True)
@@ -28,8 +20,20 @@ class Reference:
     currency_codes: frozenset[str]
 
 
-_lock = threading.Lock()
-_kept: "OrderedDict[int, tuple[str, Reference]]" = OrderedDict()
+def _sources() -> list[str]:
+    account, rate, component, currency = (
+        connection.ops.quote_name(m._meta.db_table) for m in (Account, TaxRate, TaxComponent, Currency)
+    )
+    return [
+        f"FROM {account} r WHERE r.org_id = %s",
+        f"FROM {rate} r WHERE r.org_id = %s",
+        f"FROM {component} r JOIN {rate} t ON t.id = r.tax_rate_id WHERE t.org_id = %s",
+        f"FROM {currency} r WHERE r.org_id = %s",
+    ]
+
+
+# Organisations whose reference data a process keeps (a drain serves one; a web worker a few).
+_kept = KeptReads(_sources, keep=64)
 
 
 def reference_get(*, org: Organisation) -> Reference | None:
@@ -37,21 +41,7 @@ def reference_get(*, org: Organisation) -> Reference | None:
     it with (not PostgreSQL): the caller reads it itself."""
     if connection.vendor != "postgresql":
         return None
-    digest = _digest(org)
-    with _lock:
-        kept = _kept.get(org.pk)
-        if kept is not None and kept[0] == digest:
-            _kept.move_to_end(org.pk)
-            return kept[1]
-    reference = _read(org)
-    # Read after the digest: a change committed in between makes the next request read again, never keeps a
-    # stale set (the digest kept is the older one).
-    with _lock:
-        _kept[org.pk] = (digest, reference)
-        _kept.move_to_end(org.pk)
-        while len(_kept) > KEPT:
-            _kept.popitem(last=False)
-    return reference
+    return _kept.get(org.pk, lambda: _read(org))
 
 
 def _read(org: Organisation) -> Reference:
@@ -61,25 +51,3 @@ def _read(org: Organisation) -> Reference:
         tax_rates={r.tax_type: r for r in rates},  # lowest pk wins, as .first() would
         currency_codes=frozenset(org.currencies.values_list("code", flat=True)),
     )
-
-
-def _digest(org: Organisation) -> str:
-    if _DIGEST_SQL.get("sql") is None:
-        quote = connection.ops.quote_name
-        account, rate, component, currency = (
-            quote(m._meta.db_table) for m in (Account, TaxRate, TaxComponent, Currency)
-        )
-        _DIGEST_SQL["sql"] = (
-            "SELECT md5(concat_ws('|', "  # noqa: S608 - only table names are formatted in
-            f"(SELECT string_agg(a::text, ',' ORDER BY a.id) FROM {account} a WHERE a.org_id = %s), "
-            f"(SELECT string_agg(r::text, ',' ORDER BY r.id) FROM {rate} r WHERE r.org_id = %s), "
-            f"(SELECT string_agg(c::text, ',' ORDER BY c.id) FROM {component} c "
-            f"JOIN {rate} r ON r.id = c.tax_rate_id WHERE r.org_id = %s), "
-            f"(SELECT string_agg(y::text, ',' ORDER BY y.id) FROM {currency} y WHERE y.org_id = %s)))"
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(_DIGEST_SQL["sql"], [org.pk] * 4)
-        return cursor.fetchone()[0]
-
-
-_DIGEST_SQL: dict[str, str | None] = {"sql": None}
