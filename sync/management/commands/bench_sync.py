@@ -54,6 +54,7 @@ class Command(BaseCommand):
 
                 profiler = cProfile.Profile()
                 result = profiler.runcall(run_worker, *args)
+                os.makedirs(os.environ["BENCH_PROFILE"], exist_ok=True)
                 profiler.dump_stats(os.path.join(os.environ["BENCH_PROFILE"], f"{options['worker']}.prof"))
             else:
                 result = run_worker(*args)
