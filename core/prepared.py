@@ -1,5 +1,5 @@
-"""prepared_fetchone: a hot statement run as a PostgreSQL prepared statement, for paths that run it thousands of
-times a second (the webhook inbox).
+"""prepared_fetchone, prepared_fetchall: a hot statement run as a PostgreSQL prepared statement, for paths that run
+it thousands of times a second (the webhook inbox).
 
 Django's PostgreSQL backend binds parameters on the client (psycopg's ClientCursor) and never prepares, so the
 server parses and plans every statement anew. For a statement with several CTEs the planning costs more than the
@@ -73,6 +73,15 @@ def _check_locally(db) -> None:
 def prepared_fetchone(sql: str, params: list) -> tuple | None:
     """Run `sql` (PostgreSQL only) as a prepared statement of the current connection; return its first row (None
     when it returns none)."""
+    return _prepared_run(sql, params, lambda cursor: cursor.fetchone())
+
+
+def prepared_fetchall(sql: str, params: list) -> list[tuple]:
+    """Run `sql` (PostgreSQL only) as a prepared statement of the current connection; return all its rows."""
+    return _prepared_run(sql, params, lambda cursor: cursor.fetchall()) or []
+
+
+def _prepared_run(sql: str, params: list, fetch):
     # The thread's connection itself, not the `django.db.connection` proxy: each attribute read through the proxy
     # looks the connection up again.
     db = connections[DEFAULT_DB_ALIAS]
@@ -88,6 +97,6 @@ def prepared_fetchone(sql: str, params: list) -> tuple | None:
         with wrapper(raw, db) as cursor:
             cursor.execute(sql, params)
             result = raw.pgresult
-            return cursor.fetchone() if result is not None and result.status == pq.ExecStatus.TUPLES_OK else None
+            return fetch(cursor) if result is not None and result.status == pq.ExecStatus.TUPLES_OK else None
     finally:
         connection.prepare_threshold = None

@@ -13,13 +13,14 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, transaction
+from django.db import DatabaseError, DataError, close_old_connections, transaction
 from django.db import connection as db
 from django.utils import timezone
 
 from connections.models import Connection
-from core.prepared import prepared_fetchone
+from core.prepared import prepared_fetchall, prepared_fetchone
 from sync.models import InboundEvent, QueuedInboxRun, WebhookStats
+from sync.services.group_commit import GroupCommit
 
 logger = logging.getLogger(__name__)
 
@@ -165,64 +166,144 @@ class ConnectionChanged(Exception):
 
 
 # Constants are written into the text rather than sent: every parameter is adapted by psycopg on every delivery.
+# One statement stores a group of deliveries (see inbound_events_deliver), each for its own connection: `delivery`
+# has a row per delivery (its number in the group and what its connection was read with), `event` a row per event.
 _DELIVER = f"""
     WITH clock AS (
         SELECT %s::timestamptz AS now
+    ), delivery (ord, connection_id, webhook_token, external_account_id, webhook_secret_ciphertext, source) AS (
+        VALUES {{deliveries}}
     ), live AS (
-        SELECT id, tenant_id FROM {Connection._meta.db_table}
-        WHERE id = %s AND webhook_token = %s AND status <> '{Connection.Status.DISCONNECTED}'
-            AND external_account_id = %s AND webhook_secret_ciphertext = %s
+        SELECT delivery.ord, delivery.source, connection.id, connection.tenant_id
+        FROM delivery JOIN {Connection._meta.db_table} AS connection
+            ON connection.id = delivery.connection_id AND connection.webhook_token = delivery.webhook_token
+            AND connection.status <> '{Connection.Status.DISCONNECTED}'
+            AND connection.external_account_id = delivery.external_account_id
+            AND connection.webhook_secret_ciphertext = delivery.webhook_secret_ciphertext
     ), inbox_lock AS (
-        SELECT pg_advisory_xact_lock_shared({INBOX_LOCK_NAMESPACE}, (id %% 2147483647)::integer) FROM live
+        -- In the order of the connections' ids, so two groups never wait for each other's locks.
+        SELECT id, tenant_id, pg_advisory_xact_lock_shared({INBOX_LOCK_NAMESPACE}, (id %% 2147483647)::integer)
+        FROM (SELECT DISTINCT id, tenant_id FROM live ORDER BY id) AS connection
     ), stored AS (
         INSERT INTO {InboundEvent._meta.db_table}
             (tenant_id, connection_id, source, kind, dedupe_key, body, status, reason, attempts, created_at,
              updated_at)
-        SELECT live.tenant_id, live.id, %s, event.kind, event.dedupe_key, event.body::jsonb,
+        SELECT live.tenant_id, live.id, live.source, event.kind, event.dedupe_key, event.body::jsonb,
             '{InboundEvent.Status.RECEIVED}', '', 0, clock.now, clock.now
-        FROM live, clock, (VALUES {{values}}) AS event (kind, dedupe_key, body)
+        FROM (VALUES {{events}}) AS event (ord, kind, dedupe_key, body) JOIN live USING (ord), clock
+        -- Keys in one order in every statement: two groups inserting the same keys wait for each other, never
+        -- each for the other (a deadlock).
+        ORDER BY live.id, event.dedupe_key
         ON CONFLICT (tenant_id, connection_id, dedupe_key) DO NOTHING
-        RETURNING 1
+        RETURNING connection_id, dedupe_key
     ), queued AS (
         INSERT INTO {QueuedInboxRun._meta.db_table} (tenant_id, connection_id, created_at, updated_at)
-        SELECT live.tenant_id, live.id, clock.now, clock.now FROM live, clock, inbox_lock
-        WHERE EXISTS (SELECT FROM stored)
+        SELECT inbox_lock.tenant_id, inbox_lock.id, clock.now, clock.now FROM inbox_lock, clock
+        WHERE EXISTS (SELECT FROM stored WHERE stored.connection_id = inbox_lock.id)
         ON CONFLICT (connection_id) DO NOTHING
-        RETURNING 1
+        RETURNING connection_id
     )
-    SELECT (SELECT count(*) FROM live), (SELECT count(*) FROM stored), (SELECT count(*) FROM queued)
+    SELECT 'live', ord, '' FROM live
+    UNION ALL SELECT 'stored', connection_id, dedupe_key FROM stored
+    UNION ALL SELECT 'queued', connection_id, '' FROM queued
 """  # noqa: S608 - our own table names and constants; every value is a parameter
 
 
-@functools.cache
-def _deliver_sql(events: int) -> str:
-    return _DELIVER.format(values=", ".join(["(%s, %s, %s)"] * events))
+@functools.lru_cache(maxsize=256)
+def _deliver_sql(deliveries: int, events: int) -> str:
+    return _DELIVER.format(
+        deliveries=", ".join(
+            f"({ord}, %s::bigint, %s::text, %s::text, %s::text, %s::text)" for ord in range(deliveries)
+        ),
+        events=", ".join(["(%s::integer, %s::text, %s::text, %s::text)"] * events),
+    )
+
+
+class _Delivery:
+    """One delivery's parameters, made ready by its own request thread before it joins a group."""
+
+    __slots__ = ("connection", "events", "head")
+
+    def __init__(self, *, connection: Connection, source: str, events: list[tuple[str, str, object]]):
+        self.connection = connection
+        # What the statement checks the connection row against, and the events' source.
+        self.head = (
+            connection.pk,
+            connection.webhook_token,
+            connection.external_account_id,
+            connection.webhook_secret_ciphertext,
+            source,
+        )
+        self.events = [(kind, key[:128], json.dumps(body)) for kind, key, body in events]
+
+
+def _deliveries_store(deliveries: list[_Delivery]) -> list[tuple[bool, int, bool]]:
+    """Store a group of deliveries in one statement, which commits on its own; per delivery (in order): whether its
+    connection was still as read, how many of its events were new, and whether it queued its connection's run."""
+    params = [timezone.now()]
+    for delivery in deliveries:
+        params.extend(delivery.head)
+    for ord, delivery in enumerate(deliveries):
+        for event in delivery.events:
+            params.append(ord)
+            params.extend(event)
+    # Prepared: planning this statement costs the database more than running it.
+    events = sum(len(delivery.events) for delivery in deliveries)
+    rows = prepared_fetchall(_deliver_sql(len(deliveries), events), params)
+    live = {ord for what, ord, _ in rows if what == "live"}
+    # A key sent twice in one group is stored once: the first delivery that sent it stored it, the others are
+    # redeliveries, as they would be one after the other.
+    first: dict[tuple[int, str], int] = {}
+    for ord, delivery in enumerate(deliveries):
+        if ord in live:
+            for _, key, _ in delivery.events:
+                first.setdefault((delivery.connection.pk, key), ord)
+    stored = [0] * len(deliveries)
+    queued = set()
+    for what, connection_id, key in rows:
+        if what == "stored":
+            stored[first[connection_id, key]] += 1
+        elif what == "queued":
+            queued.add(connection_id)
+    outcomes = []
+    for ord, delivery in enumerate(deliveries):
+        # The run is enqueued once, by the first of the connection's deliveries that stored something.
+        queues = ord in live and stored[ord] > 0 and delivery.connection.pk in queued
+        if queues:
+            queued.discard(delivery.connection.pk)
+        outcomes.append((ord in live, stored[ord], queues))
+    return outcomes
+
+
+# A group stays well under PostgreSQL's 65,535 parameters per statement (a delivery of 1,000 events has 4,005).
+delivery_groups = GroupCommit(
+    _deliveries_store,
+    max_items=64,
+    max_weight=20_000,
+    weight=lambda delivery: 5 + 4 * len(delivery.events),
+    alone_on=(DataError,),
+)
 
 
 def inbound_events_deliver(*, connection: Connection, source: str, events: list[tuple[str, str, object]]) -> int:
     """Store a webhook delivery's events (kind, dedupe key, body) for `connection` and make sure a run over its
     inbox is queued, in one statement (PostgreSQL only). Returns how many events were new; redeliveries are no-ops.
 
-    The webhook hot path: outside a transaction the statement commits on its own, durably, before the delivery is
-    answered, so a delivery costs one prepared statement instead of a transaction of four. It stores only while the
-    connection row still has the token, status, organisation and secret `connection` was read with, else raises
-    ConnectionChanged (the view may have it from its per-process cache). The events, the inbox lock and the
-    queued-run row follow inbox_run_request's protocol: the lock is held shared from before the queued run is
-    looked for until the commit. When this statement queued the run, its task is enqueued right after it: if the
-    process dies in between, the sweeper requeues the run (a queued run that never started), and the events are
-    already safe.
+    The webhook hot path. Outside a transaction, the delivery joins the deliveries other threads of the process are
+    storing at the same moment (delivery_groups, sync.services.group_commit): one statement and one commit for all
+    of them, durable before any of them is answered. Inside the caller's transaction it is stored alone, in it. It
+    stores only while the connection row still has the token, status, organisation and secret `connection` was read
+    with, else raises ConnectionChanged (the view may have it from its per-process cache). The events, the inbox lock
+    and the queued-run row follow inbox_run_request's protocol: the lock is held shared from before the queued run
+    is looked for until the commit. When this delivery queued the run, its task is enqueued right after, by this
+    thread: if the process dies in between, the sweeper requeues the run (a queued run that never started), and the
+    events are already safe.
     """
-    params = [
-        timezone.now(),
-        connection.pk,
-        connection.webhook_token,
-        connection.external_account_id,
-        connection.webhook_secret_ciphertext,
-        source,
-        *(value for kind, key, body in events for value in (kind, key[:128], json.dumps(body))),
-    ]
-    # Prepared: planning this statement costs the database more than running it.
-    live, stored, queued = prepared_fetchone(_deliver_sql(len(events)), params)
+    delivery = _Delivery(connection=connection, source=source, events=events)
+    if db.in_atomic_block:
+        live, stored, queued = _deliveries_store([delivery])[0]
+    else:
+        live, stored, queued = delivery_groups.submit(delivery)
     if not live:
         raise ConnectionChanged
     if queued:

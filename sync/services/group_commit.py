@@ -1,0 +1,148 @@
+"""Group commit: what the threads of one process want stored at the same moment, stored by one statement.
+
+Every webhook delivery was its own INSERT and its own COMMIT, sent from its own request thread: a round trip, a
+statement to bind and run and a transaction to start and commit in PostgreSQL, for one row. Under load most of that
+was the same fixed cost paid again and again (about half of PostgreSQL's CPU per delivery, and a good part of the
+web worker's). Here the first thread to arrive while nothing is being stored leads: it runs one statement, on its own
+database connection, for itself and for every thread that is waiting at that moment, then hands each of them its own
+outcome and passes the lead to the first one that arrived meanwhile. Threads that arrive while a statement is in
+flight wait for it and go together in the next one, so the busier the process, the larger the groups; a lone
+delivery is stored at once, by its own thread, as before.
+
+What an answer means does not change: a thread returns only once the statement that stored its item has
+committed. When that statement fails, nothing of the group was stored (it is one statement, one transaction) and
+every thread in it raises: the leader the error itself, the others GroupFailed. When the error is in the data
+(`alone_on`, e.g. a body PostgreSQL refuses), one item could fail everybody else's, so each item of the group is
+then tried alone and only the one at fault fails.
+"""
+
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from django.db import DatabaseError
+
+
+class GroupFailed(DatabaseError):
+    """The statement that was to store this item together with others failed; nothing of that group was stored.
+    Its cause is the statement's own error."""
+
+
+_PENDING = object()
+
+
+class _Waiting:
+    """One thread's item, and what became of it."""
+
+    __slots__ = ("error", "item", "leads", "outcome", "ready")
+
+    def __init__(self, item):
+        self.item = item
+        self.ready = threading.Event()
+        self.leads = False  # set, with `ready`, when the thread is to lead the next group instead
+        self.outcome = _PENDING
+        self.error: BaseException | None = None
+
+    def result(self):
+        if self.error is not None:
+            raise self.error
+        return self.outcome
+
+
+class GroupCommit:
+    """Runs `store(items) -> outcomes` (one outcome per item, in order, committed before it returns) for the items
+    that threads submit together, at most `max_items` and `max_weight` (by `weight(item)`) per group."""
+
+    def __init__(
+        self,
+        store: Callable[[Sequence], list],
+        *,
+        max_items: int,
+        max_weight: int,
+        weight: Callable[[object], int] = lambda item: 1,
+        alone_on: tuple[type[BaseException], ...] = (),
+    ):
+        self.store = store
+        self.max_items = max_items
+        self.max_weight = max_weight
+        self.weight = weight
+        self.alone_on = alone_on
+        self._lock = threading.Lock()
+        self._waiting: deque[_Waiting] = deque()
+        # True while a thread leads: it stores a group now, or has been woken to. While it is False nobody waits.
+        self._busy = False
+
+    def submit(self, item):
+        """Store `item` with whatever other threads submit at the same moment; its outcome once committed."""
+        waiting = _Waiting(item)
+        with self._lock:
+            self._waiting.append(waiting)
+            leads = not self._busy
+            self._busy = True
+        if not leads:
+            waiting.ready.wait()
+            if not waiting.leads:
+                return waiting.result()
+        # Leading: this item is the first waiting (nobody waited before it, or it was handed the lead as the first).
+        self._lead()
+        return waiting.result()
+
+    def _lead(self) -> None:
+        with self._lock:
+            group = self._take()
+        try:
+            self._store(group)
+        finally:
+            failure = None
+            for waiting in group:
+                if waiting.outcome is _PENDING and waiting.error is None:  # something escaped _store: fail honestly
+                    failure = failure or GroupFailed("The group's statement did not finish.")
+                    waiting.error = failure
+            with self._lock:
+                if self._waiting:
+                    successor = self._waiting[0]
+                    successor.leads = True
+                    successor.ready.set()
+                else:
+                    self._busy = False
+            for waiting in group[1:]:
+                waiting.ready.set()
+
+    def _take(self) -> list[_Waiting]:
+        """The first waiting items, within the group's limits (always at least one)."""
+        group = [self._waiting.popleft()]
+        weight = self.weight(group[0].item)
+        while self._waiting and len(group) < self.max_items:
+            weight += self.weight(self._waiting[0].item)
+            if weight > self.max_weight:
+                break
+            group.append(self._waiting.popleft())
+        return group
+
+    def _store(self, group: list[_Waiting]) -> None:
+        try:
+            outcomes = self.store([waiting.item for waiting in group])
+        except self.alone_on as exc:
+            if len(group) == 1:
+                _fail(group, exc)
+                return
+            for waiting in group:
+                try:
+                    waiting.outcome = self.store([waiting.item])[0]
+                except Exception as alone:  # noqa: BLE001 - raised by that item's own thread
+                    waiting.error = alone
+            return
+        except Exception as exc:  # noqa: BLE001 - raised by every thread of the group
+            _fail(group, exc)
+            return
+        for waiting, outcome in zip(group, outcomes, strict=True):
+            waiting.outcome = outcome
+
+
+def _fail(group: list[_Waiting], error: Exception) -> None:
+    """`error` for each thread of `group`: the leader (the first) raises it, the others a GroupFailed from it."""
+    group[0].error = error
+    for waiting in group[1:]:
+        failed = GroupFailed(f"Storing this together with {len(group) - 1} other(s) failed: {error}")
+        failed.__cause__ = error
+        waiting.error = failed
