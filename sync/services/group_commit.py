@@ -38,8 +38,11 @@ class _Waiting:
 
     def __init__(self, item):
         self.item = item
-        self.ready = threading.Event()
-        self.leads = False  # set, with `ready`, when the thread is to lead the next group instead
+        # Released once the outcome is in, or the thread is to lead: a bare lock is the cheapest way to wake one
+        # thread (an Event builds a condition and a lock of its own for every wait).
+        self.ready = threading.Lock()
+        self.ready.acquire()
+        self.leads = False  # set, before `ready` is released, when the thread is to lead the next group instead
         self.outcome = _PENDING
         self.error: BaseException | None = None
 
@@ -80,7 +83,7 @@ class GroupCommit:
             leads = not self._busy
             self._busy = True
         if not leads:
-            waiting.ready.wait()
+            waiting.ready.acquire()
             if not waiting.leads:
                 return waiting.result()
         # Leading: this item is the first waiting (nobody waited before it, or it was handed the lead as the first).
@@ -102,11 +105,11 @@ class GroupCommit:
                 if self._waiting:
                     successor = self._waiting[0]
                     successor.leads = True
-                    successor.ready.set()
+                    successor.ready.release()
                 else:
                     self._busy = False
             for waiting in group[1:]:
-                waiting.ready.set()
+                waiting.ready.release()
 
     def _take(self) -> list[_Waiting]:
         """The first waiting items, within the group's limits (always at least one)."""

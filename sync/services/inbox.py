@@ -6,7 +6,6 @@ with the ORM broker enqueued in the same transaction); the delivery is counted i
 (DeliveryTally).
 """
 
-import functools
 import json
 import logging
 import threading
@@ -165,16 +164,22 @@ class ConnectionChanged(Exception):
     organisation or webhook secret. Nothing was stored; the caller reads the connection again."""
 
 
-# Constants are written into the text rather than sent: every parameter is adapted by psycopg on every delivery.
-# One statement stores a group of deliveries (see inbound_events_deliver), each for its own connection: `delivery`
-# has a row per delivery (its number in the group and what its connection was read with), `event` a row per event.
+# One statement stores a group of deliveries (see inbound_events_deliver), each for its own connection. The group is
+# one JSON parameter, an array with one element per delivery: [connection id, webhook token, organisation, webhook
+# secret ciphertext, source, [[kind, dedupe key, body], ...]]. A parameter per value made psycopg parse the
+# statement's text anew for every group (it caches that only below 50 parameters), which cost more than the rest of
+# the group's work in the web process; and one text for every group size is one prepared statement per connection.
+# Constants are written into the text rather than sent.
 _DELIVER = f"""
     WITH clock AS (
         SELECT %s::timestamptz AS now
-    ), delivery (ord, connection_id, webhook_token, external_account_id, webhook_secret_ciphertext, source) AS (
-        VALUES {{deliveries}}
+    ), delivery AS (
+        SELECT ord, (value->>0)::bigint AS connection_id, value->>1 AS webhook_token,
+            value->>2 AS external_account_id, value->>3 AS webhook_secret_ciphertext, value->>4 AS source,
+            value->5 AS events
+        FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS delivery (value, ord)
     ), live AS (
-        SELECT delivery.ord, delivery.source, connection.id, connection.tenant_id
+        SELECT delivery.ord, delivery.source, delivery.events, connection.id, connection.tenant_id
         FROM delivery JOIN {Connection._meta.db_table} AS connection
             ON connection.id = delivery.connection_id AND connection.webhook_token = delivery.webhook_token
             AND connection.status <> '{Connection.Status.DISCONNECTED}'
@@ -188,12 +193,12 @@ _DELIVER = f"""
         INSERT INTO {InboundEvent._meta.db_table}
             (tenant_id, connection_id, source, kind, dedupe_key, body, status, reason, attempts, created_at,
              updated_at)
-        SELECT live.tenant_id, live.id, live.source, event.kind, event.dedupe_key, event.body::jsonb,
+        SELECT live.tenant_id, live.id, live.source, event.value->>0, event.value->>1, event.value->2,
             '{InboundEvent.Status.RECEIVED}', '', 0, clock.now, clock.now
-        FROM (VALUES {{events}}) AS event (ord, kind, dedupe_key, body) JOIN live USING (ord), clock
+        FROM live CROSS JOIN LATERAL jsonb_array_elements(live.events) AS event (value), clock
         -- Keys in one order in every statement: two groups inserting the same keys wait for each other, never
         -- each for the other (a deadlock).
-        ORDER BY live.id, event.dedupe_key
+        ORDER BY live.id, event.value->>1
         ON CONFLICT (tenant_id, connection_id, dedupe_key) DO NOTHING
         RETURNING connection_id, dedupe_key
     ), queued AS (
@@ -209,55 +214,42 @@ _DELIVER = f"""
 """  # noqa: S608 - our own table names and constants; every value is a parameter
 
 
-@functools.lru_cache(maxsize=256)
-def _deliver_sql(deliveries: int, events: int) -> str:
-    return _DELIVER.format(
-        deliveries=", ".join(
-            f"({ord}, %s::bigint, %s::text, %s::text, %s::text, %s::text)" for ord in range(deliveries)
-        ),
-        events=", ".join(["(%s::integer, %s::text, %s::text, %s::text)"] * events),
-    )
-
-
 class _Delivery:
-    """One delivery's parameters, made ready by its own request thread before it joins a group."""
+    """One delivery, made ready by its own request thread before it joins a group: its element of the group's JSON
+    array, and its dedupe keys."""
 
-    __slots__ = ("connection", "events", "head")
+    __slots__ = ("connection_id", "element", "keys")
 
     def __init__(self, *, connection: Connection, source: str, events: list[tuple[str, str, object]]):
-        self.connection = connection
-        # What the statement checks the connection row against, and the events' source.
-        self.head = (
-            connection.pk,
-            connection.webhook_token,
-            connection.external_account_id,
-            connection.webhook_secret_ciphertext,
-            source,
+        self.connection_id = connection.pk
+        self.keys = [key[:128] for _, key, _ in events]
+        # What the statement checks the connection row against, the source, and the events.
+        self.element = json.dumps(
+            [
+                connection.pk,
+                connection.webhook_token,
+                connection.external_account_id,
+                connection.webhook_secret_ciphertext,
+                source,
+                [[kind, key, body] for (kind, _, body), key in zip(events, self.keys, strict=True)],
+            ]
         )
-        self.events = [(kind, key[:128], json.dumps(body)) for kind, key, body in events]
 
 
 def _deliveries_store(deliveries: list[_Delivery]) -> list[tuple[bool, int, bool]]:
     """Store a group of deliveries in one statement, which commits on its own; per delivery (in order): whether its
     connection was still as read, how many of its events were new, and whether it queued its connection's run."""
-    params = [timezone.now()]
-    for delivery in deliveries:
-        params.extend(delivery.head)
-    for ord, delivery in enumerate(deliveries):
-        for event in delivery.events:
-            params.append(ord)
-            params.extend(event)
+    group = "[" + ",".join(delivery.element for delivery in deliveries) + "]"
     # Prepared: planning this statement costs the database more than running it.
-    events = sum(len(delivery.events) for delivery in deliveries)
-    rows = prepared_fetchall(_deliver_sql(len(deliveries), events), params)
-    live = {ord for what, ord, _ in rows if what == "live"}
+    rows = prepared_fetchall(_DELIVER, [timezone.now(), group])
+    live = {ord - 1 for what, ord, _ in rows if what == "live"}  # WITH ORDINALITY counts from 1
     # A key sent twice in one group is stored once: the first delivery that sent it stored it, the others are
     # redeliveries, as they would be one after the other.
     first: dict[tuple[int, str], int] = {}
     for ord, delivery in enumerate(deliveries):
         if ord in live:
-            for _, key, _ in delivery.events:
-                first.setdefault((delivery.connection.pk, key), ord)
+            for key in delivery.keys:
+                first.setdefault((delivery.connection_id, key), ord)
     stored = [0] * len(deliveries)
     queued = set()
     for what, connection_id, key in rows:
@@ -268,19 +260,19 @@ def _deliveries_store(deliveries: list[_Delivery]) -> list[tuple[bool, int, bool
     outcomes = []
     for ord, delivery in enumerate(deliveries):
         # The run is enqueued once, by the first of the connection's deliveries that stored something.
-        queues = ord in live and stored[ord] > 0 and delivery.connection.pk in queued
+        queues = ord in live and stored[ord] > 0 and delivery.connection_id in queued
         if queues:
-            queued.discard(delivery.connection.pk)
+            queued.discard(delivery.connection_id)
         outcomes.append((ord in live, stored[ord], queues))
     return outcomes
 
 
-# A group stays well under PostgreSQL's 65,535 parameters per statement (a delivery of 1,000 events has 4,005).
+# A group of at most 64 deliveries and 4,000 events (a delivery has at most 1,000): bounded work for its leader.
 delivery_groups = GroupCommit(
     _deliveries_store,
     max_items=64,
-    max_weight=20_000,
-    weight=lambda delivery: 5 + 4 * len(delivery.events),
+    max_weight=4_000,
+    weight=lambda delivery: len(delivery.keys),
     alone_on=(DataError,),
 )
 
