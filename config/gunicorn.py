@@ -1,9 +1,10 @@
 """gunicorn settings for the web process: `gunicorn -c config/gunicorn.py config.wsgi:application`.
 
 Sized for a small host: one worker process per core, each with threads, so a request waiting on PostgreSQL (every
-webhook's commit waits for the disk) leaves its process free to run another. Threads (gthread) also keep
-connections alive, so Xero and partners sending bursts of webhooks reuse theirs. `bench_webhooks` runs with this
-file; WEB_CONCURRENCY and GUNICORN_THREADS, or the command line, override it.
+webhook's commit waits for the disk) leaves its process free to run another; the webhook deliveries a process's
+threads store at the same moment share one statement and one commit (sync.services.group_commit). Threads
+(gthread) also keep connections alive, so Xero and partners sending bursts of webhooks reuse theirs.
+`bench_webhooks` runs with this file; WEB_CONCURRENCY and GUNICORN_THREADS, or the command line, override it.
 """
 
 import os

@@ -2,8 +2,9 @@
 
 This is the webhook hot path (Xero wants an answer within 5 s, we aim for milliseconds): one INSERT … ON CONFLICT
 for the event, a check that a run over the connection's inbox is queued (one task per burst, not per delivery;
-with the ORM broker enqueued in the same transaction); the delivery is counted in memory, written about once a second
-(DeliveryTally).
+with the ORM broker enqueued in the same transaction), in one statement that the deliveries a web process receives
+at the same moment share (inbound_events_deliver, group commit); the delivery is counted in memory, written about
+once a second (DeliveryTally).
 """
 
 import json
