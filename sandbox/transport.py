@@ -4,11 +4,40 @@ Used by tests, benchmarks and chaos runs. A response the simulator marked as dro
 which is what a caller sees when a write was applied and the answer never came back.
 """
 
+import threading
+
 import httpx
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
 from sandbox.faults import DROP_HEADER, IN_PROCESS_HEADER
+
+
+class _ConnectionUpkeepSuspended:
+    """While any thread is inside the simulator, Django's close_old_connections stays disconnected from the request
+    signals: the first thread in disconnects it, the last one out reconnects it (a drain sends one batch while it
+    reads another's contacts, both in process)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._inside = 0
+
+    def __enter__(self):
+        with self._lock:
+            if self._inside == 0:
+                request_started.disconnect(close_old_connections)
+                request_finished.disconnect(close_old_connections)
+            self._inside += 1
+
+    def __exit__(self, *exc_info):
+        with self._lock:
+            self._inside -= 1
+            if self._inside == 0:
+                request_started.connect(close_old_connections)
+                request_finished.connect(close_old_connections)
+
+
+_connection_upkeep_suspended = _ConnectionUpkeepSuspended()
 
 
 class SandboxTransport(httpx.WSGITransport):
@@ -24,9 +53,7 @@ class SandboxTransport(httpx.WSGITransport):
         # In process, the simulator shares the caller's database connection. Django closes connections it thinks
         # are stale at the start and end of every request, which would close the caller's (possibly inside a
         # transaction) too; Django's own test client suspends the same handlers for the same reason.
-        request_started.disconnect(close_old_connections)
-        request_finished.disconnect(close_old_connections)
-        try:
+        with _connection_upkeep_suspended:
             wsgi_response = super().handle_request(request)
             # Drain and close inside the suspension: closing the WSGI iterator is what sends request_finished.
             content = wsgi_response.read()
@@ -37,9 +64,6 @@ class SandboxTransport(httpx.WSGITransport):
                 content=content,
                 request=request,
             )
-        finally:
-            request_started.connect(close_old_connections)
-            request_finished.connect(close_old_connections)
         if response.headers.get(DROP_HEADER):
             raise httpx.ReadTimeout("the sandbox applied the request and dropped the response", request=request)
         return response

@@ -8,18 +8,20 @@ A job retried after an attempt whose answer may have been lost is first looked u
 lost response never makes a duplicate.
 """
 
+import contextvars
 import hashlib
 import json
 import logging
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -125,6 +127,15 @@ class DrainReport:
     # Requests sent to Xero per operation (a batch is one request).
     requests_by_operation: dict = field(default_factory=dict)
 
+    def add(self, other: "DrainReport") -> None:
+        """Count in what a batch sent alongside this run recorded (its own report, so no count is shared)."""
+        for name in ("batches", "sent", "done", "matched", "needs_attention", "retrying", "dead"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in ("by_operation", "requests_by_operation"):
+            mine = getattr(self, name)
+            for operation, n in getattr(other, name).items():
+                mine[operation] = mine.get(operation, 0) + n
+
 
 def _default_client(connection: Connection, transport) -> XeroClient:
     from connections.providers.xero.tokens import xero_client_for
@@ -172,8 +183,8 @@ def drain_run(
 ) -> DrainReport:
     """Drain due jobs of one Xero connection until none is ready, the budget is spent, or Xero asks us to wait.
 
-    `payload_builder(jobs, *, own_xrefs, xero_connection)` defaults to the tenant's mappings
-    (sync.services.payloads.build_payloads).
+    While one batch is at Xero the next is chosen and built (_Flight). `payload_builder(jobs, *, own_xrefs,
+    xero_connection)` defaults to the tenant's mappings (sync.services.payloads.build_payloads).
     """
     if payload_builder is None:
         from sync.services.payloads import build_payloads as payload_builder
@@ -184,27 +195,38 @@ def drain_run(
         return report
     started = renewed = time.monotonic()
     client = client_factory(xero_connection, transport)
+    flight = _Flight(report, overlap=_can_overlap())
     try:
-        while max_batches is None or report.batches < max_batches:
+        while not flight.stop and (max_batches is None or report.batches < max_batches):
             if time.monotonic() - started > time_budget:
                 break
             xero_connection.refresh_from_db(fields=["status"])
             if xero_connection.status != Connection.Status.ACTIVE:
                 break
-            batch = _next_batch(xero_connection)
+            batch = _next_batch(xero_connection, in_flight=flight.records)
             if not batch:
+                if flight.busy:
+                    # What is at Xero may make more ready (the invoices its contacts wait for): look again after.
+                    flight.land()
+                    continue
                 break
             if time.monotonic() - renewed > _lease().total_seconds() / 3:
                 # Renewed well before it runs out, not before every batch: each renewal is a commit of its own.
                 _drain_lease_renew(xero_connection=xero_connection, holder=holder)
                 renewed = time.monotonic()
-            stop = _run_batch(client, xero_connection, batch, report, payload_builder)
+            sendable, stop = _prepare_batch(client, xero_connection, batch, report, payload_builder)
             report.batches += 1
+            if flight.land() or stop:
+                # The jobs just prepared were not marked running: they stay pending, as they were.
+                break
+            if sendable:
+                _mark_running(sendable)
+                flight.send(lambda sub, jobs=sendable: _send_batch(client, xero_connection, jobs, sub), sendable)
             # Every batch moves jobs between states and adds cross-references (core.statistics).
             statistics_refresh_if_stale(SyncJob, CrossReference)
-            if stop:
-                break
+        flight.land()
     finally:
+        flight.close()
         client.close()
         drain_lease_release(xero_connection=xero_connection, holder=holder)
     if report.sent:
@@ -212,6 +234,82 @@ def drain_run(
         connection_record_activity(connection=xero_connection)
     _alert(xero_connection, report)
     return report
+
+
+def _can_overlap() -> bool:
+    """Whether a batch can be sent from a second thread, on a connection of its own. Not inside a transaction (a test's,
+    say): another connection would not see what it has not committed. Not on SQLite, which takes one writer at a time.
+    """
+    connection = transaction.get_connection()
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+class _Flight:
+    """The batch at Xero while the drain chooses and builds the next one.
+
+    Xero takes a second or more to answer a batch of 50 invoices and allows five calls in flight per organisation,
+    while choosing and building a batch is our own work (reads, payloads): overlapping the two keeps the drain from
+    idling on either. One batch in flight is enough for that and keeps dependencies simple: the next batch never
+    holds a record that is in flight, nor one whose dependency is (both wait for its answer, _split_by_dependency),
+    and the batch after is chosen only once the answer is recorded. The batch in flight is sent and recorded on its
+    own thread and database connection, exactly as it would be inline; where no second connection can see the same
+    data (_can_overlap), `send` runs it inline.
+    """
+
+    def __init__(self, report: DrainReport, *, overlap: bool):
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drain-send") if overlap else None
+        self._future: Future | None = None
+        # The run's report, and the one the batch in flight counts into (no count is written by two threads).
+        self._report = report
+        self._batch_report: DrainReport | None = None
+        # (source connection, entity, source id) of each record in flight.
+        self.records: frozenset[tuple[int, str, str]] = frozenset()
+        # Set once a landed batch says the drain should stop (throttled, auth, outage).
+        self.stop = False
+
+    @property
+    def busy(self) -> bool:
+        return self._future is not None
+
+    def send(self, work: Callable[[DrainReport], bool], jobs: list[SyncJob]) -> None:
+        """Start `work(report)` (send one batch and record it; True means stop) for these jobs; inline, it lands
+        before this returns."""
+        self._batch_report = DrainReport()
+        self.records = frozenset((j.source_connection_id, j.entity, j.source_id) for j in jobs)
+        if self._pool is not None:
+            # In the drain's context: its tenant scope (django-scopes keeps it in a context variable) goes along.
+            self._future = self._pool.submit(contextvars.copy_context().run, work, self._batch_report)
+            return
+        self._future = Future()
+        try:
+            self._future.set_result(work(self._batch_report))
+        except Exception as exc:  # noqa: BLE001 - raised as an overlapped batch's is: on landing
+            self._future.set_exception(exc)
+        self.land()
+
+    def land(self) -> bool:
+        """Wait for the batch in flight and count its outcome into the run's report; True once the drain should
+        stop."""
+        if self._future is not None:
+            future, self._future = self._future, None
+            try:
+                self.stop = future.result() or self.stop
+            finally:
+                self.records = frozenset()
+                self._report.add(self._batch_report)
+        return self.stop
+
+    def close(self) -> None:
+        """End the sending thread, after the batch in flight (if any) is recorded, and its database connection."""
+        if self._pool is None:
+            return
+        if self._future is not None:
+            try:
+                self._future.result()
+            except Exception:
+                logger.exception("a batch sent while the drain was failing failed too")
+        self._pool.submit(connections.close_all).result()
+        self._pool.shutdown()
 
 
 def _alert(xero_connection: Connection, report: DrainReport) -> None:
@@ -226,12 +324,15 @@ def _alert(xero_connection: Connection, report: DrainReport) -> None:
         day_limit_alert(connection=xero_connection)
 
 
-def _next_batch(xero_connection: Connection, batch_size: int = accounting.BATCH_SIZE) -> list[SyncJob]:
+def _next_batch(
+    xero_connection: Connection, batch_size: int = accounting.BATCH_SIZE, *, in_flight: frozenset = frozenset()
+) -> list[SyncJob]:
     """The next ready batch: one operation, up to 50 due jobs whose dependency is already in Xero.
 
     Due jobs are read in index order; those whose dependency is not in Xero yet are moved out of the way (with
     their cause) and woken the moment it lands (_wake_dependants), so a backlog of payments waiting for their
-    invoices never hides the invoices behind them, and no pass scans more than one window.
+    invoices never hides the invoices behind them, and no pass scans more than one window. Jobs about a record in
+    `in_flight`, or depending on one, are left as they are for a later batch (_split_by_dependency).
     """
     while True:
         now = timezone.now()
@@ -243,7 +344,7 @@ def _next_batch(xero_connection: Connection, batch_size: int = accounting.BATCH_
         )
         if not candidates:
             return []
-        ready, blocked = _split_by_dependency(candidates)
+        ready, blocked = _split_by_dependency(candidates, in_flight)
         if blocked:
             _wait_for_dependencies(blocked)
             if len(candidates) == CANDIDATES_PER_PASS:
@@ -251,21 +352,22 @@ def _next_batch(xero_connection: Connection, batch_size: int = accounting.BATCH_
                 # would wait for (the invoices behind them): choose from the next one, where its ready jobs are
                 # again, with what lay beyond.
                 continue
-        if ready:
-            ready.sort(key=lambda j: (j.priority, OPERATION_RANK.get(j.operation, 9), j.next_attempt_at, j.id))
-            if ready[0].priority >= SyncJob.PRIORITY_BACKFILL and not backfill_budget_allows(
-                xero_connection=xero_connection
-            ):
-                # A backfill spends only its share of the day's Xero calls; live jobs sort ahead of it, so none
-                # is ready here. Its jobs stay pending until the budget allows (tomorrow, or a larger share).
-                return []
-            operation = _next_operation(xero_connection, ready, batch_size, now)
-            same = [job for job in ready if job.operation == operation]
-            size = min(batch_size, accounting.batch_size(same[0].entity))
-            batch = same[:size]
-            if len(batch) < size:
-                batch += _more_of(xero_connection, operation, batch, size - len(batch), now)
-            return _load([job.pk for job in batch])
+        if not ready:
+            return []
+        ready.sort(key=lambda j: (j.priority, OPERATION_RANK.get(j.operation, 9), j.next_attempt_at, j.id))
+        if ready[0].priority >= SyncJob.PRIORITY_BACKFILL and not backfill_budget_allows(
+            xero_connection=xero_connection
+        ):
+            # A backfill spends only its share of the day's Xero calls; live jobs sort ahead of it, so none
+            # is ready here. Its jobs stay pending until the budget allows (tomorrow, or a larger share).
+            return []
+        operation = _next_operation(xero_connection, ready, batch_size, now)
+        same = [job for job in ready if job.operation == operation]
+        size = min(batch_size, accounting.batch_size(same[0].entity))
+        batch = same[:size]
+        if len(batch) < size:
+            batch += _more_of(xero_connection, operation, batch, size - len(batch), now, in_flight)
+        return _load([job.pk for job in batch])
 
 
 def _next_operation(xero_connection: Connection, ready: list[Candidate], batch_size: int, now) -> str:
@@ -312,7 +414,9 @@ def _waiting_for(xero_connection: Connection, operation: str, fillers: list[Cand
     ).exists()
 
 
-def _more_of(xero_connection: Connection, operation: str, batch: list[Candidate], room: int, now) -> list[Candidate]:
+def _more_of(
+    xero_connection: Connection, operation: str, batch: list[Candidate], room: int, now, in_flight: frozenset
+) -> list[Candidate]:
     """Fill a short batch with more ready jobs of the same operation: fewer, fuller requests to Xero."""
     more = _candidates(
         SyncJob.objects.filter(
@@ -322,7 +426,7 @@ def _more_of(xero_connection: Connection, operation: str, batch: list[Candidate]
         .order_by("next_attempt_at", "id"),
         room * 4,
     )
-    ready, _ = _split_by_dependency(more)
+    ready, _ = _split_by_dependency(more, in_flight)
     return ready[:room]
 
 
@@ -332,8 +436,13 @@ def _load(job_ids: list[int]) -> list[SyncJob]:
     return [jobs[pk] for pk in job_ids if pk in jobs]
 
 
-def _split_by_dependency(jobs: list[Candidate]) -> tuple[list[Candidate], list[Candidate]]:
-    """(ready, blocked): ready jobs have no dependency or have it in Xero already (one query)."""
+def _split_by_dependency(
+    jobs: list[Candidate], in_flight: frozenset = frozenset()
+) -> tuple[list[Candidate], list[Candidate]]:
+    """(ready, blocked): ready jobs have no dependency or have it in Xero already (one query); blocked ones wait for
+    a dependency that is not. A job about a record in flight (its next version: sent now, it would be built from the
+    cross-reference as it was before that answer) or depending on one is neither: it is looked at again once the
+    answer is recorded."""
     wanted = {(j.depends_on_entity, j.depends_on_source_id) for j in jobs if j.depends_on_entity}
     present = set()
     if wanted:
@@ -346,6 +455,11 @@ def _split_by_dependency(jobs: list[Candidate]) -> tuple[list[Candidate], list[C
         )
     ready, blocked = [], []
     for job in jobs:
+        if in_flight and (
+            (job.source_connection_id, job.entity, job.source_id) in in_flight
+            or (job.source_connection_id, job.depends_on_entity, job.depends_on_source_id) in in_flight
+        ):
+            continue
         dependency = (job.depends_on_entity, job.depends_on_source_id)
         (ready if not job.depends_on_entity or dependency in present else blocked).append(job)
     return ready, blocked
@@ -371,9 +485,13 @@ def _xref_map(jobs: list[SyncJob], entity: str, source_ids) -> dict[str, CrossRe
     }
 
 
-def _run_batch(client, xero_connection, jobs: list[SyncJob], report: DrainReport, payload_builder) -> bool:
-    """Build, send and record one batch. Returns True when the drain should stop (throttled, auth, outage)."""
-    operation = jobs[0].operation
+def _prepare_batch(
+    client, xero_connection, jobs: list[SyncJob], report: DrainReport, payload_builder
+) -> tuple[list[SyncJob], bool]:
+    """Build a batch's payloads and settle what must be known before it is sent: a payload the mappings cannot
+    build holds its job for attention, a new contact already in Xero is pointed at it, an item takes Xero's prices,
+    and a record whose last answer was lost and that Xero has is recorded as matched. Returns (the jobs to send,
+    whether the drain should stop); nothing is marked running here."""
     own = _xref_map(jobs, jobs[0].entity, [j.source_id for j in jobs])
     built = payload_builder(jobs, own_xrefs=own, xero_connection=xero_connection)
     sendable = []
@@ -389,7 +507,7 @@ def _run_batch(client, xero_connection, jobs: list[SyncJob], report: DrainReport
             job.payload = _jsonable(result.payload)
             sendable.append(job)
     if not sendable:
-        return False
+        return [], False
 
     entity = sendable[0].entity
     try:
@@ -400,35 +518,28 @@ def _run_batch(client, xero_connection, jobs: list[SyncJob], report: DrainReport
             # Xero kept its own prices: its exact amounts now stand in those payloads.
             for job in sendable:
                 job.payload = _jsonable(job.payload)
-        sendable = _match_lost_responses(client, sendable, entity, report)
-        if not sendable:
-            return False
-        SyncJob.objects.filter(pk__in=[j.pk for j in sendable]).update(
-            state=State.RUNNING, lease_expires_at=timezone.now() + _lease()
-        )
-        key = hashlib.sha256("|".join(j.idempotency_key + _hash(j.payload) for j in sendable).encode()).hexdigest()
+        return _match_lost_responses(client, sendable, entity, report), False
+    except (RetryableError, ProviderAuthError, RequestError) as exc:
+        return [], _refused(exc, xero_connection, sendable, report)
+
+
+def _mark_running(jobs: list[SyncJob]) -> None:
+    """Claim a batch about to be sent: a worker that dies with it leaves it to the sweeper once the lease is over."""
+    SyncJob.objects.filter(pk__in=[j.pk for j in jobs]).update(
+        state=State.RUNNING, lease_expires_at=timezone.now() + _lease()
+    )
+
+
+def _send_batch(client, xero_connection, sendable: list[SyncJob], report: DrainReport) -> bool:
+    """Send one prepared batch (its jobs marked running) and record each element's outcome: the cross-reference,
+    audit entry and state of each success, attention for each refusal. Returns True when the drain should stop
+    (throttled, auth, outage)."""
+    operation, entity = sendable[0].operation, sendable[0].entity
+    key = hashlib.sha256("|".join(j.idempotency_key + _hash(j.payload) for j in sendable).encode()).hexdigest()
+    try:
         results = accounting.save_batch(client, entity, [j.payload for j in sendable], idempotency_key=key)
-    except RetryableError as exc:
-        # A 429 (or our own limiter) means nothing was applied: no attempt is spent. Anything else may have been
-        # applied with its answer lost, and the spent attempt makes the next one look the record up first.
-        throttled = exc.code in THROTTLE_CODES
-        with transaction.atomic():
-            for job in sendable:
-                failures.job_retry_later(job=job, error=exc, throttled=throttled)
-                if job.state == State.DEAD:
-                    report.dead += 1
-        report.retrying += len(sendable)
-        return throttled or exc.retry_after is not None
-    except ProviderAuthError as exc:
-        connection_mark_needs_reauth(connection=xero_connection, reason=exc.message)
-        for job in sendable:
-            failures.job_wait_for_auth(job=job)
-        return True
-    except RequestError as exc:
-        for job in sendable:
-            failures.job_needs_attention(job=job, code=exc.code, cause=f"Xero refused the request: {exc.message}")
-        report.needs_attention += len(sendable)
-        return False
+    except (RetryableError, ProviderAuthError, RequestError) as exc:
+        return _refused(exc, xero_connection, sendable, report)
 
     now = timezone.now()
     with transaction.atomic():
@@ -462,6 +573,31 @@ def _run_batch(client, xero_connection, jobs: list[SyncJob], report: DrainReport
     report.sent += len(sendable)
     report.by_operation[operation] = report.by_operation.get(operation, 0) + len(sendable)
     report.requests_by_operation[operation] = report.requests_by_operation.get(operation, 0) + 1
+    return False
+
+
+def _refused(exc: Exception, xero_connection, jobs: list[SyncJob], report: DrainReport) -> bool:
+    """What Xero's refusal of a call for these jobs means for them (sync.services.failures); True when the drain
+    should stop (throttled, auth, an outage that named its wait)."""
+    if isinstance(exc, RetryableError):
+        # A 429 (or our own limiter) means nothing was applied: no attempt is spent. Anything else may have been
+        # applied with its answer lost, and the spent attempt makes the next one look the record up first.
+        throttled = exc.code in THROTTLE_CODES
+        with transaction.atomic():
+            for job in jobs:
+                failures.job_retry_later(job=job, error=exc, throttled=throttled)
+                if job.state == State.DEAD:
+                    report.dead += 1
+        report.retrying += len(jobs)
+        return throttled or exc.retry_after is not None
+    if isinstance(exc, ProviderAuthError):
+        connection_mark_needs_reauth(connection=xero_connection, reason=exc.message)
+        for job in jobs:
+            failures.job_wait_for_auth(job=job)
+        return True
+    for job in jobs:
+        failures.job_needs_attention(job=job, code=exc.code, cause=f"Xero refused the request: {exc.message}")
+    report.needs_attention += len(jobs)
     return False
 
 
