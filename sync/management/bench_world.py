@@ -63,8 +63,8 @@ def cpu_seconds() -> float:
 
 
 def db_cpu_seconds() -> float | None:
-    """CPU time of this process's PostgreSQL backend so far, when the server runs on this machine (else None):
-    the database's share of the path's cost, which the process's own CPU time does not show."""
+    """CPU time of this process's PostgreSQL backend so far (its main connection's), when the server runs on this
+    machine (else None): the database's share of the path's cost, which the process's own CPU time does not show."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
@@ -73,12 +73,45 @@ def db_cpu_seconds() -> float | None:
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
+        fields = _proc_stat(pid)
     except OSError:
         return None
-    # utime and stime are the 14th and 15th fields of stat (counting the pid and the name, cut off above).
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def db_server_cpu_seconds() -> float | None:
+    """CPU time of the whole PostgreSQL server so far, when it runs on this machine (else None): the postmaster and
+    every process it started, those that have exited included (their time is added to the postmaster's when it reaps
+    them). A run whose workers open and close connections (the drain's sending thread has its own) is measured whole
+    this way, with the server's own upkeep (WAL writer, checkpointer) and, on a shared machine, others' queries."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    try:
+        postmaster = int(_proc_stat(backend)[1])
+        # utime, stime, cutime, cstime of the postmaster, then utime and stime of each process it runs now.
+        total = sum(int(x) for x in _proc_stat(postmaster)[11:15])
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    fields = _proc_stat(int(entry))
+                except OSError:
+                    continue  # exited while we looked: the postmaster's children's time has it
+                if int(fields[1]) == postmaster:
+                    total += int(fields[11]) + int(fields[12])
+    except OSError:
+        return None
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat's fields after the process's name: state, ppid, … (utime is [11], stime [12])."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()
 
 
 def statistics_refresh() -> None:
