@@ -72,3 +72,17 @@ class SandboxTransport(httpx.WSGITransport):
 def sandbox_client(base_url: str = "http://testserver", **kwargs) -> httpx.Client:
     """An httpx client whose requests go straight into this process's Django app."""
     return httpx.Client(transport=SandboxTransport(), base_url=base_url, **kwargs)
+
+
+class SandboxServerTransport(httpx.HTTPTransport):
+    """Reach the sandbox served on its own (core.management.gunicorn_server) over loopback HTTP: every request goes
+    to `origin`, whatever its URL's host (a sandbox connection's base URL names the in-process host), and keeps its
+    Host header. The simulator runs as a separate server, as the real one is; its faults act as over a network."""
+
+    def __init__(self, origin: str, **kwargs):
+        super().__init__(**kwargs)
+        self.origin = httpx.URL(origin)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(scheme=self.origin.scheme, host=self.origin.host, port=self.origin.port)
+        return super().handle_request(request)
