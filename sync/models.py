@@ -9,7 +9,7 @@ from decimal import Decimal
 from django.db import models
 
 from connections.models import Connection
-from tenants.models import TenantOwned
+from tenants.models import Tenant, TenantOwned
 
 
 class InboundEvent(TenantOwned):
@@ -56,6 +56,9 @@ class SyncJob(TenantOwned):
     The idempotency key is derived from tenant, source record, version and operation, so staging the same change
     twice finds the same job.
     """
+
+    # Every index of this table leads with the tenant (Meta.indexes): one of the tenant alone would only be rewritten.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
 
     class Operation(models.TextChoices):
         CONTACT_UPSERT = "contact.upsert", "Create or update contact"
@@ -115,13 +118,29 @@ class SyncJob(TenantOwned):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "idempotency_key"], name="sync_job_idempotency_key"),
         ]
+        # A job's row is rewritten as it moves from state to state (pending, running, done), and no rewrite can
+        # skip an index that holds its state: so the indexes that serve one kind of job hold only that kind (partial),
+        # and a job that is running or done is in three indexes (key, idempotency key, record) rather than eight.
+        # Every index leads with the tenant, which serves the queries by tenant alone as well.
         indexes = [
-            models.Index(fields=["tenant", "backfill", "state"], name="sync_job_backfill"),
             models.Index(
-                fields=["tenant", "xero_connection", "state", "priority", "next_attempt_at"], name="sync_job_due"
+                fields=["tenant", "backfill", "state"],
+                name="sync_job_backfill",
+                condition=models.Q(backfill__isnull=False),
+            ),
+            # The drain's window: due pending jobs in priority order.
+            models.Index(
+                fields=["tenant", "xero_connection", "priority", "next_attempt_at"],
+                name="sync_job_due",
+                condition=models.Q(state="pending"),
             ),
             models.Index(fields=["tenant", "entity", "source_id"], name="sync_job_record"),
-            models.Index(fields=["tenant", "state", "cause"], name="sync_job_cause"),
+            # What operators see and replay, grouped by cause.
+            models.Index(
+                fields=["tenant", "state", "cause"],
+                name="sync_job_cause",
+                condition=models.Q(state__in=["needs_attention", "dead", "discarded"]),
+            ),
             # The pending jobs waiting for given records (woken when they land): without it each batch the drain
             # sends reads every pending job of the connection, and a backlog made every batch slower.
             models.Index(
