@@ -71,6 +71,13 @@ class GunicornServer:
         self._process: subprocess.Popen | None = None
 
     def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    def start(self) -> "GunicornServer":
+        """Start the server and wait until it answers (stopped again if it never does)."""
         base = Path(settings.BASE_DIR)
         self._process = subprocess.Popen(  # noqa: S603 - a fixed argv of our own, no shell
             [
@@ -100,9 +107,6 @@ class GunicornServer:
             self.stop()
             raise
         return self
-
-    def __exit__(self, *exc_info):
-        self.stop()
 
     def cpu_seconds(self) -> dict[int, float]:
         """CPU seconds of the master and each worker so far (compare two readings with cpu_since)."""

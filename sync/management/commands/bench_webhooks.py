@@ -25,8 +25,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,12 +33,12 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from config import gunicorn as gunicorn_settings
+from core.management.gunicorn_server import GunicornServer, cpu_seconds_of, cpu_since
 
 SETUP = """
 from connections.models import Connection
@@ -67,44 +65,8 @@ SENDERS_IMPLEMENTATION = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _log_lines(path: Path) -> list[str]:
     return path.read_text().split() if path.exists() else []
-
-
-def _process_group(pgid: int) -> list[int]:
-    """The processes of a process group (gunicorn's master and workers), from /proc; [] where there is none."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            pids.append(int(stat.parent.name))
-    return pids
-
-
-def _cpu_seconds(pids: list[int]) -> dict[int, float]:
-    """User + system CPU seconds each process has used so far (processes already gone are left out)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    seconds = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks
-    return seconds
-
-
-def _cpu_since(before: dict[int, float], after: dict[int, float]) -> float:
-    return round(sum(used - before.get(pid, 0.0) for pid, used in after.items()), 2)
 
 
 def _percentile(sorted_values: list[float], fraction: float) -> float:
@@ -173,36 +135,18 @@ class Command(BaseCommand):
             self._run([python, "manage.py", "migrate", "--noinput", "-v", "0"], env, base)
             token = self._run([python, "manage.py", "shell", "-c", SETUP.format(org=org)], env, base)
             token = token.split("TOKEN=", 1)[1].strip()
-            port = _free_port()
-            server = subprocess.Popen(  # noqa: S603 - a fixed argv of our own, no shell
-                [
-                    str(Path(python).parent / "gunicorn"),
-                    "config.wsgi:application",
-                    "--config",
-                    str(base / "config" / "gunicorn.py"),
-                    "--bind",
-                    f"127.0.0.1:{port}",
-                    "--workers",
-                    str(options["workers"]),
-                    "--threads",
-                    str(options["threads"]),
-                    "--log-level",
-                    "warning",
-                    # The server's own time per request (µs), next to what the senders measure, when asked for.
-                    *(
-                        ["--access-logfile", str(access_log), "--access-logformat", "%(D)s"]
-                        if options["server_latency"]
-                        else []
-                    ),
-                ],
+            server = GunicornServer(
                 env=env,
-                cwd=base,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
-            origin = f"http://127.0.0.1:{port}"
-            self._wait_until_up(origin, server)
+                workers=options["workers"],
+                threads=options["threads"],
+                # The server's own time per request (µs), next to what the senders measure, when asked for.
+                extra_args=(
+                    ("--access-logfile", str(access_log), "--access-logformat", "%(D)s")
+                    if options["server_latency"]
+                    else ()
+                ),
+            ).start()
+            origin = server.origin
             path = f"/webhooks/xero/{token}/"
             self._log(
                 f"server up on {origin} ({options['workers']} workers × {options['threads']} threads); warming up …"
@@ -211,8 +155,8 @@ class Command(BaseCommand):
             warm = _log_lines(access_log)
             self._log(f"sending from {senders} senders for {seconds:g} s …")
             cpu_before = os.times()
-            server_before = _cpu_seconds(_process_group(server.pid))
-            database_before = _cpu_seconds(self._database_pids(database, bench_db))
+            server_before = server.cpu_seconds()
+            database_before = cpu_seconds_of(self._database_pids(database, bench_db))
             result = self._load(
                 origin, path, webhook_key, org, senders=senders, seconds=seconds, per=options["events_per_delivery"]
             )
@@ -221,9 +165,9 @@ class Command(BaseCommand):
             # gunicorn (master and workers) and PostgreSQL (the backends serving the scratch database).
             result["senders_cpu_seconds"] = round((cpu.user - cpu_before.user) + (cpu.system - cpu_before.system), 2)
             # A backend or worker that started during the run counts in full.
-            result["server_cpu_seconds"] = _cpu_since(server_before, _cpu_seconds(_process_group(server.pid)))
-            result["database_cpu_seconds"] = _cpu_since(
-                database_before, _cpu_seconds(self._database_pids(database, bench_db))
+            result["server_cpu_seconds"] = cpu_since(server_before, server.cpu_seconds())
+            result["database_cpu_seconds"] = cpu_since(
+                database_before, cpu_seconds_of(self._database_pids(database, bench_db))
             )
             if result["requests"]:
                 result["cpu_ms_per_request"] = {
@@ -253,7 +197,7 @@ class Command(BaseCommand):
             )
         finally:
             if server is not None:
-                self._stop(server)
+                server.stop()
             shutil.rmtree(access_log.parent, ignore_errors=True)
             if not options["keep_db"]:
                 self._admin_sql(database, f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
@@ -291,28 +235,6 @@ class Command(BaseCommand):
         }
 
     # Server and database ---------------------------------------------------------------------------------------
-
-    def _wait_until_up(self, origin: str, server: subprocess.Popen) -> None:
-        deadline = time.monotonic() + 120  # a loaded, shared machine can take a while to start the workers
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                raise CommandError("gunicorn exited: " + server.stderr.read().decode(errors="replace")[-2000:])
-            try:
-                httpx.get(origin + "/healthz", timeout=1.0)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise CommandError("gunicorn did not answer within 120 s.")
-
-    def _stop(self, server: subprocess.Popen) -> None:
-        try:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=5)
-        except ProcessLookupError:
-            pass
 
     def _run(self, command: list[str], env: dict, cwd: Path) -> str:
         done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)  # noqa: S603
