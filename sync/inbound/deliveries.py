@@ -15,6 +15,7 @@ Dedupe keys, per provider:
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -53,15 +54,53 @@ def canonical_json(value) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def _json_object(body: bytes) -> dict:
+# A \uD800-\uDFFF escape: half of a surrogate pair, which alone is no character at all.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _not_json_constant(name: str):
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _strings(value):
+    """Every string in decoded JSON, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _encodable(text: str) -> bool:
     try:
-        data = json.loads(body.decode("utf-8"))
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _json_object(body: bytes) -> dict:
+    """The body's JSON object, or MalformedDelivery: also for what JSON's grammar allows and no store can hold, a
+    NUL character or a lone surrogate (and Python's NaN and Infinity, which are not JSON)."""
+    try:
+        data = json.loads(body.decode("utf-8"), parse_constant=_not_json_constant)
     except UnicodeDecodeError:
         raise MalformedDelivery("The body is not UTF-8 text.") from None
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise MalformedDelivery(f"The body is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    except ValueError as exc:  # NaN or Infinity (_not_json_constant)
+        raise MalformedDelivery(f"The body is not valid JSON ({exc}).") from None
     if not isinstance(data, dict):
         raise MalformedDelivery("The body is JSON but not an object.")
+    # Cheap looks at the bytes first: only a body with such an escape is searched string by string.
+    if b"\\u0000" in body and any("\x00" in text for text in _strings(data)):
+        raise MalformedDelivery("The body's JSON holds a NUL character (\\u0000).")
+    if _SURROGATE_ESCAPE.search(body) and not all(_encodable(text) for text in _strings(data)):
+        raise MalformedDelivery("The body's JSON holds a lone surrogate (half of a \\uD800-\\uDFFF pair).")
     return data
 
 

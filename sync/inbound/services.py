@@ -141,6 +141,8 @@ def webhook_delivery_reject(*, connection: Connection, body: bytes, reason: str)
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         text = body.decode("latin-1")
+    # A NUL character is the one character no JSON column of PostgreSQL's can hold.
+    text = text.replace("\x00", "\ufffd")
     return inbound_event_reject(
         connection=connection,
         source=InboundEvent.Source.WEBHOOK,

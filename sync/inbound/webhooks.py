@@ -8,6 +8,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.db import DataError
 from django.db import connection as db
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -27,6 +28,9 @@ MAX_TOKEN_LENGTH = 64
 
 class BodyTooLarge(Exception):
     pass
+
+
+UNSTORABLE = "The delivery's JSON holds a value that cannot be stored (a NUL character, NaN or a lone surrogate)."
 
 
 def _raw_body(request, limit: int) -> bytes:
@@ -196,6 +200,12 @@ def _receive(request, handler, connection: Connection, body: bytes | None, limit
                 webhook_delivery_store(connection=connection, items=items)
             except ConnectionChanged:
                 raise _ReadAgain from None
+            except DataError:
+                # JSON that PostgreSQL's jsonb cannot hold (a NUL character, NaN, a lone surrogate): nothing of it
+                # was stored; it is kept as rejected, with why, as any other unusable delivery is.
+                webhook_delivery_reject(connection=connection, body=body, reason=UNSTORABLE)
+                webhook_stats_count(connection=connection, accepted=False, reason="malformed: unstorable JSON")
+                return handler.malformed(UNSTORABLE)
         # After that commit: the counter is not worth holding the delivery's transaction open (see the service).
         webhook_stats_count(connection=connection, accepted=True)
     return handler.accepted()

@@ -205,6 +205,31 @@ def test_malformed_json_with_a_valid_signature_is_kept_as_rejected_and_acknowled
     assert "events" in rejected[2].reason and "UTF-8" in rejected[3].reason
 
 
+@pytest.mark.needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_json_postgresql_cannot_store_is_kept_as_rejected_and_acknowledged(client, xero_pair):
+    """JSON's grammar allows a NUL character and a lone surrogate, which no PostgreSQL JSON column holds, and Python
+    reads NaN, which is not JSON: each is kept as rejected with its reason, never a 500."""
+    mine, other = xero_pair
+    bodies = {
+        "NUL": _delivery(_event("nul\u0000" + str(uuid.uuid4()))),
+        "NaN": _delivery(_event(str(uuid.uuid4())))[:-1] + b', "x": NaN}',
+        "lone surrogate": _delivery(_event("\ud800" + str(uuid.uuid4()))),
+        "control character": b'{"events": [], "raw": "\x00"}',  # a NUL byte itself, unescaped
+    }
+    for body in bodies.values():
+        response = _post(client, mine, body)
+        assert (response.status_code, response.content) == (200, b"")
+    rejected = _inbox(mine)
+    assert [e.status for e in rejected] == ["rejected"] * len(bodies)
+    for (what, _), event in zip(bodies.items(), rejected, strict=True):
+        assert what in event.reason
+    assert _inbox(other) == []
+    # A delivery with a surrogate pair (an emoji, escaped) is ordinary, and stored as usual.
+    assert _post(client, mine, _delivery(_event("\U0001f600" + str(uuid.uuid4())))).status_code == 200
+    assert [e.status for e in _inbox(mine)].count("received") == 1
+
+
 def test_a_delivery_is_answered_quickly(client, xero_pair):
     """Not a speed target (that is bench_webhooks'), a guard against a view that does work it should defer."""
     mine, _ = xero_pair
