@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Sum
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from sandbox.faults import fault_profile_set
@@ -128,7 +128,16 @@ class Command(BaseCommand):
         )["n"]
         with tenant_scope(world.tenant):
             dead = SyncJob.objects.filter(state=SyncJob.State.DEAD).count()
-            attention = SyncJob.objects.filter(state=SyncJob.State.NEEDS_ATTENTION).count()
+            held = SyncJob.objects.filter(state__in=[SyncJob.State.NEEDS_ATTENTION, SyncJob.State.DEAD])
+            # Why each held job is held, as operators see it grouped: a run's figures say what happened, not only how
+            # much.
+            causes = {
+                f"{state} {operation}: {cause[:200]}": n
+                for state, operation, cause, n in held.values_list("state", "operation", "cause")
+                .annotate(n=Count("id"))
+                .values_list("state", "operation", "cause", "n")
+            }
+            attention = sum(n for key, n in causes.items() if key.startswith(SyncJob.State.NEEDS_ATTENTION))
         return {
             "orders": orders,
             "invoices_in_xero": counts["invoices_in_xero"],
@@ -137,6 +146,7 @@ class Command(BaseCommand):
             "duplicate_contacts": counts["duplicate_contacts"],
             "dead_letters": dead,
             "needs_attention": attention,
+            "held_by_cause": causes,
             "faults_injected": faults or 0,
             "worker_killed": True,
             "second_worker": finished,
