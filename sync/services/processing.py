@@ -7,6 +7,8 @@ event processed happen together, so processing the same event twice stages nothi
 import logging
 
 from django.db import transaction
+from django.db.models import Func, IntegerField
+from django.db.models.functions import Coalesce, Length
 from django.utils import timezone
 
 from connections.canonical import from_json
@@ -27,6 +29,12 @@ API_KINDS = {
     "products": "product",
 }
 MAX_ATTEMPTS = 8
+# What a chunk's event bodies may add up to as PostgreSQL stores them (pg_column_size: compressed above 2 kB, and
+# free to read, where measuring their text cost as much again as reading them). A chunk is read, normalised and
+# staged at once, so its count alone let what it held depend on what it held: credit memos carry their whole order
+# (an order is 13 kB of text, 4 kB stored; a customer 0.7 kB, 0.9 kB stored), and a larger store, with more
+# refunds, filled whole chunks of them, so the worker's peak grew with the store.
+CHUNK_STORED_BYTES = 320 * 1024
 
 
 def _records_of(event: InboundEvent, *, transport=None, adapters=None) -> list[tuple[str, object]]:
@@ -129,22 +137,32 @@ def _finish(event: InboundEvent, status: str, reason: str) -> str:
     return status
 
 
-def inbound_events_process_pending(*, connection=None, limit: int = 100_000, transport=None, chunk: int = 200):
+def inbound_events_process_pending(
+    *, connection=None, limit: int = 100_000, transport=None, chunk: int = 200, chunk_bytes: int = CHUNK_STORED_BYTES
+):
     """Process received events in arrival order, a chunk at a time (the sweeper, `sync_now`, benchmarks).
 
-    Returns counts by final status.
+    The events are those received when the call starts, at most `limit` of them. A chunk is at most `chunk` events
+    and, after its first, at most `chunk_bytes` of their bodies as stored. Returns counts by final status.
     """
     events = InboundEvent.objects.filter(status=Status.RECEIVED)
     if connection is not None:
         events = events.filter(connection=connection)
-    ids = list(events.order_by("id").values_list("id", flat=True)[:limit])
+    # Each chunk's ids are read when it is processed, after the last id of the one before, up to the newest event
+    # received at the start: a list of every waiting id, read up front, grew with the backlog.
+    newest = events.order_by("-id").values_list("id", flat=True).first()
+    sized = events.annotate(body_bytes=Coalesce(StoredSize("body"), 0)).order_by("id")
     counts: dict[str, int] = {}
     adapters: dict = {}
+    after, left = 0, limit
     try:
-        for start in range(0, len(ids), chunk):
-            for status, n in inbound_events_process(
-                event_ids=ids[start : start + chunk], transport=transport, adapters=adapters
-            ).items():
+        while newest is not None and left > 0:
+            candidates = sized.filter(id__gt=after, id__lte=newest).values_list("id", "body_bytes")
+            ids = _chunk_ids(candidates[: min(chunk, left)], chunk_bytes)
+            if not ids:
+                break
+            after, left = ids[-1], left - len(ids)
+            for status, n in inbound_events_process(event_ids=ids, transport=transport, adapters=adapters).items():
                 counts[status] = counts.get(status, 0) + n
             # What was just staged in bulk, the drain reads at once (core.statistics).
             statistics_refresh_if_stale(SyncJob, InboundEvent)
@@ -152,3 +170,24 @@ def inbound_events_process_pending(*, connection=None, limit: int = 100_000, tra
         for adapter in adapters.values():
             adapter.close()
     return counts
+
+
+class StoredSize(Func):
+    """The bytes a value takes as the database stores it: pg_column_size on PostgreSQL, its text's length elsewhere."""
+
+    function = "pg_column_size"
+    output_field = IntegerField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return Length(*self.source_expressions).as_sql(compiler, connection, **extra_context)
+
+
+def _chunk_ids(candidates, chunk_bytes: int) -> list[int]:
+    """The ids of the first candidates (id, body size) whose bodies add up to at most chunk_bytes (at least one)."""
+    ids, total = [], 0
+    for event_id, size in candidates:
+        if ids and total + size > chunk_bytes:
+            break
+        ids.append(event_id)
+        total += size
+    return ids
