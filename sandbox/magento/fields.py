@@ -29,6 +29,11 @@ def parse_fields(spec: str) -> dict:
     return tree
 
 
+def apply_tree(value, tree):
+    """Keep only the fields of a parsed spec (see parse_fields); None keeps everything."""
+    return _trim(value, tree)
+
+
 def _trim(value, tree):
     if tree is None:
         return value

@@ -28,6 +28,10 @@ from tenants.scoping import all_tenants, tenant_scope
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
+# What the records stored in one statement may add up to, as JSON text: the statement carries each of them again, a
+# few times over on its way to the database, so a page of records as large as orders with their credit memos made
+# the poll's peak depend on how many of them a page happened to hold.
+PAGE_BYTES = 1024 * 1024
 DEFAULT_OVERLAP = timedelta(minutes=5)
 
 
@@ -37,13 +41,14 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if timezone.is_naive(moment) else moment.astimezone(UTC)
 
 
-def poll_dedupe_key(*, entity: str, source_id: str, updated_at: datetime | None, native) -> str:
-    """<entity>:<source id>:<updated_at>#<content hash>: one inbox row per version.
+def poll_dedupe_key(*, entity: str, source_id: str, updated_at: datetime | None, text: str) -> str:
+    """<entity>:<source id>:<updated_at>#<content hash>: one inbox row per version (`text`: the record's
+    canonical_json, which the poll also counts a page's bytes by).
 
     The content hash is part of the key because sources date changes to the second: two edits within one second
     carry the same updated_at, and keyed by the date alone the second edit would be taken for an overlap re-read
     and dropped. Ids too long for the key are hashed so the version part is never cut off."""
-    content = sha256_hex(canonical_json(native))[:40]
+    content = sha256_hex(text)[:40]
     version = f"{updated_at.isoformat()}#{content}" if updated_at else f"#{content}"
     key = f"{entity}:{source_id}:{version}"
     if len(key) > 128:
@@ -52,16 +57,11 @@ def poll_dedupe_key(*, entity: str, source_id: str, updated_at: datetime | None,
 
 
 def _store_page(*, connection: Connection, cursor: SourceCursor, entity: str, page: list, advance_to) -> int:
-    """Store one page and, in the same transaction, move the watermark (never backwards). Returns rows created."""
+    """Store one page of (dedupe key, record) and, in the same transaction, move the watermark (never backwards).
+    Returns rows created."""
     with transaction.atomic():
         created_count = inbound_events_receive_many(
-            connection=connection,
-            source=InboundEvent.Source.POLL,
-            kind=entity,
-            events=[
-                (poll_dedupe_key(entity=entity, source_id=source_id, updated_at=updated_at, native=native), native)
-                for source_id, updated_at, native in page
-            ],
+            connection=connection, source=InboundEvent.Source.POLL, kind=entity, events=page
         )
         if created_count:
             # One task for the page, not one per record.
@@ -84,6 +84,7 @@ def _poll_entity(*, connection, adapter, entity: str, overlap: timedelta, budget
     # could leave older, unseen records behind it, so it moves once the whole run is stored.
     ordered = True
     page: list = []
+    page_bytes = 0
     truncated = False
     records = adapter.changed(entity, since=since)
     try:
@@ -94,9 +95,12 @@ def _poll_entity(*, connection, adapter, entity: str, overlap: timedelta, budget
                 if newest is not None and updated_at < newest:
                     ordered = False
                 newest = updated_at if newest is None else max(newest, updated_at)
-            page.append((str(source_id), updated_at, native))
+            text = canonical_json(native)
+            key = poll_dedupe_key(entity=entity, source_id=str(source_id), updated_at=updated_at, text=text)
+            page.append((key, native))
+            page_bytes += len(text)
             seen += 1
-            if len(page) >= PAGE_SIZE:
+            if len(page) >= PAGE_SIZE or page_bytes >= PAGE_BYTES:
                 staged += _store_page(
                     connection=connection,
                     cursor=cursor,
@@ -104,7 +108,7 @@ def _poll_entity(*, connection, adapter, entity: str, overlap: timedelta, budget
                     page=page,
                     advance_to=newest if ordered else None,
                 )
-                page = []
+                page, page_bytes = [], 0
             if budget is not None and seen >= budget:
                 truncated = True
                 break
