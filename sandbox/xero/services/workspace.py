@@ -19,7 +19,6 @@ Case-insensitive names are compared with `fold`, a per-character upper-casing li
 
 from contextlib import contextmanager
 from decimal import Decimal
-from functools import lru_cache
 
 from django.db.models import Q, Value, prefetch_related_objects
 from django.db.models.functions import Upper
@@ -44,9 +43,13 @@ from sandbox.xero.services.rows import rows_insert, rows_update
 NUMBER_WINDOW = 100
 
 
-@lru_cache(maxsize=4096)
 def fold(text: str) -> str:
-    """Upper case one character at a time (ß stays ß), as PostgreSQL's UPPER() does for `iexact`."""
+    """Upper case one character at a time (ß stays ß), as PostgreSQL's UPPER() does for `iexact`.
+
+    Not cached: it is called for every contact's name, and a cache of them (4,096) grew with the organisation's
+    contacts in the process hosting the simulator. ASCII text, most names, takes str.upper() (the same answer)."""
+    if text.isascii():
+        return text.upper()
     return "".join(upper if len(upper := char.upper()) == 1 else char for char in text)
 
 
