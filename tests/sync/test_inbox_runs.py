@@ -1,7 +1,6 @@
 """One queued run per connection's inbox, however many deliveries arrive, and never an event left behind."""
 
 import threading
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -15,8 +14,7 @@ from sync.models import InboundEvent, QueuedInboxRun
 from sync.services.inbox import inbox_run_start
 from sync.services.sweeper import sweep
 from tenants.scoping import tenant_scope
-from tests.factories import ConnectionFactory
-from tests.sync.webhook_helpers import TEST_XERO_KEY, xero_invoice_delivery, xero_sign
+from tests.sync.webhook_helpers import xero_invoice_delivery, xero_sign
 
 BACKLOG_TASK = "sync.tasks.connection_backlog_process_task"
 
@@ -40,18 +38,6 @@ def _queued_runs() -> list[int]:
 def _received(connection) -> int:
     with tenant_scope(connection.tenant_id):
         return InboundEvent.objects.filter(connection=connection, status=InboundEvent.Status.RECEIVED).count()
-
-
-@pytest.fixture
-def xero_pair(world, settings):
-    settings.XERO_WEBHOOK_KEY = TEST_XERO_KEY
-    mine = ConnectionFactory(
-        tenant=world.tenant_a1, provider="xero", external_account_id=str(uuid.uuid4()), credentials={}
-    )
-    other = ConnectionFactory(
-        tenant=world.tenant_b1, provider="xero", external_account_id=str(uuid.uuid4()), credentials={}
-    )
-    return mine, other
 
 
 @pytest.mark.django_db
