@@ -18,6 +18,13 @@ from tenants.scoping import tenant_scope
 from tests.sync.engine_helpers import World, simple_payloads
 
 pytestmark = [pytest.mark.needs_postgres, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def overlap_on(settings):
+    settings.SYNC_DRAIN_OVERLAP = True
+
+
 State = SyncJob.State
 WAIT = 5.0  # seconds a batch in flight waits for the next one to be chosen; never reached when they overlap
 
