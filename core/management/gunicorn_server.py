@@ -18,6 +18,8 @@ import httpx
 from django.conf import settings
 from django.core.management.base import CommandError
 
+from core.management.processes import cpu_seconds_of, process_group
+
 STARTUP_SECONDS = 120  # a loaded, shared machine can take a while to start the workers
 
 
@@ -25,37 +27,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def process_group(pgid: int) -> list[int]:
-    """The processes of a process group (gunicorn's master and workers), from /proc; [] where there is none."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            pids.append(int(stat.parent.name))
-    return pids
-
-
-def cpu_seconds_of(pids: list[int]) -> dict[int, float]:
-    """User + system CPU seconds each process has used so far (processes already gone are left out)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    seconds = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks
-    return seconds
-
-
-def cpu_since(before: dict[int, float], after: dict[int, float]) -> float:
-    """CPU seconds used between two readings; a process that started in between counts in full."""
-    return round(sum(used - before.get(pid, 0.0) for pid, used in after.items()), 2)
 
 
 class GunicornServer:

@@ -4,7 +4,6 @@ Tooling, like the tests: it builds the external world through the sandbox's own 
 reaches it only through its clients over an in-process HTTP transport.
 """
 
-import os
 import resource
 import uuid
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from connections.models import Connection, ConnectionDailyUsage
 from connections.providers.xero.reference import xero_reference_refresh
 from connections.providers.xero.tokens import xero_client_for
 from connections.services import connection_create
+from core.management.processes import children, cpu_seconds_of, proc_stat, ticks_to_seconds
 from mappings.services import source_values_observe
 from mappings.suggestions import suggestions_accept, suggestions_refresh
 from sandbox.faults import fault_profile_set
@@ -65,18 +65,8 @@ def cpu_seconds() -> float:
 def db_cpu_seconds() -> float | None:
     """CPU time of this process's PostgreSQL backend so far (its main connection's), when the server runs on this
     machine (else None): the database's share of the path's cost, which the process's own CPU time does not show."""
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    try:
-        fields = _proc_stat(pid)
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    backend = _backend_pid()
+    return cpu_seconds_of([backend]).get(backend) if backend is not None else None
 
 
 def db_server_cpu_seconds() -> float | None:
@@ -84,34 +74,27 @@ def db_server_cpu_seconds() -> float | None:
     every process it started, those that have exited included (their time is added to the postmaster's when it reaps
     them). A run whose workers open and close connections (the drain's sending thread has its own) is measured whole
     this way, with the server's own upkeep (WAL writer, checkpointer) and, on a shared machine, others' queries."""
+    backend = _backend_pid()
+    if backend is None:
+        return None
+    try:
+        postmaster = int(proc_stat(backend)[1])
+        # utime, stime, cutime and cstime of the postmaster, then the processes it runs now.
+        own = ticks_to_seconds(sum(int(x) for x in proc_stat(postmaster)[11:15]))
+    except OSError:
+        return None
+    return own + sum(cpu_seconds_of(children(postmaster)).values())
+
+
+def _backend_pid() -> int | None:
+    """The process id of this connection's PostgreSQL backend (None on another database)."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
         return None
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
-    try:
-        postmaster = int(_proc_stat(backend)[1])
-        # utime, stime, cutime, cstime of the postmaster, then utime and stime of each process it runs now.
-        total = sum(int(x) for x in _proc_stat(postmaster)[11:15])
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    fields = _proc_stat(int(entry))
-                except OSError:
-                    continue  # exited while we looked: the postmaster's children's time has it
-                if int(fields[1]) == postmaster:
-                    total += int(fields[11]) + int(fields[12])
-    except OSError:
-        return None
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _proc_stat(pid: int) -> list[str]:
-    """/proc/<pid>/stat's fields after the process's name: state, ppid, … (utime is [11], stime [12])."""
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()
+        return cursor.fetchone()[0]
 
 
 def statistics_refresh() -> None:

@@ -168,7 +168,8 @@ def run_measured(tenant_pk: int, mode: str, xero: str) -> dict:
     import contextlib
     import tempfile
 
-    from core.management.gunicorn_server import GunicornServer, cpu_since
+    from core.management.gunicorn_server import GunicornServer
+    from core.management.processes import cpu_since
 
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as markers, contextlib.ExitStack() as stack:
         server = None

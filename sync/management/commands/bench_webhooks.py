@@ -38,7 +38,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from config import gunicorn as gunicorn_settings
-from core.management.gunicorn_server import GunicornServer, cpu_seconds_of, cpu_since
+from core.management.gunicorn_server import GunicornServer
+from core.management.processes import cpu_seconds_of, cpu_since
 
 SETUP = """
 from connections.models import Connection

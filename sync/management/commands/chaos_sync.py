@@ -127,17 +127,23 @@ class Command(BaseCommand):
             n=Sum("faults_injected")
         )["n"]
         with tenant_scope(world.tenant):
-            dead = SyncJob.objects.filter(state=SyncJob.State.DEAD).count()
-            held = SyncJob.objects.filter(state__in=[SyncJob.State.NEEDS_ATTENTION, SyncJob.State.DEAD])
-            # Why each held job is held, as operators see it grouped: a run's figures say what happened, not only how
-            # much.
-            causes = {
-                f"{state} {operation}: {cause[:200]}": n
-                for state, operation, cause, n in held.values_list("state", "operation", "cause")
+            held = (
+                SyncJob.objects.filter(state__in=[SyncJob.State.NEEDS_ATTENTION, SyncJob.State.DEAD])
+                .values_list("state", "operation", "cause")
                 .annotate(n=Count("id"))
                 .values_list("state", "operation", "cause", "n")
-            }
-            attention = sum(n for key, n in causes.items() if key.startswith(SyncJob.State.NEEDS_ATTENTION))
+            )
+            # Why each held job is held, as operators see them grouped: a run's figures say what happened, not only
+            # how much. Causes alike in their first 200 characters count together.
+            causes: dict[str, int] = {}
+            dead = attention = 0
+            for state, operation, cause, n in held:
+                key = f"{state} {operation}: {cause[:200]}"
+                causes[key] = causes.get(key, 0) + n
+                if state == SyncJob.State.DEAD:
+                    dead += n
+                else:
+                    attention += n
         return {
             "orders": orders,
             "invoices_in_xero": counts["invoices_in_xero"],
