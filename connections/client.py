@@ -216,6 +216,7 @@ class BaseClient:
         retryable = method in IDEMPOTENT_METHODS or any(h in extra_headers for h in IDEMPOTENCY_HEADERS)
         refreshed = False
         attempt = 0
+        maybe_applied = False
         while True:
             attempt += 1
             try:
@@ -234,6 +235,9 @@ class BaseClient:
                     raise
                 refreshed = True
             except RetryableError as exc:
+                # An attempt whose answer was lost may have been applied; a later 429 does not undo that, and the
+                # caller must look before it sends the same write again under another key.
+                maybe_applied = exc.maybe_applied = maybe_applied or exc.maybe_applied
                 if not retryable or attempt >= self.max_attempts:
                     raise
                 delay = exc.retry_after
@@ -321,7 +325,11 @@ class BaseClient:
                     retry_after = parked
             code = "provider_rate_limited" if status == 429 else "provider_unavailable"
             raise RetryableError(
-                f"{self.provider.name} answered {status}: {message}", code=code, retry_after=retry_after, extra=extra
+                f"{self.provider.name} answered {status}: {message}",
+                code=code,
+                retry_after=retry_after,
+                maybe_applied=status != 429,
+                extra=extra,
             )
         raise RequestError(
             f"{self.provider.name} refused the request: {message}", code="provider_request_refused", extra=extra

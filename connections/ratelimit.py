@@ -106,6 +106,7 @@ class RateLimiter:
                     f"Connection {self.connection_id} is at its {reason}; try again in {wait:.0f} s.",
                     code="rate_limited",
                     retry_after=round(wait, 3),
+                    maybe_applied=False,
                     extra={"connection_id": self.connection_id, "reason": reason},
                 )
             self.sleep(max(wait, 0.001))

@@ -37,14 +37,21 @@ class ProviderAuthError(ApplicationError):
 
 
 class RetryableError(ApplicationError):
-    """A passing failure (429, 5xx, timeout, network); `retry_after` is seconds when the remote said so."""
+    """A passing failure (429, 5xx, timeout, network); `retry_after` is seconds when the remote said so.
+
+    `maybe_applied` says whether the remote may have applied the request although no answer said so: true for a
+    timeout, a lost connection or a 5xx, false for a refusal that comes before any work (a 429, our own rate
+    limiter). A client that retried in place reports it for the whole request: an earlier attempt whose answer was
+    lost may have been applied, whatever the last one said.
+    """
 
     code = "retryable"
     http_status = 503
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
+    def __init__(self, message: str, *, retry_after: float | None = None, maybe_applied: bool = True, **kwargs):
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+        self.maybe_applied = maybe_applied
 
 
 class RequestError(ApplicationError):

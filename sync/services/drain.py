@@ -158,11 +158,12 @@ def drain_lease_acquire(*, xero_connection: Connection, holder: str) -> bool:
     return taken == 1
 
 
-def _drain_lease_renew(*, xero_connection: Connection, holder: str) -> None:
-    """Extend a lease this drain holds (its row exists: acquiring made it)."""
-    DrainLease.objects.filter(xero_connection=xero_connection, holder=holder).update(
+def _drain_lease_renew(*, xero_connection: Connection, holder: str) -> bool:
+    """Extend a lease this drain holds; False when it no longer does (it ran out and another drain took it)."""
+    renewed = DrainLease.objects.filter(xero_connection=xero_connection, holder=holder).update(
         expires_at=timezone.now() + _lease()
     )
+    return renewed == 1
 
 
 def drain_lease_release(*, xero_connection: Connection, holder: str) -> None:
@@ -211,8 +212,10 @@ def drain_run(
                     continue
                 break
             if time.monotonic() - renewed > _lease().total_seconds() / 3:
-                # Renewed well before it runs out, not before every batch: each renewal is a commit of its own.
-                _drain_lease_renew(xero_connection=xero_connection, holder=holder)
+                # Renewed well before it runs out, not before every batch: each renewal is a commit of its own. A
+                # drain that paused past its lease finds another holding the connection and leaves it to that one.
+                if not _drain_lease_renew(xero_connection=xero_connection, holder=holder):
+                    break
                 renewed = time.monotonic()
             sendable, stop = _prepare_batch(client, xero_connection, batch, report, payload_builder)
             report.batches += 1
@@ -220,7 +223,8 @@ def drain_run(
                 # The jobs just prepared were not marked running: they stay pending, as they were.
                 break
             if sendable:
-                _mark_running(sendable)
+                sendable = _mark_running(sendable)
+            if sendable:
                 flight.send(lambda sub, jobs=sendable: _send_batch(client, xero_connection, jobs, sub), sendable)
             # Every batch moves jobs between states and adds cross-references (core.statistics).
             statistics_refresh_if_stale(SyncJob, CrossReference)
@@ -496,18 +500,31 @@ def _prepare_batch(
     whether the drain should stop); nothing is marked running here."""
     own = _xref_map(jobs, jobs[0].entity, [j.source_id for j in jobs])
     built = payload_builder(jobs, own_xrefs=own, xero_connection=xero_connection)
-    sendable = []
+    sendable, unchanged = [], []
     for job, result in zip(jobs, built, strict=True):
         if result.problems:
             cause = "; ".join(p.cause for p in result.problems)
             failures.job_needs_attention(job=job, code=result.problems[0].code, cause=cause)
             report.needs_attention += 1
-        else:
-            # The JSON form is what is sent, kept for operators and hashed into the batch key. Its amounts pass
-            # through float, which writes back the same digits for up to 15 significant ones: every quantised
-            # amount (2 or 4 places) short of a hundred billion.
-            job.payload = _jsonable(result.payload)
+            continue
+        # The JSON form is what is sent, kept for operators and hashed into the batch key. Its amounts pass
+        # through float, which writes back the same digits for up to 15 significant ones: every quantised
+        # amount (2 or 4 places) short of a hundred billion.
+        job.payload = _jsonable(result.payload)
+        applied = own.get(job.source_id) if job.entity in lost_applications.ENTITIES else None
+        if applied is None:
             sendable.append(job)
+        elif applied.payload_hash == _hash(job.payload):
+            # A newer version of a payment (or allocation) that changes nothing Xero holds: nothing to send.
+            unchanged.append((job, applied.xero_id, {}))
+        else:
+            # Sent again it would be a second payment: Xero creates payments and allocations, never edits them.
+            failures.job_needs_attention(job=job, code="applied_already", cause=_applied_already(job, applied))
+            report.needs_attention += 1
+    if unchanged:
+        with transaction.atomic():
+            _record_successes(unchanged, timezone.now(), AuditEntry.Outcome.MATCHED)
+        report.matched += len(unchanged)
     if not sendable:
         return [], False
 
@@ -525,11 +542,32 @@ def _prepare_batch(
         return [], _refused(exc, xero_connection, sendable, report)
 
 
-def _mark_running(jobs: list[SyncJob]) -> None:
-    """Claim a batch about to be sent: a worker that dies with it leaves it to the sweeper once the lease is over."""
-    SyncJob.objects.filter(pk__in=[j.pk for j in jobs]).update(
-        state=State.RUNNING, lease_expires_at=timezone.now() + _lease()
+def _applied_already(job: SyncJob, applied: CrossReference) -> str:
+    what = "payment" if job.entity == "payment" else "credit allocation"
+    return (
+        f"The {what} of {job.source_id} changed in the source after it was applied in Xero ({applied.xero_id}). "
+        f"Xero cannot edit a {what}, so the change was not sent: if it matters, delete the {what} in Xero and "
+        "record it there again as it now is, then discard this job."
     )
+
+
+def _mark_running(jobs: list[SyncJob]) -> list[SyncJob]:
+    """Claim a prepared batch: mark running, and return, the jobs still as they were prepared (pending, with the
+    same attempts). A drain that paused past its lease may find that another drain, on another host, has taken the
+    connection and sent or retried some of them meanwhile: sent again, Xero would apply them twice. A worker that
+    dies with the batch leaves it to the sweeper once the lease is over."""
+    prepared = {job.pk: job.attempts for job in jobs}
+    with transaction.atomic():
+        still = dict(
+            SyncJob.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=prepared, state=State.PENDING)
+            .values_list("pk", "attempts")
+        )
+        claimed = [job for job in jobs if still.get(job.pk) == job.attempts]
+        SyncJob.objects.filter(pk__in=[job.pk for job in claimed]).update(
+            state=State.RUNNING, lease_expires_at=timezone.now() + _lease()
+        )
+    return claimed
 
 
 def _send_batch(client, xero_connection, sendable: list[SyncJob], report: DrainReport) -> bool:
@@ -582,12 +620,13 @@ def _refused(exc: Exception, xero_connection, jobs: list[SyncJob], report: Drain
     """What Xero's refusal of a call for these jobs means for them (sync.services.failures); True when the drain
     should stop (throttled, auth, an outage that named its wait)."""
     if isinstance(exc, RetryableError):
-        # A 429 (or our own limiter) means nothing was applied: no attempt is spent. Anything else may have been
-        # applied with its answer lost, and the spent attempt makes the next one look the record up first.
+        # Whether an attempt is spent is the error's to say (exc.maybe_applied): a 429 that ended a request whose
+        # earlier attempt timed out spends one too, since the next batch may be made up differently, under another
+        # Idempotency-Key, and Xero would take the same payments twice.
         throttled = exc.code in THROTTLE_CODES
         with transaction.atomic():
             for job in jobs:
-                failures.job_retry_later(job=job, error=exc, throttled=throttled)
+                failures.job_retry_later(job=job, error=exc)
                 if job.state == State.DEAD:
                     report.dead += 1
         report.retrying += len(jobs)

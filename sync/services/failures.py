@@ -56,10 +56,14 @@ def _audit(job: SyncJob, outcome: str, detail: str, *, response=None) -> None:
     )
 
 
-def job_retry_later(*, job: SyncJob, error: RetryableError, throttled: bool = False) -> SyncJob:
-    """Schedule another attempt, or dead-letter the job when its retries are used up. Returns the job."""
+def job_retry_later(*, job: SyncJob, error: RetryableError) -> SyncJob:
+    """Schedule another attempt, or dead-letter the job when its retries are used up. Returns the job.
+
+    A refusal that came before any work (a 429, our own rate limiter) spends no attempt. Any other failure may have
+    been applied with its answer lost (error.maybe_applied): the attempt it spends makes the next one look the
+    record up in Xero before sending it again (sync.services.drain._match_lost_responses)."""
     now = timezone.now()
-    if not throttled:
+    if error.maybe_applied:
         job.attempts += 1
     delay = next_attempt_delay(attempts=job.attempts, retry_after=error.retry_after)
     if delay is None:

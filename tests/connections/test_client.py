@@ -135,6 +135,26 @@ def test_post_with_an_idempotency_key_is_retried_with_the_same_key():
     assert {r.headers["Idempotency-Key"] for r in remote.requests} == {"job-42"}
 
 
+def test_a_write_whose_answer_was_lost_stays_maybe_applied_when_its_retry_is_throttled():
+    # The caller decides from this whether to look the record up before sending it again.
+    remote = Remote(httpx.ReadTimeout("lost answer"), httpx.Response(429, headers={"Retry-After": "120"}))
+    with pytest.raises(RetryableError) as caught:
+        magento(remote).post("V1/orders", json_body={"a": 1}, idempotency_key="job-42")
+    assert len(remote.requests) == 2
+    assert caught.value.code == "provider_rate_limited" and caught.value.maybe_applied
+
+
+def test_a_throttled_write_was_not_applied():
+    remote = Remote(httpx.Response(429, headers={"Retry-After": "120"}))
+    with pytest.raises(RetryableError) as caught:
+        magento(remote).post("V1/orders", json_body={"a": 1}, idempotency_key="job-42")
+    assert not caught.value.maybe_applied
+    remote = Remote(httpx.Response(503))
+    with pytest.raises(RetryableError) as caught:
+        magento(remote, max_attempts=1).post("V1/orders", json_body={"a": 1}, idempotency_key="job-42")
+    assert caught.value.maybe_applied
+
+
 def test_backoff_is_capped_with_full_jitter():
     rng = random.Random(3)
     delays = [backoff_delay(attempt, base=0.5, cap=4.0, rng=rng) for attempt in range(1, 40)]

@@ -1,12 +1,16 @@
 """The drain against the Xero sandbox: batches, dependencies, failure policy, lost responses, leases."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
+from connections.providers.xero import accounting
 from sandbox.faults import fault_profile_set
 from sandbox.xero.models import Contact as XeroContact
 from sandbox.xero.models import Invoice as XeroInvoice
-from sync.models import AuditEntry, CrossReference, SyncJob
+from sync.models import AuditEntry, CrossReference, DrainLease, SyncJob
+from sync.services import drain
 from sync.services.drain import drain_lease_acquire, drain_run
 from sync.services.staging import jobs_stage
 from tenants.scoping import tenant_scope
@@ -183,6 +187,77 @@ def test_one_drain_per_connection(world):
         assert drain_lease_acquire(xero_connection=a.xero, holder="another-host")
         report = _drain(a)
         assert report.busy and SyncJob.objects.filter(state=State.DONE).count() == 0
+
+
+def _taken_over_while_preparing(monkeypatch, world, *, then):
+    """The drain's first prepared batch meets a pause longer than its lease: the lease runs out, and `then()` is
+    what another host does meanwhile. Returns the calls to Xero's batch writes, as (entity, elements)."""
+    calls, paused = [], []
+    prepare, save_batch = drain._prepare_batch, accounting.save_batch
+
+    def pausing(*args, **kwargs):
+        prepared = prepare(*args, **kwargs)
+        if not paused:
+            paused.append(True)
+            DrainLease.objects.filter(xero_connection=world.xero).update(
+                expires_at=timezone.now() - timedelta(seconds=1)
+            )
+            then()
+        return prepared
+
+    def counting(client, entity, payloads, **kwargs):
+        calls.append((entity, len(payloads)))
+        return save_batch(client, entity, payloads, **kwargs)
+
+    monkeypatch.setattr(drain, "_prepare_batch", pausing)
+    monkeypatch.setattr(accounting, "save_batch", counting)
+    return calls
+
+
+def test_a_batch_another_drain_sent_while_this_one_paused_is_not_sent_again(world, monkeypatch):
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=4, customers=3)
+        staged = a.stage_orders()
+    with tenant_scope(world.tenant_b1):
+        b = World(world.tenant_b1, name="Beta", store="beta", orders=2)
+        b_jobs = b.stage_orders()
+    other = []
+    calls = _taken_over_while_preparing(monkeypatch, a, then=lambda: other.append(_drain(a)))
+    with tenant_scope(world.tenant_a1):
+        report = _drain(a)
+
+        # The other host's drain sent everything, the paused batch included; the paused drain sent nothing again.
+        assert other[0].done == len(staged) and report.sent == 0
+        assert sum(n for _, n in calls) == len(staged)
+        assert SyncJob.objects.filter(state=State.DONE).count() == len(staged)
+    numbers = list(
+        XeroContact.objects.filter(org__tenant_id=a.org["tenant_id"], contact_number__startswith="T-").values_list(
+            "contact_number", flat=True
+        )
+    )
+    assert len(numbers) == len(set(numbers)) == 3
+    assert _xero_invoices(a).count() == len(a.open_orders())
+    with tenant_scope(world.tenant_b1):
+        assert SyncJob.objects.filter(state=State.PENDING).count() == len(b_jobs)
+
+
+def test_a_drain_whose_lease_was_taken_stops_and_leaves_the_rest_to_the_new_holder(world, monkeypatch, settings):
+    # Renewed before every batch, so the lease's loss is seen at the next one.
+    settings.SYNC_LEASE_SECONDS = 0
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=60, customers=55)
+        staged = a.stage_orders()
+    calls = _taken_over_while_preparing(
+        monkeypatch, a, then=lambda: drain_lease_acquire(xero_connection=a.xero, holder="another-host")
+    )
+    with tenant_scope(world.tenant_a1):
+        report = _drain(a)
+
+        # The batch it had prepared was still untouched, so it went; then the drain stopped.
+        ((entity, sent),) = calls
+        assert entity == "contact" and report.done == sent > 0
+        assert SyncJob.objects.filter(state=State.PENDING).count() == len(staged) - sent > 0
+        assert DrainLease.objects.get(xero_connection=a.xero).holder == "another-host"
 
 
 def test_an_order_in_a_currency_xero_has_not_enabled_is_held_with_xeros_reason(world):

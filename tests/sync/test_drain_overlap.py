@@ -43,11 +43,12 @@ class _Flights:
         save_batch, next_batch, mark_running = accounting.save_batch, drain._next_batch, drain._mark_running
 
         def marking(jobs):
-            mark_running(jobs)
+            claimed = mark_running(jobs)
             if self._on_claim is not None:
-                self._on_claim(jobs)
+                self._on_claim(claimed)
             self._chosen.clear()
             self._claimed.set()
+            return claimed
 
         def choosing(*args, **kwargs):
             batch = next_batch(*args, **kwargs)

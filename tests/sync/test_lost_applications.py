@@ -5,6 +5,7 @@ applied once, never twice. Two tenants: the other one's payments and credit go t
 from datetime import timedelta
 from decimal import Decimal
 
+import httpx
 import pytest
 from django.utils import timezone
 
@@ -122,6 +123,78 @@ def test_a_payment_whose_answer_was_lost_is_not_paid_twice(partners):
     # The other tenant's payment of the same amount, same day and reference, goes through on its own.
     assert other.drain_one_batch(answer_lost=False).done == 1
     assert other.invoice()["AmountPaid"] == Decimal("10.00") and other.matched() == []
+
+
+class _AnswerLostThenThrottled(httpx.BaseTransport):
+    """Xero applies the first write and its answer is lost; the client's retry in place meets a 429."""
+
+    def __init__(self):
+        self.writes = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method in ("PUT", "POST"):
+            self.writes += 1
+            if self.writes == 1:
+                TRANSPORT.handle_request(request)
+                raise httpx.ReadTimeout("the answer never came", request=request)
+            if self.writes == 2:
+                return httpx.Response(429, headers={"Retry-After": "60"}, request=request)
+        return TRANSPORT.handle_request(request)
+
+
+def test_a_payment_whose_answer_was_lost_and_whose_retry_was_throttled_is_not_paid_twice(partners):
+    """The 429 that ends the request says nothing about the attempt before it, which Xero applied: the job spends
+    an attempt, so its retry (in another batch, under another Idempotency-Key) finds the payment first."""
+    mine, other = partners
+    for partner in partners:
+        partner.push("payments", PAYMENT)
+    with tenant_scope(mine.tenant):
+        inbound_events_process_pending(transport=TRANSPORT)
+        map_everything(mine.source, mine.xero)
+        report = drain_run(
+            xero_connection=mine.xero,
+            transport=_AnswerLostThenThrottled(),
+            client_factory=lambda connection, transport: xero_client_for(
+                connection, transport=transport, max_attempts=2, rate_limiter=False, sleep=lambda seconds: None
+            ),
+            max_batches=1,
+        )
+    assert report.retrying == 1
+    job = mine.job("payment.create")
+    assert (job.state, job.attempts, job.error_code) == ("pending", 1, "provider_rate_limited")
+    assert len(mine.invoice()["Payments"]) == 1  # Xero did apply it
+
+    report = mine.retry_after_xero_forgot_the_key()
+
+    assert report.matched == 1 and mine.job("payment.create").state == "done"
+    invoice = mine.invoice()
+    assert len(invoice["Payments"]) == 1 and invoice["AmountPaid"] == Decimal("10.00")
+    assert other.drain_one_batch(answer_lost=False).done == 1
+    assert other.invoice()["AmountPaid"] == Decimal("10.00") and other.matched() == []
+
+
+def test_a_payment_changed_after_it_reached_xero_is_never_paid_again(partners):
+    """Xero creates payments, never edits them: a newer version that changes what Xero holds is held with the
+    reason, one that changes nothing there (the time of day) is done without a call."""
+    mine, other = partners
+    for partner in partners:
+        partner.push("payments", PAYMENT)
+        assert partner.drain_one_batch(answer_lost=False).done == 1
+
+    mine.push("payments", {**PAYMENT, "paid_at": "2025-03-01T11:30:00Z"})
+    report = mine.drain_one_batch(answer_lost=False)
+    assert (report.sent, report.matched) == (0, 1)
+
+    mine.push("payments", {**PAYMENT, "amount": "12.00"})
+    report = mine.drain_one_batch(answer_lost=False)
+    assert (report.sent, report.needs_attention) == (0, 1)
+    with tenant_scope(mine.tenant):
+        held = SyncJob.objects.get(state=SyncJob.State.NEEDS_ATTENTION)
+        paid = CrossReference.objects.get(entity="payment").xero_id
+    assert held.error_code == "applied_already" and paid in held.cause and "cannot edit a payment" in held.cause
+    invoice = mine.invoice()
+    assert len(invoice["Payments"]) == 1 and invoice["AmountPaid"] == Decimal("10.00")
+    assert len(other.invoice()["Payments"]) == 1 and other.drain_one_batch(answer_lost=False).sent == 0
 
 
 def test_an_allocation_whose_answer_was_lost_is_not_allocated_twice(partners):
