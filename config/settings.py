@@ -345,8 +345,7 @@ if PRODUCTION and (
 # Sync engine ------------------------------------------------------------------------------------------------------
 # How long a drain (or a job it took) is held before another worker may take it over after a crash.
 SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=300)
-# Choose and build the next batch while one is at Xero (sync.services.drain._Flight). Off until chaos runs with it
-# are clean: two of about twelve held a batch of payments that Xero refused as already paid.
-SYNC_DRAIN_OVERLAP = env.bool("SYNC_DRAIN_OVERLAP", default=False)
+# Choose and build the next batch while one is at Xero (sync.services.drain._Flight). False sends each batch inline.
+SYNC_DRAIN_OVERLAP = env.bool("SYNC_DRAIN_OVERLAP", default=True)
 # Multiplies every retry delay (backoff and Retry-After). 1 in production; chaos runs compress time with it.
 SYNC_BACKOFF_SCALE = env.float("SYNC_BACKOFF_SCALE", default=1.0)

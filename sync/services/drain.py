@@ -242,8 +242,7 @@ def drain_run(
 
 def _can_overlap() -> bool:
     """Whether a batch is sent from a second thread, on a connection of its own: when settings.SYNC_DRAIN_OVERLAP says
-    so (off by default: chaos runs with it have twice held a batch of payments that Xero refused as already paid, not
-    yet explained). Never inside a transaction (a test's, say): another connection would not see what it has not
+    so (the default). Never inside a transaction (a test's, say): another connection would not see what it has not
     committed. Never on SQLite, which takes one writer at a time.
     """
     connection = transaction.get_connection()
