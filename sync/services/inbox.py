@@ -33,6 +33,18 @@ _INSERT_EVENTS = f"""
 """
 _ONE_EVENT = "(%s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s)"
 _INSERT_EVENT = _INSERT_EVENTS.format(values=_ONE_EVENT)
+# A page of events of one connection and kind: what they share is sent once, each event only its key and body. With
+# every column of every row a parameter, binding them (on the client: Django's psycopg cursor) cost the poll more
+# than the database's work. `WHERE true`: SQLite reads an INSERT … SELECT's ON CONFLICT as a join's ON without it.
+_INSERT_PAGE = f"""
+    INSERT INTO {InboundEvent._meta.db_table}
+        (tenant_id, connection_id, source, kind, dedupe_key, body, status, reason, attempts, created_at, updated_at)
+    SELECT %s, %s, %s, %s, page.column1, {{body}}, %s, '', 0, %s, %s
+    FROM (VALUES {{values}}) AS page
+    WHERE true
+    ON CONFLICT (tenant_id, connection_id, dedupe_key) DO NOTHING
+    RETURNING id
+"""
 
 
 def inbound_event_receive(
@@ -73,21 +85,23 @@ def inbound_event_receive(
 
 
 def inbound_events_receive_many(
-    *, connection: Connection, source: str, kind: str, events: list[tuple[str, object]]
+    *, connection: Connection, source: str, kind: str, events: list[tuple[str, str]]
 ) -> int:
-    """Store many inbound events (dedupe key, body) in one statement; redeliveries are no-ops. Returns how many
-    were new. Nothing is enqueued: the caller calls connection_backlog_enqueue once (polling does, per page)."""
+    """Store many inbound events (dedupe key, body as JSON text) in one statement; redeliveries are no-ops. Returns
+    how many were new. Nothing is enqueued: the caller calls connection_backlog_enqueue once (polling does, per page).
+
+    The bodies come as text because the poll has already encoded each record once, to hash it for its dedupe key:
+    encoding it again here was a fifth of the poll's CPU."""
     if not events:
         return 0
     now = timezone.now()
-    status = InboundEvent.Status.RECEIVED
-    rows = [
-        (connection.tenant_id, connection.pk, source, kind, key[:128], json.dumps(body), status, "", now, now)
-        for key, body in events
-    ]
-    values = ", ".join([_ONE_EVENT] * len(rows))
+    shared = [connection.tenant_id, connection.pk, source, kind, InboundEvent.Status.RECEIVED, now, now]
+    params = [value for key, text in events for value in (key[:128], text)]
+    # VALUES' columns are text: PostgreSQL needs the body cast to the column's type, SQLite stores JSON as text.
+    body = "page.column2::jsonb" if db.vendor == "postgresql" else "page.column2"
+    statement = _INSERT_PAGE.format(body=body, values=", ".join(["(%s, %s)"] * len(events)))
     with db.cursor() as cursor:
-        cursor.execute(_INSERT_EVENTS.format(values=values), [value for row in rows for value in row])
+        cursor.execute(statement, shared + params)
         return len(cursor.fetchall())
 
 

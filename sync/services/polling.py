@@ -57,8 +57,8 @@ def poll_dedupe_key(*, entity: str, source_id: str, updated_at: datetime | None,
 
 
 def _store_page(*, connection: Connection, cursor: SourceCursor, entity: str, page: list, advance_to) -> int:
-    """Store one page of (dedupe key, record) and, in the same transaction, move the watermark (never backwards).
-    Returns rows created."""
+    """Store one page of (dedupe key, record as JSON text) and, in the same transaction, move the watermark (never
+    backwards). Returns rows created."""
     with transaction.atomic():
         created_count = inbound_events_receive_many(
             connection=connection, source=InboundEvent.Source.POLL, kind=entity, events=page
@@ -97,7 +97,8 @@ def _poll_entity(*, connection, adapter, entity: str, overlap: timedelta, budget
                 newest = updated_at if newest is None else max(newest, updated_at)
             text = canonical_json(native)
             key = poll_dedupe_key(entity=entity, source_id=str(source_id), updated_at=updated_at, text=text)
-            page.append((key, native))
+            # The text is what is stored (the body's JSON, keys sorted: the same jsonb), so it is encoded once.
+            page.append((key, text))
             page_bytes += len(text)
             seen += 1
             if len(page) >= PAGE_SIZE or page_bytes >= PAGE_BYTES:
