@@ -241,7 +241,12 @@ _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 def fingerprint(record) -> str:
     """A stable hash of a canonical record: equal records, equal hashes (used for versions and change detection)."""
-    payload = json.dumps(_plain(record), sort_keys=True, separators=(",", ":"))
+    return fingerprint_json(_plain(record))
+
+
+def fingerprint_json(data) -> str:
+    """fingerprint() of a record already in its JSON form (to_json): staging has that form anyway, for the job."""
+    payload = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

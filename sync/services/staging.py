@@ -5,7 +5,7 @@ record, version and operation), so processing an event twice stages nothing new.
 """
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -21,7 +21,7 @@ from connections.canonical import (
     Payment,
     Product,
     Refund,
-    fingerprint,
+    fingerprint_json,
     to_json,
 )
 from connections.models import Connection
@@ -119,12 +119,29 @@ def refund_application(refund: Refund, *, paid_in_full: bool) -> Effect:
     return Effect(Op.CREDIT_NOTE_ALLOCATE, "allocation", refund.source_id, refund, depends_on)
 
 
-def version_of(effect: Effect) -> str:
+def version_of(effect: Effect, data: dict | None = None) -> str:
     """The version a job is staged for. An invoice's version is its order's content: a change of status alone
-    (processing → complete) changes nothing on the invoice, so it is not an edit."""
+    (processing → complete) changes nothing on the invoice, so it is not an edit.
+
+    `data` is the effect's record as to_json gives it, when the caller has it (staging does, for the job): the
+    version is a hash of that form, and making it again was a tenth of processing's CPU."""
+    if data is None:
+        data = to_json(effect.record)
     if effect.operation == Op.INVOICE_UPSERT:
-        return fingerprint(replace(effect.record, status="", updated_at=effect.record.created_at))
-    return fingerprint(effect.record)
+        # What fingerprint(replace(order, status="", updated_at=order.created_at)) hashes, without a second pass.
+        data = {**data, "status": "", "updated_at": data["created_at"]}
+    return fingerprint_json(data)
+
+
+def _record_data(record) -> dict[int, dict]:
+    """The JSON form (to_json) of a record and of the contact inside it (an order's), by the object's id: the
+    order's form holds its contact's, so it is made once for both."""
+    data = to_json(record)
+    forms = {id(record): data}
+    contact = getattr(record, "contact", None)
+    if isinstance(record, Order) and contact is not None:
+        forms[id(contact)] = data["contact"]
+    return forms
 
 
 def canonical_entity_of(record) -> str:
@@ -177,7 +194,7 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
     if not planned:
         return []
 
-    source_ids = {effect.source_id for effect, _ in planned}
+    source_ids = {effect.source_id for effect, _, _ in planned}
     xrefs = _synced_versions(source_connection, source_ids)
     known = list(
         SyncJob.objects.filter(
@@ -197,12 +214,12 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
             source_id=effect.source_id,
             version=version,
         )
-        for effect, version in planned
+        for effect, version, _ in planned
     ]
     taken = set(SyncJob.objects.filter(idempotency_key__in=set(keys)).values_list("idempotency_key", flat=True))
 
     new_jobs, superseded = [], []
-    for (effect, version), key in zip(planned, keys, strict=True):
+    for (effect, version, data), key in zip(planned, keys, strict=True):
         record_key = (effect.entity, effect.source_id, effect.operation)
         if effect.create_only:
             if (effect.entity, effect.source_id) in xrefs or record_key in any_job:
@@ -227,7 +244,7 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
                 source_id=effect.source_id,
                 source_version=version,
                 priority=priority,
-                record={"entity": canonical_entity_of(effect.record), "data": to_json(effect.record)},
+                record={"entity": canonical_entity_of(effect.record), "data": data},
                 depends_on_entity=effect.depends_on[0] if effect.depends_on else "",
                 depends_on_source_id=effect.depends_on[1] if effect.depends_on else "",
                 next_attempt_at=now,
@@ -268,15 +285,16 @@ def _jobs_insert(jobs: list[SyncJob]) -> None:
 
 
 def _synced_versions(source_connection: Connection, source_ids) -> dict[tuple[str, str], str]:
+    rows = CrossReference.objects.filter(source_connection=source_connection, source_id__in=source_ids)
     return {
-        (x.entity, x.source_id): x.source_version
-        for x in CrossReference.objects.filter(source_connection=source_connection, source_id__in=source_ids)
+        (entity, source_id): version
+        for entity, source_id, version in rows.values_list("entity", "source_id", "source_version")
     }
 
 
 def _plan(source_connection: Connection, items, *, backfill=None):
-    """(effect, version) to stage, (entity, source id, operation, reason) the policies declined, and the orders
-    of `items` cancelled before their invoice reached Xero."""
+    """(effect, version, record as JSON) to stage, (entity, source id, operation, reason) the policies declined,
+    and the orders of `items` cancelled before their invoice reached Xero."""
     orders = {record.source_id for _, record in items if isinstance(record, Order)}
     refunds = [record for _, record in items if isinstance(record, Refund)]
     invoiced = _synced_versions(source_connection, orders)
@@ -291,8 +309,11 @@ def _plan(source_connection: Connection, items, *, backfill=None):
             if not notes:
                 continue  # ticket notes are off for this source
         effects = effects_of(entity, record)
+        forms = _record_data(record) if effects else {}
         if isinstance(record, Order):
-            effects, reason = _order_effects(source_connection, record, effects, invoiced, on_cancel, on_edit)
+            effects, reason = _order_effects(
+                source_connection, record, effects, invoiced, on_cancel, on_edit, forms.get(id(record))
+            )
             if record.is_cancelled and ("invoice", record.source_id) not in invoiced:
                 cancelled_now.add(record.source_id)
                 if backfill is not None:
@@ -308,22 +329,27 @@ def _plan(source_connection: Connection, items, *, backfill=None):
         ):
             # Draft credit notes (posting policy) can be neither allocated nor refunded: a person approves them.
             effects.append(refund_application(record, paid_in_full=record.order_source_id in paid))
-        planned += [(effect, version_of(effect)) for effect in effects]
+        for effect in effects:
+            data = forms.get(id(effect.record))
+            if data is None:
+                data = to_json(effect.record)
+            planned.append((effect, version_of(effect, data), data))
     if cancelled_now:
         _discard_unsent_invoices(source_connection, cancelled_now)
     # A payment or refund of an order cancelled before its invoice was sent has nothing to apply to in Xero.
-    paying = {e.record.order_source_id for e, _ in planned if isinstance(e.record, (Payment, Refund))}
+    paying = {e.record.order_source_id for e, _, _ in planned if isinstance(e.record, (Payment, Refund))}
     cancelled = cancelled_now | _cancelled_unsent(source_connection, paying - cancelled_now)
     planned = [
-        (e, v)
-        for e, v in planned
-        if not (isinstance(e.record, (Payment, Refund)) and e.record.order_source_id in cancelled)
+        planning
+        for planning in planned
+        if not (isinstance(planning[0].record, (Payment, Refund)) and planning[0].record.order_source_id in cancelled)
     ]
     return planned, skipped, cancelled_now
 
 
-def _order_effects(source_connection, order: Order, effects, invoiced, on_cancel, on_edit):
-    """The effects of an order the posting policy allows, and why the rest are not staged ("" when all are)."""
+def _order_effects(source_connection, order: Order, effects, invoiced, on_cancel, on_edit, data=None):
+    """The effects of an order the posting policy allows, and why the rest are not staged ("" when all are).
+    `data`: the order as to_json gives it, when the caller has it."""
     in_xero = ("invoice", order.source_id) in invoiced
     if order.is_cancelled:
         if not in_xero:
@@ -337,7 +363,7 @@ def _order_effects(source_connection, order: Order, effects, invoiced, on_cancel
         return effects, ""
     if in_xero:
         invoice = next(e for e in effects if e.operation == Op.INVOICE_UPSERT)
-        edited = invoiced[("invoice", order.source_id)] != version_of(invoice)
+        edited = invoiced[("invoice", order.source_id)] != version_of(invoice, data)
         if edited and on_edit == PostingPolicy.OnEdit.IGNORE:
             return [], f"Order {order.number} was edited; the posting policy leaves its Xero invoice alone."
         return effects, ""
