@@ -126,3 +126,31 @@ def test_the_documented_order_keeps_its_version_hash():
     assert to_json(order) == json.loads(
         json.dumps(asdict(order), default=lambda v: format(v, "f") if isinstance(v, Decimal) else v.isoformat())
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2017-08-21 22:22:19",
+        "2024-02-29 00:00:00",
+        "2023-02-29 00:00:00",  # no such day
+        "2017-08-21 24:00:00",
+        "2017-8-21 22:22:19",  # strptime's own leniency
+        "2017-08-21T22:22:19",
+        "2017-08-21 22:22:19.5",
+        "2017-08-21 22:22:1\u0669",  # a digit, but not an ASCII one
+        "2017-08-21 22:22:_9",
+    ],
+)
+def test_magento_times_read_as_strptime_reads_them(text):
+    from datetime import UTC, datetime
+
+    from connections.providers.magento.normalize import parse_time
+
+    try:
+        expected = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        with pytest.raises(ValueError):
+            parse_time(text)
+    else:
+        assert parse_time(text) == expected and parse_time(text).tzinfo == UTC

@@ -43,8 +43,19 @@ CREDITMEMO_REFUNDED = 2
 
 
 def parse_time(value: str | None) -> datetime | None:
+    """Magento's "YYYY-MM-DD HH:MM:SS" (UTC) as an aware datetime."""
     if not value:
         return None
+    if (
+        len(value) == 19
+        and value.isascii()
+        and value[4] == value[7] == "-"
+        and value[10] == " "
+        and value[13] == value[16] == ":"
+    ):
+        # The shape Magento writes: fromisoformat reads it exactly as strptime would, at a tenth of the cost (every
+        # record polled and every order normalised reads a few).
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
     return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
 
 
