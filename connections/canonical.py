@@ -222,6 +222,18 @@ def _plain(value):
 
     Equal, value for value, to json.loads(json.dumps(asdict(value), default=_jsonable)): versions computed before
     stay the same."""
+    # By exact type first: the values of records are mostly these, and a chain of isinstance calls per value was
+    # most of the cost. Subclasses (StrEnum) and anything else take the general path below.
+    kind = type(value)
+    if kind in _AS_IS:
+        return value
+    names = _FIELD_NAMES.get(kind)
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
+    if kind is Decimal:
+        return format(value, "f")
+    if kind is tuple or kind is list:
+        return [_plain(item) for item in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value.value if isinstance(value, StrEnum) else value
     if isinstance(value, Decimal | datetime):
@@ -237,6 +249,7 @@ def _plain(value):
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_AS_IS = frozenset({str, int, float, bool, type(None)})
 
 
 def fingerprint(record) -> str:
