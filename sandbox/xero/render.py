@@ -18,6 +18,7 @@ from sandbox.xero.models import (
     TrackingCategory,
 )
 from sandbox.xero.services.documents import TaxCalc
+from sandbox.xero.services.workspace import related_rows
 from sandbox.xero.wire import iso_date_string, iso_datetime_string, ms_date
 
 CENT = Decimal("0.01")
@@ -32,7 +33,7 @@ def related(obj, name: str) -> list:
     """`obj`'s `name` rows: the list a page read fetched for every document at once (`<name>_page`), else the
     relation (prefetched or not)."""
     rows = getattr(obj, f"{name}_page", None)
-    return rows if rows is not None else list(getattr(obj, name).all())
+    return rows if rows is not None else related_rows(obj, name)
 
 
 def _unit(value, unitdp: int):
@@ -97,7 +98,7 @@ def contact(c: Contact, *, summary: bool = False) -> dict:
         body.update(c.extra)
         body["ContactGroups"] = [
             {"ContactGroupID": str(g.id), "Name": g.name, "Status": g.status, "Contacts": []}
-            for g in c.groups.all()
+            for g in related_rows(c, "groups")
             if g.status == "ACTIVE"
         ]
     return body
@@ -372,7 +373,7 @@ def tracking_category(t: TrackingCategory, *, include_archived: bool = False) ->
         "TrackingCategoryID": str(t.id),
         "Name": t.name,
         "Status": t.status,
-        "Options": [tracking_option(o) for o in t.options.all() if include_archived or o.status == "ACTIVE"],
+        "Options": [tracking_option(o) for o in related_rows(t, "options") if include_archived or o.status == "ACTIVE"],
     }
 
 

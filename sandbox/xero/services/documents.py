@@ -11,7 +11,7 @@ from sandbox.xero.models import Contact, CreditNote, Invoice, LineItem, Organisa
 from sandbox.xero.services.contacts import contact_find, contact_mark_role, contact_refs, contact_write
 from sandbox.xero.services.history import history_add
 from sandbox.xero.services.webhooks import webhook_event_queue
-from sandbox.xero.services.workspace import Workspace, fold, parse_pk, workspace_single
+from sandbox.xero.services.workspace import Workspace, fold, parse_pk, related_rows, workspace_single
 from sandbox.xero.wire import parse_date
 
 CENT = Decimal("0.01")
@@ -50,7 +50,7 @@ class TaxCalc:
             return Decimal(0)
         simple = Decimal(0)
         total = Decimal(0)
-        for component in self.rate.components.all():
+        for component in related_rows(self.rate, "components"):
             if component.is_compound:
                 total += component.rate * (HUNDRED + simple) / HUNDRED
             else:
@@ -90,7 +90,7 @@ def _tracking(*, ws: Workspace, entries) -> list[dict]:
         option = next(
             (
                 o
-                for o in category.options.all()
+                for o in related_rows(category, "options")
                 if o.status == "ACTIVE" and (str(o.id) == str(wanted) or o.name.lower() == str(wanted).lower())
             ),
             None,

@@ -63,6 +63,14 @@ def parse_pk(model, value, *, strict: bool = False):
         return None
 
 
+def related_rows(obj, name: str):
+    """`obj`'s `name` rows (a reverse foreign key or many-to-many), from its prefetch cache when a prefetch or the
+    workspace filled it, else read. The cache is read directly: `obj.<name>.all()` builds a related manager and a
+    queryset per call, which across a batch's lines, groups and tracking options cost more than the rows."""
+    cached = obj.__dict__.get("_prefetched_objects_cache", {}).get(name)
+    return cached if cached is not None else list(getattr(obj, name).all())
+
+
 def _by_pk(rows: list) -> list:
     """`rows` lowest primary key first, as known() returns them. The lookups by name, number and code filter with a
     comprehension rather than known()'s call per row: they run once or twice per element (or line) over every
@@ -179,8 +187,12 @@ class Workspace:
     def tracking_categories(self) -> list[TrackingCategory]:
         """The ACTIVE categories with their options, in primary key order."""
         if self._tracking is None:
-            active = TrackingCategory.objects.filter(org=self.org, status="ACTIVE").prefetch_related("options")
-            self._tracking = list(active.order_by("pk"))
+            reference = self._reference()
+            if reference is not None:
+                self._tracking = reference.tracking
+            else:
+                active = TrackingCategory.objects.filter(org=self.org, status="ACTIVE").prefetch_related("options")
+                self._tracking = list(active.order_by("pk"))
         return self._tracking
 
     def currency_codes(self) -> set[str] | frozenset[str]:
@@ -335,6 +347,18 @@ class Workspace:
                 cache["payments"], cache["allocations"] = [], []
         other = "credit_note" if docs and isinstance(docs[0], Invoice) else "invoice"
         prefetch_related_objects(docs, "payments", f"allocations__{other}")
+
+    def contacts_as_stored(self, contacts: list) -> None:
+        """Ready flushed `contacts` to be answered as a fresh read would: their groups, read in one query for those
+        that were stored before this request (a contact this request created belongs to no group yet: groups are
+        joined through the ContactGroups endpoints)."""
+        stored = []
+        for contact in contacts:
+            if (Contact, contact.pk) in self._created:
+                contact.__dict__.setdefault("_prefetched_objects_cache", {})["groups"] = []
+            else:
+                stored.append(contact)
+        prefetch_related_objects(stored, "groups")
 
     def next_number(self, *, model, prefix: str, counter: str, column: str) -> str:
         """Xero's next free INV-/CN- number: the organisation's counter moves past numbers already in use."""

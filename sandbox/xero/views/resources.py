@@ -3,7 +3,7 @@
 import re
 import uuid
 
-from django.db.models import Prefetch, prefetch_related_objects
+from django.db.models import Prefetch
 from django.http import HttpResponse
 
 from sandbox.xero import errors, pages, render
@@ -172,7 +172,7 @@ def _contacts_batch(call: Call, *, create_only: bool, contact_id=None):
         )
 
     def render_many(contacts):
-        prefetch_related_objects(contacts, "groups")
+        ws.contacts_as_stored(contacts)
         return [render.contact(c) for c in contacts]
 
     return batch_write(
