@@ -20,7 +20,9 @@ Case-insensitive names are compared with `fold`, a per-character upper-casing li
 from contextlib import contextmanager
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Q, Value, prefetch_related_objects
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Upper
 from django.db.models.lookups import In
 
@@ -51,6 +53,15 @@ def fold(text: str) -> str:
     if text.isascii():
         return text.upper()
     return "".join(upper if len(upper := char.upper()) == 1 else char for char in text)
+
+
+def _upper_each(names: list[str]):
+    """The database's UPPER() of each name, as the right-hand side of an IN. On PostgreSQL one array parameter
+    upper-cased in a subquery: an UPPER(%s) expression per name is the same SQL, but the ORM compiles (and hashes, to
+    drop duplicates) each one, which for a batch's 50 names cost more than running the statement."""
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT UPPER(n) FROM unnest(%s::text[]) n", [names])
+    return [Upper(Value(name)) for name in names]
 
 
 def parse_pk(model, value, *, strict: bool = False):
@@ -237,7 +248,7 @@ class Workspace:
         if names:
             # name__iexact for each name, as one IN: the database upper-cases each row's name once, not once per
             # name (50 names over an organisation's thousands of contacts cost 30 ms as ORed comparisons).
-            query |= Q(In(Upper("name"), [Upper(Value(name)) for name in names]), status="ACTIVE")
+            query |= Q(In(Upper("name"), _upper_each(names)), status="ACTIVE")
         if query:
             self._keep(Contact.objects.filter(org=self.org).filter(query))
 
