@@ -5,6 +5,7 @@ from django.utils import timezone
 from sandbox.xero.errors import ElementInvalid, NotFound
 from sandbox.xero.models import Contact, ContactGroup, Organisation
 from sandbox.xero.services.history import history_add
+from sandbox.xero.services.rows import new_row
 from sandbox.xero.services.webhooks import webhook_event_queue
 from sandbox.xero.services.workspace import Workspace, workspace_single
 
@@ -84,7 +85,7 @@ def _contact_write(*, ws: Workspace, data: dict, create_only: bool, contact_id) 
             raise NotFound if contact_id else ElementInvalid(f"The contact with ContactID {target_id} was not found")
     created = contact is None
     if created:
-        contact = Contact(org=org)
+        contact = new_row(Contact, org_id=org.pk)
     else:
         ws.claim(contact)
     errors = []

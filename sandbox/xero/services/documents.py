@@ -10,6 +10,7 @@ from sandbox.xero.errors import ElementInvalid, NotFound
 from sandbox.xero.models import Contact, CreditNote, Invoice, LineItem, Organisation, TaxRate, TrackingCategory
 from sandbox.xero.services.contacts import contact_find, contact_mark_role, contact_refs, contact_write
 from sandbox.xero.services.history import history_add
+from sandbox.xero.services.rows import new_row
 from sandbox.xero.services.webhooks import webhook_event_queue
 from sandbox.xero.services.workspace import Workspace, fold, parse_pk, related_rows, workspace_single
 from sandbox.xero.wire import parse_date
@@ -114,7 +115,7 @@ def _build_line(
     if not isinstance(data, dict):
         raise ElementInvalid("A line item must be an object.")
     unit_places = UNIT_4DP if unitdp == 4 else CENT
-    line = LineItem(position=position, description=str(data.get("Description") or ""))
+    line = new_row(LineItem, position=position, description=str(data.get("Description") or ""))
     item = None
     if data.get("ItemCode"):
         item = next(iter(ws.items_coded(data["ItemCode"])), None)
@@ -293,7 +294,7 @@ def _document_write(*, ws: Workspace, data: dict, kind: str, create_only: bool, 
             raise ElementInvalid(f"{label} Type must be one of {', '.join(types)}.")
         if new_status and new_status not in CREATABLE:
             raise ElementInvalid(f"{label}s can only be created with a status of DRAFT, SUBMITTED or AUTHORISED.")
-        doc = model(org=org, type=doc_type, currency_code=org.base_currency)
+        doc = new_row(model, org_id=org.pk, type=doc_type, currency_code=org.base_currency)
     else:
         ws.claim(doc)
         if data.get("Type") and data["Type"] != doc.type:

@@ -2,6 +2,7 @@
 
 from sandbox.xero.errors import ElementInvalid
 from sandbox.xero.models import HistoryRecord, Organisation
+from sandbox.xero.services.rows import new_row
 
 NOTE_MAX_CHARS = 250  # the stored developer page's limit (research/xero.md §8)
 
@@ -10,7 +11,7 @@ def history_add(
     *, org: Organisation, object_id, changes: str, details: str, user: str = "System Generated", ws=None
 ) -> HistoryRecord:
     """Append a system history entry (Created, Updated, Approved, Voided, Paid, …); with `ws`, at its flush."""
-    record = HistoryRecord(org=org, object_id=object_id, changes=changes, details=details, user=user)
+    record = new_row(HistoryRecord, org_id=org.pk, object_id=object_id, changes=changes, details=details, user=user)
     if ws is not None:
         ws.history(record)
     else:
