@@ -7,6 +7,7 @@ from sandbox.xero.errors import ElementInvalid, NotFound
 from sandbox.xero.models import Account, Allocation, CreditNote, Invoice, Organisation, Payment
 from sandbox.xero.services.documents import _decimal, document_settle, money
 from sandbox.xero.services.history import history_add
+from sandbox.xero.services.rows import new_row
 from sandbox.xero.services.workspace import Workspace, workspace_single
 from sandbox.xero.wire import parse_date
 
@@ -94,17 +95,22 @@ def _payment_create(*, ws: Workspace, data: dict) -> Payment:
     except ValueError:
         raise ElementInvalid("A date is not in a valid format (use YYYY-MM-DD).") from None
     is_invoice = isinstance(doc, Invoice)
-    payment = Payment(
-        org=org,
-        invoice=doc if is_invoice else None,
-        credit_note=None if is_invoice else doc,
-        account=account,
+    payment = new_row(
+        Payment,
+        org_id=org.pk,
+        invoice_id=doc.pk if is_invoice else None,
+        credit_note_id=None if is_invoice else doc.pk,
+        account_id=account.pk,
         date=paid_on,
         amount=amount,
         currency_rate=_decimal(data.get("CurrencyRate") or 1, "CurrencyRate"),
         reference=str(data.get("Reference") or "")[:255],
         is_reconciled=bool(data.get("IsReconciled")),
         payment_type=PAYMENT_TYPES[doc.type],
+    )
+    # The answer reads the payment's document and account: the instances this batch holds, not a read each.
+    payment._state.fields_cache.update(
+        invoice=doc if is_invoice else None, credit_note=None if is_invoice else doc, account=account
     )
     ws.add(payment)
     ws.touch(doc)
