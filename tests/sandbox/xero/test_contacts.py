@@ -18,6 +18,13 @@ def test_contact_name_must_be_unique_among_active_contacts(org_a):
     assert UNIQUE_NAME in body["Elements"][0]["ValidationErrors"][0]["Message"]
 
 
+def test_names_are_unique_ignoring_case_beyond_ascii(org_a, org_b):
+    assert org_a.put("Contacts", {"Contacts": [{"Name": "Émile Zoë Åberg"}]}).status_code == 200
+    response = org_a.put("Contacts", {"Contacts": [{"Name": "ÉMILE ZOË ÅBERG"}]}, params={"summarizeErrors": "false"})
+    assert UNIQUE_NAME in response.json()["Contacts"][0]["ValidationErrors"][0]["Message"]
+    assert org_b.put("Contacts", {"Contacts": [{"Name": "émile zoë åberg"}]}).status_code == 200
+
+
 def test_an_archived_contact_frees_its_name(org_a):
     first = org_a.put("Contacts", {"Contacts": [{"Name": "John Doe"}]}).json()["Contacts"][0]
     archived = org_a.post(f"Contacts/{first['ContactID']}", {"Contacts": [{"ContactStatus": "ARCHIVED"}]})
@@ -135,6 +142,16 @@ def test_search_term_matches_case_insensitively(org_a):
     org_a.put("Contacts", {"Contacts": [{"Name": "Ann", "EmailAddress": "ann@shop.test"}, {"Name": "Bob"}]})
     listed = org_a.get("Contacts", params={"searchTerm": "SHOP"}).json()["Contacts"]
     assert [c["Name"] for c in listed] == ["Ann"]
+
+
+def test_contacts_are_answered_with_their_groups(org_a, org_b, contact_id):
+    group = org_a.put("ContactGroups", {"ContactGroups": [{"Name": "VIP"}]}).json()["ContactGroups"][0]
+    org_a.put(f"ContactGroups/{group['ContactGroupID']}/Contacts", {"Contacts": [{"ContactID": contact_id}]})
+    batch = {"Contacts": [{"ContactID": contact_id, "EmailAddress": "shop@acme.test"}, {"Name": "New Shop"}]}
+    updated, created = org_a.post("Contacts", batch, params={"summarizeErrors": "false"}).json()["Contacts"]
+    assert [g["Name"] for g in updated["ContactGroups"]] == ["VIP"]
+    assert created["ContactGroups"] == []
+    assert org_b.put("Contacts", {"Contacts": [{"Name": "Acme Shop"}]}).json()["Contacts"][0]["ContactGroups"] == []
 
 
 def test_contact_groups_membership(org_a, contact_id):

@@ -107,6 +107,27 @@ def test_tracking_on_lines_must_name_active_options(org_a, make_invoice, contact
     assert bad.status_code == 400
 
 
+def test_tracking_changed_between_batches_is_seen_by_the_next_batch(org_a, org_b, make_invoice, contact_id):
+    # The organisation's tracking is kept between requests while its rows are unchanged: any change shows at once.
+    def tracked(org, option, contact):
+        line = _line("10", Tracking=[{"Name": "Region", "Option": option}])
+        return org.put("Invoices", {"Invoices": [invoice_body(contact, line)]}, params={"summarizeErrors": "false"})
+
+    assert make_invoice(_line("10", Tracking=[{"Name": "Region", "Option": "North"}]))["Status"] == "AUTHORISED"
+    region = next(t for t in org_a.get("TrackingCategories").json()["TrackingCategories"] if t["Name"] == "Region")
+    added = org_a.put(f"TrackingCategories/{region['TrackingCategoryID']}/Options", {"Options": [{"Name": "Mars"}]})
+    assert added.status_code == 200, added.text
+    mars = tracked(org_a, "Mars", contact_id).json()["Invoices"][0]
+    assert mars["StatusAttributeString"] == "OK" and mars["LineItems"][0]["Tracking"][0]["Option"] == "Mars"
+    other_contact = org_b.put("Contacts", {"Contacts": [{"Name": "Acme Shop"}]}).json()["Contacts"][0]["ContactID"]
+    assert tracked(org_b, "Mars", other_contact).json()["Invoices"][0]["StatusAttributeString"] == "ERROR"
+    assert tracked(org_b, "North", other_contact).json()["Invoices"][0]["StatusAttributeString"] == "OK"
+    archived = org_a.post(f"TrackingCategories/{region['TrackingCategoryID']}", {"Status": "ARCHIVED"})
+    assert archived.status_code == 200, archived.text
+    refused = tracked(org_a, "North", contact_id).json()["Invoices"][0]
+    assert refused["ValidationErrors"] == [{"Message": "Tracking category 'Region' is not valid."}]
+
+
 def test_status_transitions(org_a, make_invoice):
     draft = make_invoice(status="DRAFT")
     path = f"Invoices/{draft['InvoiceID']}"
