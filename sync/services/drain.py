@@ -18,11 +18,13 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import Q, Value
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat
 from django.utils import timezone
 
@@ -88,7 +90,12 @@ CANDIDATES_PER_PASS = 500
 
 class Candidate(NamedTuple):
     """What choosing a batch reads of a due job: not its canonical record (only the chosen batch's are loaded), and
-    a plain tuple rather than a model instance, since every pass reads up to CANDIDATES_PER_PASS of them."""
+    a plain tuple rather than a model instance, since every pass reads up to CANDIDATES_PER_PASS of them.
+
+    Nor its due time, which would be parsed 500 times a pass for two uses: windows are read in due order, so a
+    job's place in them orders it, and `fill_waited` says whether it has been due for FILL_WAIT already. Whether
+    its dependency is in Xero is read with it (`dependency_in_xero`, one index probe each), not in a second query.
+    """
 
     id: int
     tenant_id: int
@@ -96,18 +103,42 @@ class Candidate(NamedTuple):
     operation: str
     entity: str
     priority: int
-    next_attempt_at: datetime
     depends_on_entity: str
     depends_on_source_id: str
     source_id: str
+    fill_waited: bool
+    dependency_in_xero: bool
 
     @property
     def pk(self) -> int:
         return self.id
 
 
-def _candidates(jobs, limit: int) -> list[Candidate]:
-    return [Candidate(*row) for row in jobs.values_list(*Candidate._fields)[:limit]]
+def _candidates(jobs, limit: int, now: datetime, *, after: Candidate | None = None) -> list[Candidate]:
+    """Up to `limit` of the due `jobs` (ordered), from the one after `after` in their order when given."""
+    if after is not None:
+        # The window read before this one is not read again: its rows stay as they were, only the rows moved out
+        # of it (waiting for a dependency) make room for more. Row comparison in the windows' order.
+        table = SyncJob._meta.db_table
+        # Only the table's name is formatted in; the job's id is a parameter.
+        jobs = jobs.filter(
+            RawSQL(  # noqa: S611
+                f'("{table}"."priority", "{table}"."next_attempt_at", "{table}"."id") > '  # noqa: S608
+                f'(SELECT w.priority, w.next_attempt_at, w.id FROM "{table}" w WHERE w.id = %s)',
+                (after.id,),
+                output_field=BooleanField(),
+            )
+        )
+    in_xero = CrossReference.objects.filter(
+        source_connection_id=OuterRef("source_connection_id"),
+        entity=OuterRef("depends_on_entity"),
+        source_id=OuterRef("depends_on_source_id"),
+    )
+    rows = jobs.annotate(
+        fill_waited=ExpressionWrapper(Q(next_attempt_at__lte=now - FILL_WAIT), output_field=BooleanField()),
+        dependency_in_xero=Exists(in_xero),
+    ).values_list(*Candidate._fields)[:limit]
+    return [Candidate(*row) for row in rows]
 
 
 THROTTLE_CODES = ("rate_limited", "provider_rate_limited")
@@ -339,40 +370,38 @@ def _next_batch(
     invoices never hides the invoices behind them, and no pass scans more than one window. Jobs about a record in
     `in_flight`, or depending on one, are left as they are for a later batch (_split_by_dependency).
     """
+    now = timezone.now()
+    due = SyncJob.objects.filter(xero_connection=xero_connection, state=State.PENDING, next_attempt_at__lte=now)
+    # In the order the windows are read (by due time within each priority).
+    ready: list[Candidate] = []
+    room, after = CANDIDATES_PER_PASS, None
     while True:
-        now = timezone.now()
-        candidates = _candidates(
-            SyncJob.objects.filter(
-                xero_connection=xero_connection, state=State.PENDING, next_attempt_at__lte=now
-            ).order_by("priority", "next_attempt_at", "id"),
-            CANDIDATES_PER_PASS,
-        )
-        if not candidates:
-            return []
-        ready, blocked = _split_by_dependency(candidates, in_flight)
-        if blocked:
-            _wait_for_dependencies(blocked)
-            if len(candidates) == CANDIDATES_PER_PASS:
-                # A full window cut short by the jobs just moved aside may hide what a short batch of payments
-                # would wait for (the invoices behind them): choose from the next one, where its ready jobs are
-                # again, with what lay beyond.
-                continue
-        if not ready:
-            return []
-        ready.sort(key=lambda j: (j.priority, OPERATION_RANK.get(j.operation, 9), j.next_attempt_at, j.id))
-        if ready[0].priority >= SyncJob.PRIORITY_BACKFILL and not backfill_budget_allows(
-            xero_connection=xero_connection
-        ):
-            # A backfill spends only its share of the day's Xero calls; live jobs sort ahead of it, so none
-            # is ready here. Its jobs stay pending until the budget allows (tomorrow, or a larger share).
-            return []
-        operation = _next_operation(xero_connection, ready, batch_size, now)
-        same = [job for job in ready if job.operation == operation]
-        size = min(batch_size, accounting.batch_size(same[0].entity))
-        batch = same[:size]
-        if len(batch) < size:
-            batch += _more_of(xero_connection, operation, batch, size - len(batch), now, in_flight)
-        return _load([job.pk for job in batch])
+        window = _candidates(due.order_by("priority", "next_attempt_at", "id"), room, now, after=after)
+        ready_here, blocked = _split_by_dependency(window, in_flight)
+        ready += ready_here
+        if not blocked:
+            break
+        _wait_for_dependencies(blocked)
+        if len(window) < room:
+            break
+        # A full window cut short by the jobs just moved aside may hide what a short batch of payments would wait
+        # for (the invoices behind them): choose from the rows beyond it as well, as many as were moved aside.
+        room, after = len(blocked), window[-1]
+    if not ready:
+        return []
+    # A stable sort: within one priority and operation, the order read (due time, then id) stands.
+    ready.sort(key=lambda j: (j.priority, OPERATION_RANK.get(j.operation, 9)))
+    if ready[0].priority >= SyncJob.PRIORITY_BACKFILL and not backfill_budget_allows(xero_connection=xero_connection):
+        # A backfill spends only its share of the day's Xero calls; live jobs sort ahead of it, so none
+        # is ready here. Its jobs stay pending until the budget allows (tomorrow, or a larger share).
+        return []
+    operation = _next_operation(xero_connection, ready, batch_size, now)
+    same = [job for job in ready if job.operation == operation]
+    size = min(batch_size, accounting.batch_size(same[0].entity))
+    batch = same[:size]
+    if len(batch) < size:
+        batch += _more_of(due, operation, batch, size - len(batch), now, in_flight)
+    return _load([job.pk for job in batch])
 
 
 def _next_operation(xero_connection: Connection, ready: list[Candidate], batch_size: int, now) -> str:
@@ -396,7 +425,7 @@ def _next_operation(xero_connection: Connection, ready: list[Candidate], batch_s
         if (
             not fillers
             or len(same) >= min(batch_size, accounting.batch_size(same[0].entity))
-            or now - min(job.next_attempt_at for job in same) >= FILL_WAIT
+            or any(job.fill_waited for job in same)
             or not _waiting_for(xero_connection, operation, fillers, now)
         ):
             return operation
@@ -419,45 +448,34 @@ def _waiting_for(xero_connection: Connection, operation: str, fillers: list[Cand
     ).exists()
 
 
-def _more_of(
-    xero_connection: Connection, operation: str, batch: list[Candidate], room: int, now, in_flight: frozenset
-) -> list[Candidate]:
-    """Fill a short batch with more ready jobs of the same operation: fewer, fuller requests to Xero."""
+def _more_of(due, operation: str, batch: list[Candidate], room: int, now, in_flight: frozenset) -> list[Candidate]:
+    """Fill a short batch with more ready jobs of the same operation (of the `due` ones): fewer, fuller requests."""
     more = _candidates(
-        SyncJob.objects.filter(
-            xero_connection=xero_connection, state=State.PENDING, next_attempt_at__lte=now, operation=operation
-        )
-        .exclude(pk__in=[job.pk for job in batch])
-        .order_by("next_attempt_at", "id"),
+        due.filter(operation=operation).exclude(pk__in=[job.pk for job in batch]).order_by("next_attempt_at", "id"),
         room * 4,
+        now,
     )
     ready, _ = _split_by_dependency(more, in_flight)
     return ready[:room]
 
 
 def _load(job_ids: list[int]) -> list[SyncJob]:
-    """The chosen jobs in full (canonical record, connections), in the order chosen."""
-    jobs = SyncJob.objects.filter(pk__in=job_ids).select_related("source_connection__tenant").in_bulk()
+    """The chosen jobs in full (canonical record, source connection), in the order chosen. A batch's jobs come from
+    one source connection or a few: each is read once, not joined into every job's row."""
+    jobs = SyncJob.objects.filter(pk__in=job_ids).in_bulk()
+    sources = Connection.objects.select_related("tenant").in_bulk({job.source_connection_id for job in jobs.values()})
+    for job in jobs.values():
+        job.source_connection = sources[job.source_connection_id]
     return [jobs[pk] for pk in job_ids if pk in jobs]
 
 
 def _split_by_dependency(
     jobs: list[Candidate], in_flight: frozenset = frozenset()
 ) -> tuple[list[Candidate], list[Candidate]]:
-    """(ready, blocked): ready jobs have no dependency or have it in Xero already (one query); blocked ones wait for
-    a dependency that is not. A job about a record in flight (its next version: sent now, it would be built from the
-    cross-reference as it was before that answer) or depending on one is neither: it is looked at again once the
-    answer is recorded."""
-    wanted = {(j.depends_on_entity, j.depends_on_source_id) for j in jobs if j.depends_on_entity}
-    present = set()
-    if wanted:
-        present = set(
-            CrossReference.objects.filter(
-                source_connection_id__in={j.source_connection_id for j in jobs},
-                entity__in={entity for entity, _ in wanted},
-                source_id__in={source_id for _, source_id in wanted},
-            ).values_list("entity", "source_id")
-        )
+    """(ready, blocked): ready jobs have no dependency or have it in Xero already (read with them); blocked ones
+    wait for a dependency that is not. A job about a record in flight (its next version: sent now, it would be built
+    from the cross-reference as it was before that answer) or depending on one is neither: it is looked at again
+    once the answer is recorded."""
     ready, blocked = [], []
     for job in jobs:
         if in_flight and (
@@ -465,8 +483,7 @@ def _split_by_dependency(
             or (job.source_connection_id, job.depends_on_entity, job.depends_on_source_id) in in_flight
         ):
             continue
-        dependency = (job.depends_on_entity, job.depends_on_source_id)
-        (ready if not job.depends_on_entity or dependency in present else blocked).append(job)
+        (ready if not job.depends_on_entity or job.dependency_in_xero else blocked).append(job)
     return ready, blocked
 
 
@@ -574,7 +591,10 @@ def _send_batch(client, xero_connection, sendable: list[SyncJob], report: DrainR
     audit entry and state of each success, attention for each refusal. Returns True when the drain should stop
     (throttled, auth, outage)."""
     operation, entity = sendable[0].operation, sendable[0].entity
-    key = hashlib.sha256("|".join(j.idempotency_key + _hash(j.payload) for j in sendable).encode()).hexdigest()
+    # Each payload is encoded once here: its hash goes into the batch key and the cross-reference, its text into
+    # the audit entry.
+    encoded = {j.pk: jsonexact.dumps(j.payload) for j in sendable}
+    key = hashlib.sha256("|".join(j.idempotency_key + _text_hash(encoded[j.pk]) for j in sendable).encode()).hexdigest()
     try:
         results = accounting.save_batch(client, entity, [j.payload for j in sendable], idempotency_key=key)
     except (RetryableError, ProviderAuthError, RequestError) as exc:
@@ -583,7 +603,7 @@ def _send_batch(client, xero_connection, sendable: list[SyncJob], report: DrainR
     now = timezone.now()
     with transaction.atomic():
         succeeded = [(j, r.xero_id, r.record) for j, r in zip(sendable, results, strict=True) if r.ok]
-        _record_successes(succeeded, now, AuditEntry.Outcome.CREATED)
+        _record_successes(succeeded, now, AuditEntry.Outcome.CREATED, encoded=encoded)
         if entity == "item" and succeeded:
             xero_reference_items_merge(connection=xero_connection, items=[_jsonable(r) for _, _, r in succeeded])
         report.done += len(succeeded)
@@ -696,10 +716,16 @@ def _record_success(job: SyncJob, xero_id: str, record: dict, now, outcome: str)
     _record_successes([(job, xero_id, record)], now, outcome)
 
 
-def _record_successes(done: list[tuple[SyncJob, str, dict]], now, outcome: str) -> None:
-    """Record a batch's successes in a few statements: cross-references, the jobs' state, the audit entries."""
+def _record_successes(
+    done: list[tuple[SyncJob, str, dict]], now, outcome: str, *, encoded: dict[int, str] | None = None
+) -> None:
+    """Record a batch's successes in a few statements: cross-references, the jobs' state, the audit entries.
+
+    `encoded` holds each job's payload as already encoded for sending (by job id), where the caller has it.
+    """
     if not done:
         return
+    encoded = encoded or {}
     first = done[0][0]
     existing = {
         (x.source_connection_id, x.source_id): x
@@ -712,11 +738,12 @@ def _record_successes(done: list[tuple[SyncJob, str, dict]], now, outcome: str) 
     new_xrefs, changed_xrefs, audits = [], [], []
     for job, xero_id, record in done:
         number = str(record.get("InvoiceNumber") or record.get("ContactNumber") or record.get("Code") or "")[:100]
+        payload_text = encoded.get(job.pk) or jsonexact.dumps(job.payload)
         values = {
             "xero_id": xero_id,
             "xero_number": number,
             "source_version": job.source_version,
-            "payload_hash": _hash(job.payload),
+            "payload_hash": _text_hash(payload_text),
             "synced_at": now,
         }
         xref = existing.get((job.source_connection_id, job.source_id))
@@ -758,8 +785,10 @@ def _record_successes(done: list[tuple[SyncJob, str, dict]], now, outcome: str) 
                 xero_id=xero_id,
                 operation=job.operation,
                 outcome=audit_outcome,
-                request=job.payload,
-                response=_jsonable(record),
+                # Stored as encoded (core.bulk.JsonText), not encoded again: the payload as sent, and Xero's
+                # answer as _jsonable would store it.
+                request=bulk.JsonText(payload_text) if job.payload is not None else None,
+                response=bulk.JsonText(_jsonable_text(record)),
             )
         )
     # One COPY or UPDATE … FROM (VALUES …) per table (core.bulk): the ORM's bulk methods cost more in Python than
@@ -783,12 +812,29 @@ def _record_successes(done: list[tuple[SyncJob, str, dict]], now, outcome: str) 
 
 
 def _hash(payload) -> str:
-    return hashlib.sha256(jsonexact.dumps(payload).encode()).hexdigest()
+    return _text_hash(jsonexact.dumps(payload))
+
+
+def _text_hash(encoded: str) -> str:
+    return hashlib.sha256(encoded.encode()).hexdigest()
 
 
 def _jsonable(record: dict | None):
     """For storage in JSON columns: exact numbers stay exact in PostgreSQL's jsonb."""
     return json.loads(jsonexact.dumps(record)) if record is not None else None
+
+
+def _as_loaded(value: Decimal):
+    """A Decimal as _jsonable leaves it: its exact literal read back by json (an int without a fraction, else the
+    float nearest to it, which float() of the Decimal is too)."""
+    if not value.is_finite():
+        raise ValueError(f"{value} is not a finite amount")
+    return int(value) if value.as_tuple().exponent >= 0 else float(value)
+
+
+def _jsonable_text(record: dict) -> str:
+    """The JSON text of _jsonable(record), encoded once rather than encoded, decoded and encoded again."""
+    return json.dumps(record, default=_as_loaded, separators=(",", ":"))
 
 
 def canonical_record(job: SyncJob):

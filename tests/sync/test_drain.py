@@ -50,6 +50,55 @@ def test_orders_reach_xero_in_batches_contacts_first(world):
     assert invoice.contact_id is not None
 
 
+def test_the_audit_keeps_what_was_sent_and_xeros_answer_for_each_record(world):
+    """The audit entry of each record sent holds its payload as sent and Xero's answer with every amount as a
+    number; another tenant's drain writes none of its entries."""
+    from decimal import Decimal
+
+    with tenant_scope(world.tenant_b1):
+        b = World(world.tenant_b1, name="Beta", store="beta", orders=3)
+        b.stage_orders()
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=6, customers=4)
+        a.stage_orders()
+        _drain(a)
+        entries = list(AuditEntry.objects.filter(outcome=AuditEntry.Outcome.CREATED, entity="invoice"))
+        assert len(entries) == len(a.open_orders())
+        for entry in entries:
+            invoice = _xero_invoices(a).get(id=entry.xero_id)
+            assert entry.request["InvoiceNumber"] == invoice.invoice_number
+            assert len(entry.request["LineItems"]) == invoice.lines.count()
+            assert entry.response["InvoiceID"] == entry.xero_id
+            assert Decimal(str(entry.response["Total"])) == invoice.total
+    with tenant_scope(world.tenant_b1):
+        assert not AuditEntry.objects.exists()
+
+
+def test_xeros_answer_is_stored_as_it_always_was():
+    """Encoded once for the audit (drain._jsonable_text), Xero's answer reads back exactly as the decode and encode
+    it replaces (drain._jsonable) left it: whole amounts as integers, others as the nearest float."""
+    import json
+    from decimal import Decimal
+
+    from sync.services.drain import _jsonable, _jsonable_text
+
+    answer = {
+        "Total": Decimal("123.4500"),
+        "Lines": [{"Quantity": Decimal("2"), "UnitAmount": Decimal("0.1000"), "Tax": Decimal("-0.00")}],
+        "Rate": Decimal("1E+2"),
+        "Small": Decimal("0.000001"),
+        "Name": 'Müller & "Sons"',
+        "Paid": None,
+        "Count": 3,
+        "Sent": True,
+    }
+    stored = json.loads(_jsonable_text(answer))
+    assert stored == _jsonable(answer)
+    assert repr(stored) == repr(_jsonable(answer))  # same types: 2 stays an int, -0.00 a negative zero float
+    with pytest.raises(ValueError):
+        _jsonable_text({"Total": Decimal("NaN")})
+
+
 def test_one_tenants_drain_never_touches_another_tenants_jobs(world):
     with tenant_scope(world.tenant_a1):
         a = World(world.tenant_a1, name="Alpha", store="alpha", orders=5)
