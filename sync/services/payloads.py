@@ -306,8 +306,9 @@ def _dependency_ids(jobs: list[SyncJob]) -> dict[tuple[str, str], str]:
     found = {}
     for entity in {e for e, _ in wanted}:
         ids = [s for e, s in wanted if e == entity]
-        for xref in CrossReference.objects.filter(
+        # Two columns of each, not a model instance: a batch of 50 payments reads 50 of them.
+        for source_id, xero_id in CrossReference.objects.filter(
             source_connection_id__in={j.source_connection_id for j in jobs}, entity=entity, source_id__in=ids
-        ):
-            found[(entity, xref.source_id)] = xref.xero_id
+        ).values_list("source_id", "xero_id"):
+            found[(entity, source_id)] = xero_id
     return found
