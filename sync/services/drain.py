@@ -385,8 +385,11 @@ def _next_batch(
         if len(window) < room:
             break
         # A full window cut short by the jobs just moved aside may hide what a short batch of payments would wait
-        # for (the invoices behind them): choose from the rows beyond it as well, as many as were moved aside.
-        room, after = len(blocked), window[-1]
+        # for (the invoices behind them): choose from the rows beyond it as well, as many as were moved aside. They
+        # start after the window's last row that stayed where it was: a row moved aside now sorts in the future,
+        # past every due row of its priority. When every row moved, the due rows left begin beyond the window.
+        moved = {job.pk for job in blocked}
+        room, after = len(blocked), next((job for job in reversed(window) if job.pk not in moved), None)
     if not ready:
         return []
     # A stable sort: within one priority and operation, the order read (due time, then id) stands.

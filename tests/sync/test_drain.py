@@ -435,6 +435,44 @@ def test_payments_waiting_for_their_invoices_never_hide_the_invoices(world, monk
         assert not SyncJob.objects.exclude(state=State.DONE).exists()
 
 
+def test_a_window_of_waiting_payments_does_not_hide_a_ready_payment_behind_it(world, monkeypatch):
+    """The window's rows all wait for their invoices and are moved aside; the ready payment beyond them, of the
+    same priority, is the one chosen."""
+    from connections.canonical import Payment
+
+    monkeypatch.setattr(drain, "CANDIDATES_PER_PASS", 3)
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=4, customers=2)
+        orders = a.open_orders()[:4]
+        for order in orders:
+            payment = Payment(
+                source_id=f"pay-{order.source_id}",
+                order_source_id=order.source_id,
+                amount=order.grand_total,
+                currency=order.currency,
+                method="checkmo",
+                paid_at=order.created_at,
+            )
+            jobs_stage(source_connection=a.source, entity="payment", record=payment)
+        # Only the last order's invoice is in Xero.
+        CrossReference.objects.create(
+            tenant=world.tenant_a1,
+            source_connection=a.source,
+            entity="invoice",
+            source_id=orders[-1].source_id,
+            xero_id="inv-in-xero",
+            source_version="1",
+            payload_hash="-",
+            synced_at=timezone.now(),
+        )
+        assert len(orders) == 4
+
+        batch = drain._next_batch(a.xero)
+
+        assert [job.source_id for job in batch] == [f"pay-{orders[-1].source_id}"]
+        assert SyncJob.objects.filter(entity="payment", next_attempt_at__gt=timezone.now()).count() == 3
+
+
 def test_a_batch_costs_the_same_number_of_queries_whatever_its_size(world):
     """Bookkeeping is per batch, not per record: a few contacts and thirty cost the same statements (ours and the
     simulated Xero's, which shares the connection in process)."""
