@@ -1,6 +1,11 @@
-import os
+"""The web process's entry point under gunicorn's uvicorn workers (config/gunicorn.py).
 
-from django.core.asgi import get_asgi_application
+The project is a WSGI application (config.wsgi); sync.inbound.asgi.WebhookFront serves it over ASGI, webhook
+deliveries with a single hand-off to a thread. `manage.py runserver` and the tests use config.wsgi directly.
+"""
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-application = get_asgi_application()
+from config.wsgi import application as wsgi_application  # sets Django up first
+from sync.inbound.asgi import WebhookFront
+
+# Sized again in each worker from gunicorn's `threads` (config/gunicorn.py, post_worker_init).
+application = WebhookFront(wsgi_application, threads=8)

@@ -1,9 +1,10 @@
-"""gunicorn settings for the web process: `gunicorn -c config/gunicorn.py config.wsgi:application`.
+"""gunicorn settings for the web process: `gunicorn -c config/gunicorn.py`.
 
-Sized for a small host: one worker process per core, each with threads, so a request waiting on PostgreSQL (every
+Sized for a small host: one worker process per core. Each is a uvicorn worker: an event loop that parses HTTP in C
+and keeps clients' connections alive (Xero and partners send webhooks in bursts), in front of a pool of `threads`
+threads that run the WSGI application (config.asgi, sync.inbound.asgi), so a request waiting on PostgreSQL (every
 webhook's commit waits for the disk) leaves its process free to run another; the webhook deliveries a process's
-threads store at the same moment share one statement and one commit (sync.services.group_commit). Threads
-(gthread) also keep connections alive, so Xero and partners sending bursts of webhooks reuse theirs.
+threads store at the same moment share one statement and one commit (sync.services.group_commit).
 `bench_webhooks` runs with this file; WEB_CONCURRENCY and GUNICORN_THREADS, or the command line, override it.
 """
 
@@ -11,17 +12,21 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 2))
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+wsgi_app = "config.asgi:application"
+worker_class = "uvicorn_worker.UvicornWorker"
+# Threads per worker: the pool of config.asgi's application (uvicorn itself ignores this setting).
+threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 keepalive = 30
 # A worker that stops answering (a stuck request) is replaced; Xero gives up on a webhook after 5 s anyway.
 timeout = 30
 
 
 def post_worker_init(worker):
-    """Each worker writes its tally of accepted webhook deliveries about once a second (sync.services.inbox)."""
+    """Each worker sizes its application's thread pool, and writes its tally of accepted webhook deliveries about
+    once a second (sync.services.inbox)."""
     from sync.services.inbox import webhook_counts_flusher_start
 
+    worker.wsgi.threads_set(worker.cfg.threads)
     webhook_counts_flusher_start()
 
 

@@ -30,7 +30,8 @@ def free_port() -> int:
 
 
 class GunicornServer:
-    """`with GunicornServer(env=…, workers=…, threads=…) as server:` serves config.wsgi on `server.origin`."""
+    """`with GunicornServer(env=…, workers=…, threads=…) as server:` serves the project as config/gunicorn.py says
+    (config.asgi) on `server.origin`."""
 
     def __init__(self, *, env: dict, workers: int, threads: int, extra_args: tuple[str, ...] = ()):
         self.env = env
@@ -53,7 +54,6 @@ class GunicornServer:
         self._process = subprocess.Popen(  # noqa: S603 - a fixed argv of our own, no shell
             [
                 str(Path(sys.executable).parent / "gunicorn"),
-                "config.wsgi:application",
                 "--config",
                 str(base / "config" / "gunicorn.py"),
                 "--bind",

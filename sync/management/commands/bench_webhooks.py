@@ -8,13 +8,12 @@ DJANGO_ENV=production, a generated SECRET_KEY and Fernet key, DEBUG and the sand
 sends signed Xero deliveries (one new event each, so every request stores a row and makes sure its processing is
 queued) from N concurrent closed-loop senders for a bounded time, then stops the server, drops the database and
 prints one JSON object: {"requests", "seconds", "requests_per_second", "p50_ms", "p99_ms", "errors",
-"server_p50_ms" and "server_p99_ms" (with --server-latency), "cpu_ms_per_request", "load_average_1m", …}.
+"cpu_ms_per_request", "load_average_1m", …}.
 
-Latency is measured by the senders, from request written to response read, over loopback. With --server-latency
-the server's own (gunicorn's access log) is printed next to it; production runs without an access log, whose
-writing costs gunicorn about a fifth of its CPU per request here, so by default the server runs without it too.
-The senders share the machine's cores with the server, so their CPU, gunicorn's and PostgreSQL's are printed too:
-on a shared machine the CPU per request compares runs where wall-clock figures cannot.
+Latency is measured by the senders, from request written to response read, over loopback. The server runs as in
+production (config/gunicorn.py: uvicorn workers, config.asgi), without an access log. The senders share the
+machine's cores with the server, so their CPU, gunicorn's and PostgreSQL's are printed too: on a shared machine the
+CPU per request compares runs where wall-clock figures cannot.
 """
 
 import asyncio
@@ -24,10 +23,8 @@ import hmac
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -66,10 +63,6 @@ SENDERS_IMPLEMENTATION = (
 )
 
 
-def _log_lines(path: Path) -> list[str]:
-    return path.read_text().split() if path.exists() else []
-
-
 def _percentile(sorted_values: list[float], fraction: float) -> float:
     if not sorted_values:
         return 0.0
@@ -89,11 +82,6 @@ class Command(BaseCommand):
         parser.add_argument("--events-per-delivery", type=int, default=1)
         parser.add_argument("--json", action="store_true", help="print only the JSON result")
         parser.add_argument("--keep-db", action="store_true", help="keep the scratch database for inspection")
-        parser.add_argument(
-            "--server-latency",
-            action="store_true",
-            help="also print the server's own latency (gunicorn's access log, which costs the server CPU)",
-        )
 
     def handle(self, *args, **options):
         senders, seconds = options["senders"], options["seconds"]
@@ -130,7 +118,6 @@ class Command(BaseCommand):
         python = sys.executable
         self._admin_sql(database, f'CREATE DATABASE "{bench_db}"')
         server = None
-        access_log = Path(tempfile.mkdtemp(prefix="bench_webhooks_")) / "access.log"
         try:
             self._log(f"migrating scratch database {bench_db} …")
             self._run([python, "manage.py", "migrate", "--noinput", "-v", "0"], env, base)
@@ -140,12 +127,6 @@ class Command(BaseCommand):
                 env=env,
                 workers=options["workers"],
                 threads=options["threads"],
-                # The server's own time per request (µs), next to what the senders measure, when asked for.
-                extra_args=(
-                    ("--access-logfile", str(access_log), "--access-logformat", "%(D)s")
-                    if options["server_latency"]
-                    else ()
-                ),
             ).start()
             origin = server.origin
             path = f"/webhooks/xero/{token}/"
@@ -153,7 +134,6 @@ class Command(BaseCommand):
                 f"server up on {origin} ({options['workers']} workers × {options['threads']} threads); warming up …"
             )
             self._load(origin, path, webhook_key, org, senders=min(senders, 8), seconds=1.0, per=1)
-            warm = _log_lines(access_log)
             self._log(f"sending from {senders} senders for {seconds:g} s …")
             cpu_before = os.times()
             server_before = server.cpu_seconds()
@@ -175,12 +155,6 @@ class Command(BaseCommand):
                     side: round(1000 * result[f"{side}_cpu_seconds"] / result["requests"], 3)
                     for side in ("senders", "server", "database")
                 }
-            if options["server_latency"]:
-                time.sleep(0.5)  # gunicorn writes its access log after the response
-                server_ms = sorted(int(line) / 1000 for line in _log_lines(access_log)[len(warm) :] if line.isdigit())
-                # From the request parsed to the response written, inside gunicorn (queueing before it is not in).
-                result["server_p50_ms"] = round(_percentile(server_ms, 0.50), 2)
-                result["server_p99_ms"] = round(_percentile(server_ms, 0.99), 2)
             result["events_stored"] = int(
                 self._run([python, "manage.py", "shell", "-c", COUNT], env, base).split("EVENTS=", 1)[1]
             )
@@ -191,7 +165,6 @@ class Command(BaseCommand):
                 gunicorn_workers=options["workers"],
                 gunicorn_threads=options["threads"],
                 events_per_delivery=options["events_per_delivery"],
-                server_access_log=options["server_latency"],
                 cpus=os.cpu_count(),
                 # The machine may be shared: the load before and after says how much of it the run had.
                 load_average_1m=round(os.getloadavg()[0], 2),
@@ -199,7 +172,6 @@ class Command(BaseCommand):
         finally:
             if server is not None:
                 server.stop()
-            shutil.rmtree(access_log.parent, ignore_errors=True)
             if not options["keep_db"]:
                 self._admin_sql(database, f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
         self.stdout.write(json.dumps(result))
