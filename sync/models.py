@@ -15,6 +15,10 @@ from tenants.models import Tenant, TenantOwned
 class InboundEvent(TenantOwned):
     """One verified delivery or pushed batch, stored before it is answered; processed asynchronously."""
 
+    # Every index of this table leads with the tenant (Meta): one of the tenant alone would only be written to, and
+    # the planner, taking a new tenant for a few rows, chose it over the primary key to read events by id.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+
     class Source(models.TextChoices):
         WEBHOOK = "webhook", "Webhook"
         POLL = "poll", "Polling"
@@ -220,6 +224,10 @@ class DeadLetter(SyncJob):
 class CrossReference(TenantOwned):
     """Source record ↔ Xero record, with the version and payload last synced (exactly-once effect)."""
 
+    # Every index of this table leads with the tenant (Meta): one of the tenant alone would only be written to, and
+    # the planner, taking a new tenant for a few rows, chose it over the unique key to look up one record.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+
     source_connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+", db_index=False)
     entity = models.CharField(max_length=20)
     source_id = models.CharField(max_length=128)
@@ -246,6 +254,9 @@ class CrossReference(TenantOwned):
 
 class AuditEntry(TenantOwned):
     """An immutable record of one thing the engine did or decided, searchable by record, Xero id and time."""
+
+    # Every index of this table leads with the tenant (Meta): one of the tenant alone would only be written to.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
 
     class Outcome(models.TextChoices):
         CREATED = "created", "Created"
