@@ -1,5 +1,6 @@
 """The drain against the Xero sandbox: batches, dependencies, failure policy, lost responses, leases."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -587,3 +588,63 @@ def test_a_short_batch_of_refunds_yields_to_the_invoices_it_waits_for_only_for_a
     assert rest["Alpha"] == {"credit_note.create": 1, "payment.create": 1}
     # Waited long enough: the refund ready since then goes at once, on its own.
     assert first_batches["Beta"] == {"credit_note.create": 1}
+
+
+def _rows_read(plan: dict, table: str) -> int:
+    """Rows the plan's nodes on `table` returned, over all their loops (EXPLAIN ANALYZE, JSON)."""
+    own = plan["Actual Rows"] * plan["Actual Loops"] if plan.get("Relation Name") == table else 0
+    return own + sum(_rows_read(child, table) for child in plan.get("Plans", ()))
+
+
+@pytest.mark.needs_postgres
+def test_the_window_reads_the_cross_references_of_its_own_jobs_only(world):
+    """Whether each due job's dependency is in Xero is one look-up per job, however many records the tenant has in
+    Xero: it was answered by reading every cross-reference of the tenant for each window, a cost that grew with
+    every batch sent."""
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    from connections.canonical import Payment
+    from sync.services.staging import jobs_stage_many
+
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=1, customers=1)
+        now = timezone.now()
+        # 2,000 invoices already in Xero, and 300 payments due, a third of them for those invoices.
+        CrossReference.objects.bulk_create(
+            CrossReference(
+                tenant=world.tenant_a1,
+                source_connection=a.source,
+                entity="invoice",
+                source_id=f"order-{i}",
+                xero_id=f"inv-{i}",
+                source_version="1",
+                payload_hash="-",
+                synced_at=now,
+            )
+            for i in range(0, 6000, 3)
+        )
+        payments = [
+            Payment(
+                source_id=f"pay-{i}",
+                order_source_id=f"order-{i}",
+                amount=10,
+                currency="AUD",
+                method="checkmo",
+                paid_at=now,
+            )
+            for i in range(300)
+        ]
+        jobs_stage_many(source_connection=a.source, items=[("payment", p) for p in payments])
+        with db.cursor() as cursor:
+            # As the drain's statistics refresh leaves them: the planner knows the tenant's size.
+            cursor.execute("ANALYZE sync_syncjob, sync_crossreference")
+        due = SyncJob.objects.filter(state=State.PENDING, next_attempt_at__lte=timezone.now())
+        with CaptureQueriesContext(db) as queries:
+            window = drain._candidates(due.order_by("priority", "next_attempt_at", "id"), 200, timezone.now())
+        assert len(window) == 200 and sum(job.dependency_in_xero for job in window) == 67
+        with db.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + queries.captured_queries[-1]["sql"])
+            plan = cursor.fetchone()[0]
+        plan = plan[0]["Plan"] if isinstance(plan, list) else json.loads(plan)[0]["Plan"]
+        assert _rows_read(plan, "sync_crossreference") <= len(window)
