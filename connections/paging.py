@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 import httpx
 
+from core import jsonfast
+
 DEFAULT_MAX_PAGES = 10_000
 
 
@@ -30,7 +32,7 @@ def magento_pages(
     page = 1
     while page <= max_pages:
         query = {**(params or {}), "searchCriteria[pageSize]": page_size, "searchCriteria[currentPage]": page}
-        body = client.get(path, params=query).json()
+        body = jsonfast.loads(client.get(path, params=query).content)
         items = body.get("items") or []
         yield from items
         total = int(body.get("total_count") or 0)
@@ -54,7 +56,7 @@ def cin7_pages(
     limit = max(1, min(limit, 1000))
     page = 1
     while page <= max_pages:
-        body = client.get(path, params={**(params or {}), "page": page, "limit": limit}).json()
+        body = jsonfast.loads(client.get(path, params={**(params or {}), "page": page, "limit": limit}).content)
         items = body.get(list_key) or []
         yield from items
         total = body.get("Total")
@@ -76,7 +78,7 @@ def gorgias_pages(
         query = {**(params or {}), "limit": limit}
         if cursor:
             query["cursor"] = cursor
-        body = client.get(path, params=query).json()
+        body = jsonfast.loads(client.get(path, params=query).content)
         yield from body.get("data") or []
         cursor = (body.get("meta") or {}).get("next_cursor")
         body = None  # before the next page is read (see above)

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
 from connections.crypto import webhook_secret_read
+from core import jsonfast
 from sync.inbound import signatures
 
 ADOBE_EVENT_PREFIX = "com.adobe.commerce."
@@ -51,7 +52,9 @@ def sha256_hex(data: bytes | str) -> str:
 
 
 def canonical_json(value) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    """Decoded JSON as sorted, compact text: what dedupe keys hash and the poll stores (the same text as
+    json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str) ever gave)."""
+    return jsonfast.dumps_sorted(value, default=str)
 
 
 # A \uD800-\uDFFF escape: half of a surrogate pair, which alone is no character at all.
