@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.db import models
 
 from connections.models import Connection
+from core.fields import JSONField
 from tenants.models import Tenant, TenantOwned
 
 
@@ -36,7 +37,7 @@ class InboundEvent(TenantOwned):
     kind = models.CharField(max_length=60)
     # Redelivery of the same event is a no-op: the provider's event id, or a hash of its identifying fields.
     dedupe_key = models.CharField(max_length=128)
-    body = models.JSONField(null=True, blank=True)
+    body = JSONField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
     reason = models.CharField(max_length=500, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -96,7 +97,7 @@ class SyncJob(TenantOwned):
     idempotency_key = models.CharField(max_length=64)
     priority = models.PositiveSmallIntegerField(default=PRIORITY_LIVE)
     # The canonical record (JSON), what the Xero payload is built from at send time.
-    record = models.JSONField()
+    record = JSONField()
     # A job waits until the cross-reference of this (entity, source_id) exists: a contact before its invoice.
     depends_on_entity = models.CharField(max_length=20, blank=True)
     depends_on_source_id = models.CharField(max_length=128, blank=True)
@@ -108,8 +109,8 @@ class SyncJob(TenantOwned):
     error_code = models.CharField(max_length=60, blank=True)
     # Plain language, for the person who fixes it; grouped by in "needs attention".
     cause = models.CharField(max_length=500, blank=True)
-    payload = models.JSONField(null=True, blank=True)  # last payload sent
-    response = models.JSONField(null=True, blank=True)  # Xero's answer for this element
+    payload = JSONField(null=True, blank=True)  # last payload sent
+    response = JSONField(null=True, blank=True)  # Xero's answer for this element
     xero_id = models.CharField(max_length=64, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     discard_reason = models.CharField(max_length=500, blank=True)
