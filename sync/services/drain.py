@@ -811,10 +811,20 @@ def _record_successes(
     # and Xero's answer are kept once, on the audit entry (a job that fails keeps its payload, for operators).
     for job, _, _ in done:
         job.payload = None
+    # Only the Xero id differs from job to job: the rest is sent once.
     bulk.rows_update(
         SyncJob,
         [job for job, _, _ in done],
-        ("state", "xero_id", "finished_at", "lease_expires_at", "cause", "error_code", "payload", "response"),
+        ("xero_id",),
+        same={
+            "state": State.DONE,
+            "finished_at": now,
+            "lease_expires_at": None,
+            "cause": "",
+            "error_code": "",
+            "payload": None,
+            "response": None,
+        },
     )
 
 
