@@ -17,6 +17,10 @@ worker_class = "uvicorn_worker.UvicornWorker"
 # Threads per worker: the pool of config.asgi's application (uvicorn itself ignores this setting).
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 keepalive = 30
+# A listening socket per worker (SO_REUSEPORT): the kernel spreads new connections evenly over the workers. With
+# the one shared socket, whichever worker woke first accepted: 50 senders connecting at once ended up 40 on one
+# worker and 10 on the other, and the busy one's core set everyone's latency while the other idled.
+reuse_port = True
 # A worker that stops answering (a stuck request) is replaced; Xero gives up on a webhook after 5 s anyway.
 timeout = 30
 

@@ -99,6 +99,7 @@ def _stored(connection) -> list[InboundEvent]:
 def test_the_web_server_serves_the_front_over_the_project():
     assert gunicorn.wsgi_app == "config.asgi:application"
     assert gunicorn.worker_class == "uvicorn_worker.UvicornWorker"
+    assert gunicorn.reuse_port  # a socket per worker: connections spread evenly over the workers
     assert isinstance(asgi.application, WebhookFront)
     assert asgi.application.application is wsgi.application
 
