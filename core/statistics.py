@@ -5,16 +5,18 @@ takes that tenant for a few rows, and every `tenant_id = … AND id IN (…)` st
 tenant index instead of probing the primary key: the drain's database time per batch grew with the backlog.
 Autovacuum analyses a table only once a tenth of it has changed, at most once a minute, and not at all when it is
 switched off; a burst of staging is over by then. So the services that load in bulk ask for fresh statistics when
-a table has changed by more than STALE_SHARE since its last analysis (one catalog read; an ANALYZE only then).
+a table has grown (or shrunk) by more than STALE_SHARE since its last analysis (one catalog read; an ANALYZE only
+then). Rows rewritten in place do not count: a job moving from pending to done three times over changes no size
+the planner relies on, and counting those updates analysed sync_syncjob twice as often while its jobs drained.
 """
 
 import time
 
 from django.db import connections, router
 
-# Analyse once this many rows, plus this share of the table, changed since the last analysis: often enough that a
-# table growing from nothing is analysed every fifth of its growth (a dozen times on the way to 10,000 rows), rarely
-# enough that the analyses cost a few per cent of what they save.
+# Analyse once the table has this many rows, plus this share of it, more (or fewer) than at the last analysis: often
+# enough that a table growing from nothing is analysed every fifth of its growth (eight times on the way to 10,000
+# rows), rarely enough that the analyses cost a few per cent of what they save.
 STALE_ROWS = 1000
 STALE_SHARE = 0.2
 # Looked at no more often than this, per process and set of tables: the look itself reads the statistics views.
@@ -43,7 +45,7 @@ def statistics_refresh_if_stale(*models) -> list[str]:
         cursor.execute(
             "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
             " WHERE s.relname = ANY(%s) AND s.schemaname = current_schema()"
-            " AND s.n_mod_since_analyze > %s + %s * GREATEST(c.reltuples, 0)",
+            " AND abs(s.n_live_tup - GREATEST(c.reltuples, 0)) > %s + %s * GREATEST(c.reltuples, 0)",
             [tables, STALE_ROWS, STALE_SHARE],
         )
         stale = sorted(row[0] for row in cursor.fetchall())

@@ -72,3 +72,26 @@ def test_nothing_is_analysed_inside_a_transaction(postgres):
         # ANALYZE would hold its lock until the end of the caller's transaction.
         assert statistics_refresh_if_stale(Agency) == []
     assert statistics_refresh_if_stale(Agency) == ["tenants_agency"]
+
+
+def test_rows_rewritten_in_place_do_not_cost_an_analysis(postgres):
+    """Jobs moving from state to state rewrite their rows: the table's size, which the planner needs, stays."""
+    AgencyFactory.create_batch(30)
+    _flush_counters()
+    assert statistics_refresh_if_stale(Agency) == ["tenants_agency"]
+    for name in ("renamed", "renamed again", "and again"):
+        Agency.objects.update(name=name)
+    _flush_counters()
+
+    assert statistics_refresh_if_stale(Agency) == []
+
+
+def test_a_table_emptied_in_bulk_is_analysed(postgres):
+    AgencyFactory.create_batch(60)
+    _flush_counters()
+    assert statistics_refresh_if_stale(Agency) == ["tenants_agency"]
+    Agency.objects.all().delete()
+    _flush_counters()
+
+    assert statistics_refresh_if_stale(Agency) == ["tenants_agency"]
+    assert _planner_rows() == 0
