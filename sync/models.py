@@ -125,7 +125,8 @@ class SyncJob(TenantOwned):
         ]
         # A job's row is rewritten as it moves from state to state (pending, running, done), and no rewrite can
         # skip an index that holds its state: so the indexes that serve one kind of job hold only that kind (partial),
-        # and a job that is running or done is in three indexes (key, idempotency key, record) rather than eight.
+        # and a job that is running or done is in four indexes (key, idempotency key, record, dependency) rather
+        # than eight.
         # Every index leads with the tenant, which serves the queries by tenant alone as well.
         indexes = [
             models.Index(
@@ -146,13 +147,11 @@ class SyncJob(TenantOwned):
                 name="sync_job_cause",
                 condition=models.Q(state__in=["needs_attention", "dead", "discarded"]),
             ),
-            # The pending jobs waiting for given records (woken when they land): without it each batch the drain
-            # sends reads every pending job of the connection, and a backlog made every batch slower.
-            models.Index(
-                fields=["tenant", "depends_on_entity", "depends_on_source_id"],
-                name="sync_job_waiting",
-                condition=models.Q(state="pending"),
-            ),
+            # The jobs of given records' dependants, in every state: the pending ones are woken when the record
+            # lands (without it each batch the drain sends read every pending job of the connection), and the
+            # payments of an invoice, done or not, settle what is due on it (payloads, staging): when it held
+            # pending jobs only, each of those reads scanned all of the tenant's jobs.
+            models.Index(fields=["tenant", "depends_on_entity", "depends_on_source_id"], name="sync_job_dependency"),
         ]
 
     def __str__(self):

@@ -153,7 +153,9 @@ class _InvoiceState:
             return
         connections = {job.source_connection_id for job in jobs}
         done = SyncJob.objects.filter(source_connection_id__in=connections, state=SyncJob.State.DONE)
-        invoiced = list(done.filter(operation=Op.INVOICE_UPSERT, source_id__in=orders).order_by("finished_at", "id"))
+        # The entity (always "invoice" for this operation) is what the record index (sync_job_record) leads with.
+        invoices = done.filter(entity="invoice", operation=Op.INVOICE_UPSERT, source_id__in=orders)
+        invoiced = list(invoices.order_by("finished_at", "id"))
         # A done job's payload lives on its audit entry (the drain clears it from the job): what was sent is there.
         sent_status = dict(_sent(invoiced).values_list("job_id", "request__Status"))
         for job in invoiced:
@@ -163,7 +165,9 @@ class _InvoiceState:
         applied = _sent(
             done.filter(
                 Q(operation=Op.PAYMENT_CREATE, depends_on_entity="invoice", depends_on_source_id__in=orders)
-                | Q(operation=Op.CREDIT_NOTE_ALLOCATE, record__data__order_source_id__in=orders)
+                # The entity adds nothing to the operation but an index (sync_job_record) to find them by: with
+                # one arm of the OR that no index serves, every statement scanned all of the tenant's jobs.
+                | Q(entity="allocation", operation=Op.CREDIT_NOTE_ALLOCATE, record__data__order_source_id__in=orders)
             )
         ).values_list(
             "job__source_connection_id",

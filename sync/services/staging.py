@@ -378,8 +378,9 @@ def _paid_in_full(source_connection: Connection, refunds: list[Refund], items) -
     order_ids = {refund.order_source_id for refund in refunds}
     totals: dict[str, Decimal] = {}
     for source_id, total in (
+        # The entity (always "invoice" for this operation) is what the record index (sync_job_record) leads with.
         SyncJob.objects.filter(
-            source_connection=source_connection, operation=Op.INVOICE_UPSERT, source_id__in=order_ids
+            source_connection=source_connection, entity="invoice", operation=Op.INVOICE_UPSERT, source_id__in=order_ids
         )
         .order_by("id")
         .values_list("source_id", "record__data__grand_total")

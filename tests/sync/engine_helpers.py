@@ -129,3 +129,27 @@ class World:
 
     def due_now(self):
         SyncJob.objects.filter(tenant=self.tenant, state=SyncJob.State.PENDING).update(next_attempt_at=timezone.now())
+
+
+def rows_read(sql: str, table: str) -> int:
+    """How many rows of `table` the statement reads, kept or filtered out, over all loops (EXPLAIN ANALYZE: it runs
+    the statement). PostgreSQL only."""
+    import json
+
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return _rows_read(plan[0]["Plan"], table)
+
+
+def _rows_read(node: dict, table: str) -> int:
+    own = 0
+    if node.get("Relation Name") == table:
+        per_loop = sum(
+            node.get(key, 0) for key in ("Actual Rows", "Rows Removed by Filter", "Rows Removed by Index Recheck")
+        )
+        own = round(per_loop * node["Actual Loops"])
+    return own + sum(_rows_read(child, table) for child in node.get("Plans", ()))

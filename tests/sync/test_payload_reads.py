@@ -1,0 +1,79 @@
+"""What a batch's payloads read of the tenant's earlier jobs is found through an index: the reads cost the same
+whatever the number of jobs the tenant has."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from sync.models import AuditEntry, CrossReference, SyncJob
+from sync.services.payloads import _InvoiceState
+from tenants.scoping import tenant_scope
+from tests.sync.engine_helpers import World, rows_read
+
+pytestmark = [pytest.mark.django_db, pytest.mark.needs_postgres]
+Op = SyncJob.Operation
+
+
+def test_what_was_applied_to_an_invoice_is_read_from_its_own_payments(world):
+    """Editing an invoice reads the payments we applied to it (what is still due); it used to read all of the
+    tenant's jobs to find them, for every batch with an edited invoice in it."""
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=4, customers=2)
+        invoice = next(job for job in a.stage_orders() if job.operation == Op.INVOICE_UPSERT)
+        now = timezone.now()
+        SyncJob.objects.filter(pk=invoice.pk).update(state=SyncJob.State.DONE, finished_at=now)
+        xref = CrossReference.objects.create(
+            tenant=world.tenant_a1,
+            source_connection=a.source,
+            entity="invoice",
+            source_id=invoice.source_id,
+            xero_id="inv-1",
+            source_version=invoice.source_version,
+            payload_hash="-",
+            synced_at=now,
+        )
+
+        def payment(i: int, order_id: str) -> SyncJob:
+            return SyncJob(
+                tenant=world.tenant_a1,
+                source_connection=a.source,
+                xero_connection=a.xero,
+                operation=Op.PAYMENT_CREATE,
+                entity="payment",
+                source_id=f"pay-{i}",
+                source_version="1",
+                idempotency_key=f"pay-{i}",
+                record={"entity": "payment", "data": {}},
+                depends_on_entity="invoice",
+                depends_on_source_id=order_id,
+                state=SyncJob.State.DONE,
+                next_attempt_at=now,
+                finished_at=now,
+            )
+
+        # 3,000 payments of other orders, done, and one of this order's.
+        jobs = SyncJob.objects.bulk_create(
+            [payment(i, f"order-{i}") for i in range(3000)] + [payment(3000, invoice.source_id)]
+        )
+        AuditEntry.objects.create(
+            tenant=world.tenant_a1,
+            job=jobs[-1],
+            entity="payment",
+            source_id="pay-3000",
+            operation=Op.PAYMENT_CREATE,
+            outcome=AuditEntry.Outcome.CREATED,
+            request={"Amount": 12.5},
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE sync_syncjob, sync_auditentry")
+        with CaptureQueriesContext(connection) as queries:
+            state = _InvoiceState([invoice], {invoice.source_id: xref})
+
+        assert state.applied(invoice, invoice.source_id) == Decimal("12.5")
+        reads = [q["sql"] for q in queries.captured_queries if "sync_syncjob" in q["sql"]]
+        assert len(reads) >= 3  # the invoice, what was applied to it, how it was paid
+        for sql in reads:
+            assert rows_read(sql, "sync_syncjob") <= 10, sql
