@@ -378,11 +378,16 @@ def _next_batch(
     due = SyncJob.objects.filter(xero_connection=xero_connection, state=State.PENDING, next_attempt_at__lte=now)
     # In the order the windows are read (by due time within each priority).
     ready: list[Candidate] = []
+    read: set[int] = set()
     room, after = CANDIDATES_PER_PASS, None
     while True:
         window = _candidates(due.order_by("priority", "next_attempt_at", "id"), room, now, after=after)
         ready_here, blocked = _split_by_dependency(window, in_flight)
-        ready += ready_here
+        # A later window starts from where the last row that stayed is now, and the batch in flight may have moved
+        # that row earlier meanwhile (it wakes the jobs waiting for what it sent): rows already read come round
+        # again, and a job twice in a batch is sent twice in one request.
+        ready += [job for job in ready_here if job.pk not in read]
+        read.update(job.pk for job in window)
         if not blocked:
             break
         _wait_for_dependencies(blocked)

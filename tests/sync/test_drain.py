@@ -637,3 +637,58 @@ def test_the_window_reads_the_cross_references_of_its_own_jobs_only(world):
             window = drain._candidates(due.order_by("priority", "next_attempt_at", "id"), 200, timezone.now())
         assert len(window) == 200 and sum(job.dependency_in_xero for job in window) == 67
         assert rows_read(queries.captured_queries[-1]["sql"], "sync_crossreference") <= len(window)
+
+
+def test_a_job_read_again_in_a_later_window_goes_once(world, monkeypatch):
+    """The window after one cut short starts from where its last remaining row is now: a batch landing meanwhile
+    can move that row earlier (it wakes the jobs waiting for what it sent), and the rows between were read again.
+    A job read twice was sent twice in one request, so Xero would apply it twice; recording the answer then failed
+    on the cross-reference's unique key (seen once in bench_sync --orders 5000, a credit note)."""
+    from datetime import timedelta
+
+    from connections.canonical import Payment
+
+    monkeypatch.setattr(drain, "CANDIDATES_PER_PASS", 3)
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=3, customers=2)
+        orders = a.open_orders()[:3]
+        for order in orders:
+            payment = Payment(
+                source_id=f"pay-{order.source_id}",
+                order_source_id=order.source_id,
+                amount=order.grand_total,
+                currency=order.currency,
+                method="checkmo",
+                paid_at=order.created_at,
+            )
+            jobs_stage(source_connection=a.source, entity="payment", record=payment)
+        # The first two orders' invoices are in Xero, the third's is not: its payment is moved aside.
+        for order in orders[:2]:
+            CrossReference.objects.create(
+                tenant=world.tenant_a1,
+                source_connection=a.source,
+                entity="invoice",
+                source_id=order.source_id,
+                xero_id=f"inv-{order.source_id}",
+                source_version="1",
+                payload_hash="-",
+                synced_at=timezone.now(),
+            )
+        start = timezone.now() - timedelta(minutes=1)
+        for i, order in enumerate(orders):
+            SyncJob.objects.filter(source_id=f"pay-{order.source_id}").update(
+                next_attempt_at=start + timedelta(seconds=i)
+            )
+        assert len(orders) == 3
+        second = f"pay-{orders[1].source_id}"
+        moved_aside = drain._wait_for_dependencies
+
+        def and_meanwhile_the_second_row_moves_earlier(jobs):
+            moved_aside(jobs)
+            SyncJob.objects.filter(source_id=second).update(next_attempt_at=start - timedelta(seconds=1))
+
+        monkeypatch.setattr(drain, "_wait_for_dependencies", and_meanwhile_the_second_row_moves_earlier)
+
+        batch = drain._next_batch(a.xero)
+
+        assert sorted(job.source_id for job in batch) == sorted(f"pay-{order.source_id}" for order in orders[:2])
