@@ -195,10 +195,15 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
         return []
 
     source_ids = {effect.source_id for effect, _, _ in planned}
-    xrefs = _synced_versions(source_connection, source_ids)
+    # Named, the entities are what the record indexes lead with (after the tenant); only these are looked up below.
+    entities = {effect.entity for effect, _, _ in planned}
+    xrefs = _synced_versions(source_connection, source_ids, entities)
     known = list(
         SyncJob.objects.filter(
-            source_connection=source_connection, source_id__in=source_ids, state__in=(*OPEN_STATES, State.DONE)
+            source_connection=source_connection,
+            entity__in=entities,
+            source_id__in=source_ids,
+            state__in=(*OPEN_STATES, State.DONE),
         ).values_list("id", "entity", "source_id", "operation", "state", "idempotency_key")
     )
     any_job = {(e, s, o) for _, e, s, o, _, _ in known}
@@ -284,8 +289,11 @@ def _jobs_insert(jobs: list[SyncJob]) -> None:
         SyncJob.objects.bulk_create(jobs, ignore_conflicts=True)
 
 
-def _synced_versions(source_connection: Connection, source_ids) -> dict[tuple[str, str], str]:
-    rows = CrossReference.objects.filter(source_connection=source_connection, source_id__in=source_ids)
+def _synced_versions(source_connection: Connection, source_ids, entities) -> dict[tuple[str, str], str]:
+    """The versions last synced of these records, by (entity, source id)."""
+    rows = CrossReference.objects.filter(
+        source_connection=source_connection, entity__in=entities, source_id__in=source_ids
+    )
     return {
         (entity, source_id): version
         for entity, source_id, version in rows.values_list("entity", "source_id", "source_version")
@@ -297,7 +305,7 @@ def _plan(source_connection: Connection, items, *, backfill=None):
     and the orders of `items` cancelled before their invoice reached Xero."""
     orders = {record.source_id for _, record in items if isinstance(record, Order)}
     refunds = [record for _, record in items if isinstance(record, Refund)]
-    invoiced = _synced_versions(source_connection, orders)
+    invoiced = _synced_versions(source_connection, orders, ("invoice",))
     paid = _paid_in_full(source_connection, refunds, items) if refunds else set()
     on_cancel = order_cancel_action(source_connection=source_connection)
     on_edit = order_edit_action(source_connection=source_connection)

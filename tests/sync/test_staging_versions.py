@@ -37,7 +37,7 @@ def test_staging_plans_each_effect_with_its_records_json_form(monkeypatch):
 
     order = _documented_order()
     # The posting policy's reads are not what is under test here: every order is invoiced, nothing is in Xero.
-    monkeypatch.setattr(staging, "_synced_versions", lambda connection, ids: {})
+    monkeypatch.setattr(staging, "_synced_versions", lambda connection, ids, entities: {})
     monkeypatch.setattr(staging, "_cancelled_unsent", lambda connection, ids: set())
     monkeypatch.setattr(staging, "order_cancel_action", lambda **_: None)
     monkeypatch.setattr(staging, "order_edit_action", lambda **_: None)

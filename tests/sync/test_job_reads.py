@@ -1,5 +1,5 @@
-"""What a batch's payloads read of the tenant's earlier jobs is found through an index: the reads cost the same
-whatever the number of jobs the tenant has."""
+"""What staging and a batch's payloads read of the tenant's earlier jobs is found through an index: the reads cost
+the same whatever the number of jobs the tenant has."""
 
 from decimal import Decimal
 
@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from sync.models import AuditEntry, CrossReference, SyncJob
 from sync.services.payloads import _InvoiceState
+from sync.services.staging import jobs_stage
 from tenants.scoping import tenant_scope
 from tests.sync.engine_helpers import World, rows_read
 
@@ -36,33 +37,16 @@ def test_what_was_applied_to_an_invoice_is_read_from_its_own_payments(world):
             synced_at=now,
         )
 
-        def payment(i: int, order_id: str) -> SyncJob:
-            return SyncJob(
-                tenant=world.tenant_a1,
-                source_connection=a.source,
-                xero_connection=a.xero,
-                operation=Op.PAYMENT_CREATE,
-                entity="payment",
-                source_id=f"pay-{i}",
-                source_version="1",
-                idempotency_key=f"pay-{i}",
-                record={"entity": "payment", "data": {}},
-                depends_on_entity="invoice",
-                depends_on_source_id=order_id,
-                state=SyncJob.State.DONE,
-                next_attempt_at=now,
-                finished_at=now,
-            )
-
         # 3,000 payments of other orders, done, and one of this order's.
         jobs = SyncJob.objects.bulk_create(
-            [payment(i, f"order-{i}") for i in range(3000)] + [payment(3000, invoice.source_id)]
+            [_done_payment(a, i, f"order-{i}", now) for i in range(3000)]
+            + [_done_payment(a, 3000, invoice.source_id, now)]
         )
         AuditEntry.objects.create(
             tenant=world.tenant_a1,
             job=jobs[-1],
             entity="payment",
-            source_id="pay-3000",
+            source_id="3000",
             operation=Op.PAYMENT_CREATE,
             outcome=AuditEntry.Outcome.CREATED,
             request={"Amount": 12.5},
@@ -75,5 +59,47 @@ def test_what_was_applied_to_an_invoice_is_read_from_its_own_payments(world):
         assert state.applied(invoice, invoice.source_id) == Decimal("12.5")
         reads = [q["sql"] for q in queries.captured_queries if "sync_syncjob" in q["sql"]]
         assert len(reads) >= 3  # the invoice, what was applied to it, how it was paid
+        for sql in reads:
+            assert rows_read(sql, "sync_syncjob") <= 10, sql
+
+
+def _done_payment(w: World, i: int, order_id: str, now) -> SyncJob:
+    return SyncJob(
+        tenant=w.tenant,
+        source_connection=w.source,
+        xero_connection=w.xero,
+        operation=Op.PAYMENT_CREATE,
+        entity="payment",
+        source_id=f"{i}",
+        source_version="1",
+        idempotency_key=f"pay-{i}",
+        record={"entity": "payment", "data": {}},
+        depends_on_entity="invoice",
+        depends_on_source_id=order_id,
+        state=SyncJob.State.DONE,
+        next_attempt_at=now,
+        finished_at=now,
+    )
+
+
+def test_staging_reads_the_jobs_of_its_own_records(world):
+    """Staging a change reads the jobs and cross-references of the records it stages, by entity and source id: read
+    by source id alone, it read every job of the tenant (a payment and an order may share a source id)."""
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=4, customers=2)
+        order = a.open_orders()[0]
+        now = timezone.now()
+        # 3,000 payments done, whose source ids are the orders' (Magento numbers both from 1).
+        SyncJob.objects.bulk_create(_done_payment(a, i, f"order-{i}", now) for i in range(3000))
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE sync_syncjob, sync_crossreference")
+        with CaptureQueriesContext(connection) as queries:
+            staged = jobs_stage(source_connection=a.source, entity="order", record=order)
+
+        assert {job.operation for job in staged} == {Op.CONTACT_UPSERT, Op.INVOICE_UPSERT}
+        reads = [
+            q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT") and "sync_syncjob" in q["sql"]
+        ]
+        assert reads
         for sql in reads:
             assert rows_read(sql, "sync_syncjob") <= 10, sql
