@@ -23,10 +23,9 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import BooleanField, ExpressionWrapper, OuterRef, Q, Subquery, Value
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat
-from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 from connections.canonical import from_json
@@ -137,10 +136,7 @@ def _candidates(jobs, limit: int, now: datetime, *, after: Candidate | None = No
     )
     rows = jobs.annotate(
         fill_waited=ExpressionWrapper(Q(next_attempt_at__lte=now - FILL_WAIT), output_field=BooleanField()),
-        # A scalar subquery, not EXISTS: PostgreSQL may answer an EXISTS by hashing every cross-reference of the
-        # tenant once per window (the planner counts the rows before the LIMIT), which read 13,000 of them per
-        # window at 5,000 orders; a scalar subquery is one probe of the unique index per job read.
-        dependency_in_xero=IsNull(Subquery(in_xero.values("pk")[:1]), False),
+        dependency_in_xero=Exists(in_xero),
     ).values_list(*Candidate._fields)[:limit]
     return [Candidate(*row) for row in rows]
 

@@ -14,7 +14,7 @@ from sync.services import drain
 from sync.services.drain import drain_lease_acquire, drain_run
 from sync.services.staging import jobs_stage
 from tenants.scoping import tenant_scope
-from tests.sync.engine_helpers import Result, World, rows_read, simple_payloads
+from tests.sync.engine_helpers import Result, World, simple_payloads
 
 pytestmark = pytest.mark.django_db
 State = SyncJob.State
@@ -587,56 +587,6 @@ def test_a_short_batch_of_refunds_yields_to_the_invoices_it_waits_for_only_for_a
     assert rest["Alpha"] == {"credit_note.create": 1, "payment.create": 1}
     # Waited long enough: the refund ready since then goes at once, on its own.
     assert first_batches["Beta"] == {"credit_note.create": 1}
-
-
-@pytest.mark.needs_postgres
-def test_the_window_reads_the_cross_references_of_its_own_jobs_only(world):
-    """Whether each due job's dependency is in Xero is one look-up per job, however many records the tenant has in
-    Xero: it was answered by reading every cross-reference of the tenant for each window, a cost that grew with
-    every batch sent."""
-    from django.db import connection as db
-    from django.test.utils import CaptureQueriesContext
-
-    from connections.canonical import Payment
-    from sync.services.staging import jobs_stage_many
-
-    with tenant_scope(world.tenant_a1):
-        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=1, customers=1)
-        now = timezone.now()
-        # 2,000 invoices already in Xero, and 300 payments due, a third of them for those invoices.
-        CrossReference.objects.bulk_create(
-            CrossReference(
-                tenant=world.tenant_a1,
-                source_connection=a.source,
-                entity="invoice",
-                source_id=f"order-{i}",
-                xero_id=f"inv-{i}",
-                source_version="1",
-                payload_hash="-",
-                synced_at=now,
-            )
-            for i in range(0, 6000, 3)
-        )
-        payments = [
-            Payment(
-                source_id=f"pay-{i}",
-                order_source_id=f"order-{i}",
-                amount=10,
-                currency="AUD",
-                method="checkmo",
-                paid_at=now,
-            )
-            for i in range(300)
-        ]
-        jobs_stage_many(source_connection=a.source, items=[("payment", p) for p in payments])
-        with db.cursor() as cursor:
-            # As the drain's statistics refresh leaves them: the planner knows the tenant's size.
-            cursor.execute("ANALYZE sync_syncjob, sync_crossreference")
-        due = SyncJob.objects.filter(state=State.PENDING, next_attempt_at__lte=timezone.now())
-        with CaptureQueriesContext(db) as queries:
-            window = drain._candidates(due.order_by("priority", "next_attempt_at", "id"), 200, timezone.now())
-        assert len(window) == 200 and sum(job.dependency_in_xero for job in window) == 67
-        assert rows_read(queries.captured_queries[-1]["sql"], "sync_crossreference") <= len(window)
 
 
 def test_a_job_read_again_in_a_later_window_goes_once(world, monkeypatch):
