@@ -30,7 +30,8 @@ def post_worker_init(worker):
     once a second (sync.services.inbox)."""
     from sync.services.inbox import webhook_counts_flusher_start
 
-    worker.wsgi.threads_set(worker.cfg.threads)
+    if hasattr(worker.wsgi, "threads_set"):  # config.asgi; a WSGI worker class sizes its own threads
+        worker.wsgi.threads_set(worker.cfg.threads)
     webhook_counts_flusher_start()
 
 
