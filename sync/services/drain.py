@@ -86,6 +86,10 @@ NATURAL_KEYS = {
     "item": "Code",
 }
 CANDIDATES_PER_PASS = 500
+# The tables each batch writes to, whose statistics the drain keeps fresh. The audit entries too: with statistics
+# from before a tenant's first batches, reading what was applied to an invoice went through all of the tenant's
+# audit entries rather than from its payments' jobs (payloads._InvoiceState).
+BATCH_TABLES = (SyncJob, CrossReference, AuditEntry)
 
 
 class Candidate(NamedTuple):
@@ -257,8 +261,8 @@ def drain_run(
                 sendable = _mark_running(sendable)
             if sendable:
                 flight.send(lambda sub, jobs=sendable: _send_batch(client, xero_connection, jobs, sub), sendable)
-            # Every batch moves jobs between states and adds cross-references (core.statistics).
-            statistics_refresh_if_stale(SyncJob, CrossReference)
+            # Every batch moves jobs between states and adds cross-references and audit entries (core.statistics).
+            statistics_refresh_if_stale(*BATCH_TABLES)
         flight.land()
     finally:
         flight.close()
