@@ -29,6 +29,22 @@ def _xero_invoices(world):
     return XeroInvoice.objects.filter(org__tenant_id=world.org["tenant_id"], type="ACCREC")
 
 
+def _payments_stage(w: World, orders) -> None:
+    """Stage a payment in full of each order (by cheque, paid when ordered)."""
+    from connections.canonical import Payment
+
+    for order in orders:
+        payment = Payment(
+            source_id=f"pay-{order.source_id}",
+            order_source_id=order.source_id,
+            amount=order.grand_total,
+            currency=order.currency,
+            method="checkmo",
+            paid_at=order.created_at,
+        )
+        jobs_stage(source_connection=w.source, entity="payment", record=payment)
+
+
 def test_orders_reach_xero_in_batches_contacts_first(world):
     with tenant_scope(world.tenant_a1):
         a = World(world.tenant_a1, name="Alpha", store="alpha", orders=60, customers=55)
@@ -390,24 +406,13 @@ def test_payments_and_refunds_of_an_order_cancelled_before_reaching_xero_are_nev
 
 def test_payments_waiting_for_their_invoices_never_hide_the_invoices(world, monkeypatch):
     """Payments go first by priority; a window full of them waiting must not stop the invoices they wait for."""
-    from connections.canonical import Payment
     from sync.services import drain
-    from sync.services.staging import jobs_stage
 
     monkeypatch.setattr(drain, "CANDIDATES_PER_PASS", 3)
     with tenant_scope(world.tenant_a1):
         a = World(world.tenant_a1, name="Alpha", store="alpha", orders=8, customers=3)
         orders = a.open_orders()
-        for order in orders:
-            payment = Payment(
-                source_id=f"pay-{order.source_id}",
-                order_source_id=order.source_id,
-                amount=order.grand_total,
-                currency=order.currency,
-                method="checkmo",
-                paid_at=order.created_at,
-            )
-            jobs_stage(source_connection=a.source, entity="payment", record=payment)
+        _payments_stage(a, orders)
         a.stage_orders()
         assert SyncJob.objects.filter(entity="payment").count() == len(orders) > 3
 
@@ -438,22 +443,12 @@ def test_payments_waiting_for_their_invoices_never_hide_the_invoices(world, monk
 def test_a_window_of_waiting_payments_does_not_hide_a_ready_payment_behind_it(world, monkeypatch):
     """The window's rows all wait for their invoices and are moved aside; the ready payment beyond them, of the
     same priority, is the one chosen."""
-    from connections.canonical import Payment
 
     monkeypatch.setattr(drain, "CANDIDATES_PER_PASS", 3)
     with tenant_scope(world.tenant_a1):
         a = World(world.tenant_a1, name="Alpha", store="alpha", orders=4, customers=2)
         orders = a.open_orders()[:4]
-        for order in orders:
-            payment = Payment(
-                source_id=f"pay-{order.source_id}",
-                order_source_id=order.source_id,
-                amount=order.grand_total,
-                currency=order.currency,
-                method="checkmo",
-                paid_at=order.created_at,
-            )
-            jobs_stage(source_connection=a.source, entity="payment", record=payment)
+        _payments_stage(a, orders)
         # Only the last order's invoice is in Xero.
         CrossReference.objects.create(
             tenant=world.tenant_a1,
@@ -596,22 +591,11 @@ def test_a_job_read_again_in_a_later_window_goes_once(world, monkeypatch):
     on the cross-reference's unique key (seen once in bench_sync --orders 5000, a credit note)."""
     from datetime import timedelta
 
-    from connections.canonical import Payment
-
     monkeypatch.setattr(drain, "CANDIDATES_PER_PASS", 3)
     with tenant_scope(world.tenant_a1):
         a = World(world.tenant_a1, name="Alpha", store="alpha", orders=3, customers=2)
         orders = a.open_orders()[:3]
-        for order in orders:
-            payment = Payment(
-                source_id=f"pay-{order.source_id}",
-                order_source_id=order.source_id,
-                amount=order.grand_total,
-                currency=order.currency,
-                method="checkmo",
-                paid_at=order.created_at,
-            )
-            jobs_stage(source_connection=a.source, entity="payment", record=payment)
+        _payments_stage(a, orders)
         # The first two orders' invoices are in Xero, the third's is not: its payment is moved aside.
         for order in orders[:2]:
             CrossReference.objects.create(
