@@ -4,8 +4,9 @@ The project is a WSGI application (config.wsgi); sync.inbound.asgi.WebhookFront 
 deliveries with a single hand-off to a thread. `manage.py runserver` and the tests use config.wsgi directly.
 """
 
+from config import gunicorn
 from config.wsgi import application as wsgi_application  # sets Django up first
 from sync.inbound.asgi import WebhookFront
 
-# Sized again in each worker from gunicorn's `threads` (config/gunicorn.py, post_worker_init).
-application = WebhookFront(wsgi_application, threads=8)
+# Sized again in each worker from gunicorn's `threads` as the command line left it (post_worker_init).
+application = WebhookFront(wsgi_application, threads=gunicorn.threads)

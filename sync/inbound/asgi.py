@@ -11,7 +11,7 @@ deliveries that the pool's threads store at the same moment still share one stat
 What differs is the hand-off for a delivery: its body is read on the event loop and the request goes to a thread
 once, and its answer comes back once. a2wsgi, which serves every other request, streams the body from the loop to
 the thread and the answer back piece by piece, a round trip per piece; for a delivery that cost more than gunicorn.
-bench_webhooks (50 senders): gthread 0.75 ms of server CPU per delivery; a2wsgi alone 0.94; this 0.47–0.49.
+bench_webhooks (50 senders): gthread 0.75–0.78 ms of server CPU per delivery; a2wsgi alone 0.94; this 0.42–0.50.
 
 The body is read only up to the size limit: past it the delivery is refused (413) without the rest being read.
 """

@@ -24,15 +24,13 @@ from sync.services.group_commit import GroupCommit
 
 logger = logging.getLogger(__name__)
 
-_INSERT_EVENTS = f"""
+_INSERT_EVENT = f"""
     INSERT INTO {InboundEvent._meta.db_table}
         (tenant_id, connection_id, source, kind, dedupe_key, body, status, reason, attempts, created_at, updated_at)
-    VALUES {{values}}
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s)
     ON CONFLICT (tenant_id, connection_id, dedupe_key) DO NOTHING
     RETURNING id
 """
-_ONE_EVENT = "(%s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s)"
-_INSERT_EVENT = _INSERT_EVENTS.format(values=_ONE_EVENT)
 # A page of events of one connection and kind: what they share is sent once, each event only its key and body. With
 # every column of every row a parameter, binding them (on the client: Django's psycopg cursor) cost the poll more
 # than the database's work. `WHERE true`: SQLite reads an INSERT … SELECT's ON CONFLICT as a join's ON without it.
