@@ -3,6 +3,7 @@
 import json
 
 from django.db import models
+from django.db.models.fields.json import KeyTransform, KeyTransformFactory
 
 from core import jsonfast
 
@@ -26,3 +27,53 @@ class JSONField(models.JSONField):
         name, _, args, kwargs = super().deconstruct()
         # Only the reading differs: the column, and so every migration, is Django's JSONField's.
         return name, "django.db.models.JSONField", args, kwargs
+
+
+class JSONTextField(JSONField):
+    """A JSONField whose PostgreSQL column is `json` (the text as written, checked to be JSON) rather than `jsonb`.
+
+    For documents written once and read back whole, never searched inside: an inbound event's body. jsonb parses
+    each document into its binary form on the way in and prints it again on the way out, which for a poll's pages
+    of orders (several kilobytes each) was most of the database's work for the inbox. Other databases: as
+    JSONField.
+
+    Reads cast the column to text, so the document is decoded here (JSONField.from_db_value) as a jsonb one is, not
+    by the driver's own, slower, json loader. A path into the document (`body__eventCategory`) reads it as jsonb,
+    as JSONField's lookups expect (json has no equality): for the occasional query that filters on one.
+    """
+
+    def db_type(self, connection):
+        if connection.vendor == "postgresql":
+            return "json"
+        return super().db_type(connection)
+
+    def select_format(self, compiler, sql, params):
+        if compiler.connection.vendor == "postgresql":
+            return f"({sql})::text", params
+        return super().select_format(compiler, sql, params)
+
+    def get_transform(self, name):
+        transform = super().get_transform(name)
+        if isinstance(transform, KeyTransformFactory):
+            return _JsonbKeyTransformFactory(name)
+        return transform
+
+    def deconstruct(self):
+        name, _, args, kwargs = super().deconstruct()
+        # Unlike JSONField's, this column differs from Django's JSONField's: migrations name this class.
+        return name, "core.fields.JSONTextField", args, kwargs
+
+
+class _JsonbKeyTransform(KeyTransform):
+    """A path into a json column, read as jsonb (see JSONTextField)."""
+
+    def preprocess_lhs(self, compiler, connection):
+        lhs, params, keys = super().preprocess_lhs(compiler, connection)
+        if connection.vendor == "postgresql":
+            lhs = f"({lhs})::jsonb"
+        return lhs, params, keys
+
+
+class _JsonbKeyTransformFactory(KeyTransformFactory):
+    def __call__(self, *args, **kwargs):
+        return _JsonbKeyTransform(self.key_name, *args, **kwargs)

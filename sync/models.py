@@ -9,7 +9,7 @@ from decimal import Decimal
 from django.db import models
 
 from connections.models import Connection
-from core.fields import JSONField
+from core.fields import JSONField, JSONTextField
 from tenants.models import Tenant, TenantOwned
 
 
@@ -37,7 +37,8 @@ class InboundEvent(TenantOwned):
     kind = models.CharField(max_length=60)
     # Redelivery of the same event is a no-op: the provider's event id, or a hash of its identifying fields.
     dedupe_key = models.CharField(max_length=128)
-    body = JSONField(null=True, blank=True)
+    # Written once, read back whole by processing: json, not jsonb (core.fields.JSONTextField).
+    body = JSONTextField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
     reason = models.CharField(max_length=500, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

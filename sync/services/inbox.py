@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 _INSERT_EVENT = f"""
     INSERT INTO {InboundEvent._meta.db_table}
         (tenant_id, connection_id, source, kind, dedupe_key, body, status, reason, attempts, created_at, updated_at)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s)
+    VALUES (%s, %s, %s, %s, %s, {{body}}, %s, %s, 0, %s, %s)
     ON CONFLICT (tenant_id, connection_id, dedupe_key) DO NOTHING
     RETURNING id
 """
@@ -60,8 +60,10 @@ def inbound_event_receive(
     # No savepoint: ON CONFLICT means the INSERT cannot fail on a redelivery, and inside a webhook's transaction a
     # savepoint would only add two round trips.
     with transaction.atomic(savepoint=False), db.cursor() as cursor:
+        # Through jsonb into the json column: the text stored, and a NUL character's refusal, are as before the
+        # column was json (one event at a time is the partner API's path, not a poll's pages).
         cursor.execute(
-            _INSERT_EVENT,
+            _INSERT_EVENT.format(body="%s::jsonb" if db.vendor == "postgresql" else "%s"),
             [connection.tenant_id, connection.pk, source, kind, key, json.dumps(body), status, "", now, now],
         )
         row = cursor.fetchone()
@@ -95,8 +97,13 @@ def inbound_events_receive_many(
     now = timezone.now()
     shared = [connection.tenant_id, connection.pk, source, kind, InboundEvent.Status.RECEIVED, now, now]
     params = [value for key, text in events for value in (key[:128], text)]
-    # VALUES' columns are text: PostgreSQL needs the body cast to the column's type, SQLite stores JSON as text.
-    body = "page.column2::jsonb" if db.vendor == "postgresql" else "page.column2"
+    # VALUES' columns are text: PostgreSQL needs the body cast to the column's type (json), SQLite stores JSON as
+    # text. A NUL character (\u0000), which json takes and jsonb refuses, would be read back into a job's record
+    # (jsonb) and refused there, event after event: a page holding one goes through jsonb and is refused here, as
+    # before the body was json.
+    body = "page.column2"
+    if db.vendor == "postgresql":
+        body = "page.column2::jsonb::json" if any("\\u0000" in text for _, text in events) else "page.column2::json"
     statement = _INSERT_PAGE.format(body=body, values=", ".join(["(%s, %s)"] * len(events)))
     with db.cursor() as cursor:
         cursor.execute(statement, shared + params)
