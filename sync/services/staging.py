@@ -25,7 +25,7 @@ from connections.canonical import (
     to_json,
 )
 from connections.models import Connection
-from core import bulk
+from core import bulk, jsonfast
 from core.errors import ApplicationError
 from core.money import from_json_number
 from mappings.cache import mapping_cache
@@ -282,11 +282,21 @@ def _jobs_insert(jobs: list[SyncJob]) -> None:
     so when one is found the COPY is rolled back to its savepoint and the rows go in again with INSERT … ON
     CONFLICT DO NOTHING: the loser's rows are simply not inserted.
     """
+    # Each record goes to COPY as the JSON text orjson writes (core.jsonfast), not encoded by the driver with json:
+    # the stored jsonb is the same, and that encoding was a tenth of staging's CPU. The jobs keep their records.
+    records = [job.record for job in jobs]
+    for job in jobs:
+        job.record = bulk.JsonText(jsonfast.dumps_sorted(job.record))
     try:
         with transaction.atomic():
             bulk.rows_insert(SyncJob, jobs)
     except IntegrityError:
+        for job, record in zip(jobs, records, strict=True):
+            job.record = record
         SyncJob.objects.bulk_create(jobs, ignore_conflicts=True)
+    finally:
+        for job, record in zip(jobs, records, strict=True):
+            job.record = record
 
 
 def _synced_versions(source_connection: Connection, source_ids, entities) -> dict[tuple[str, str], str]:
@@ -424,11 +434,27 @@ INVOICE_DEPENDANTS = (Op.PAYMENT_CREATE, Op.CREDIT_NOTE_CREATE, Op.CREDIT_NOTE_A
 
 def _discard_unsent_invoices(source_connection: Connection, order_ids: set[str]) -> None:
     """The unsent invoices of cancelled orders, and the payments and refunds of those orders waiting for them, are
-    not sent (one statement for a whole chunk of events: each reads the source's open jobs)."""
+    not sent (one statement for a whole chunk of events).
+
+    The payments and refunds are found by what they wait for, through the dependency index: a payment or credit
+    note waits for its order's invoice, a refund's allocation or payment for the refund's credit note. Found by the
+    order named in their records, every statement read all of the tenant's jobs (a few ms per chunk at 13,000)."""
     now = timezone.now()
+    refunds = set(
+        SyncJob.objects.filter(
+            source_connection=source_connection,
+            entity="credit_note",
+            operation=Op.CREDIT_NOTE_CREATE,
+            depends_on_entity="invoice",
+            depends_on_source_id__in=order_ids,
+        ).values_list("source_id", flat=True)
+    )
+    waiting = Q(depends_on_entity="invoice", depends_on_source_id__in=order_ids)
+    if refunds:
+        waiting |= Q(depends_on_entity="credit_note", depends_on_source_id__in=refunds)
     SyncJob.objects.filter(
         Q(entity="invoice", source_id__in=order_ids, operation=Op.INVOICE_UPSERT)
-        | Q(operation__in=INVOICE_DEPENDANTS, record__data__order_source_id__in=order_ids),
+        | (waiting & Q(operation__in=INVOICE_DEPENDANTS)),
         source_connection=source_connection,
         state__in=(State.PENDING, State.NEEDS_ATTENTION),
     ).update(state=State.DISCARDED, discard_reason=CANCELLED_UNSENT, finished_at=now)
