@@ -47,3 +47,17 @@ def test_staging_plans_each_effect_with_its_records_json_form(monkeypatch):
     assert [(effect.operation, version, data) for effect, version, data in planned] == [
         (effect.operation, version_of(effect), to_json(effect.record)) for effect in effects_of("order", order)
     ]
+
+
+def test_a_records_version_hashes_the_text_json_always_wrote():
+    import hashlib
+
+    from connections.canonical import fingerprint_json
+
+    for data in (
+        {"name": "Zoë ☕", "lines": [{"qty": "2", "price": 12.5}], "note": None},
+        {"text": "tab\there, DEL \x7f, NUL \x00, line\u2028", "b": [1e-05, 1e16, 10**20, True]},
+        {"plain": "ascii only", "n": 0.1, "nested": {"z": 1, "a": [None, False]}},
+    ):
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        assert fingerprint_json(data) == hashlib.sha256(text.encode()).hexdigest()
