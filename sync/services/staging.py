@@ -223,6 +223,9 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
     ]
     taken = set(SyncJob.objects.filter(idempotency_key__in=set(keys)).values_list("idempotency_key", flat=True))
 
+    new_job = _job_maker(
+        tenant_id=tenant_id, source_connection=source_connection, xero_connection=xero, backfill=backfill, now=now
+    )
     new_jobs, superseded = [], []
     for (effect, version, data), key in zip(planned, keys, strict=True):
         record_key = (effect.entity, effect.source_id, effect.operation)
@@ -239,11 +242,8 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
         priority = SyncJob.PRIORITY_BACKFILL if backfill else PRIORITIES.get(effect.operation, SyncJob.PRIORITY_LIVE)
         unsent_void = effect.operation == Op.INVOICE_VOID and effect.source_id in cancelled_now
         new_jobs.append(
-            SyncJob(
-                tenant_id=tenant_id,
+            new_job(
                 idempotency_key=key,
-                source_connection=source_connection,
-                xero_connection=xero,
                 operation=effect.operation,
                 entity=effect.entity,
                 source_id=effect.source_id,
@@ -252,8 +252,6 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
                 record={"entity": canonical_entity_of(effect.record), "data": data},
                 depends_on_entity=effect.depends_on[0] if effect.depends_on else "",
                 depends_on_source_id=effect.depends_on[1] if effect.depends_on else "",
-                next_attempt_at=now,
-                backfill=backfill,
                 **(
                     {"state": State.DISCARDED, "discard_reason": CANCELLED_UNSENT, "finished_at": now}
                     if unsent_void
@@ -273,6 +271,43 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
         )
     # The discarded void of an order cancelled before invoicing is a record, not work: not reported as staged.
     return [job for job in new_jobs if job.state != State.DISCARDED]
+
+
+def _job_maker(*, tenant_id: int, source_connection: Connection, xero_connection: Connection, backfill, now):
+    """A function making unsaved jobs of one staging call from their own fields (the rest are shared or defaults).
+
+    Each job is built from every column's value in order, as a job read from the database is: built from keyword
+    arguments, each through its field's descriptor, building 13,000 jobs was a tenth of processing's CPU. The
+    connections and the backfill are cached on each job as the keyword arguments would."""
+    fields = SyncJob._meta.concrete_fields
+    shared = {field.attname: field.get_default() for field in fields}
+    shared.update(
+        tenant_id=tenant_id,
+        source_connection_id=source_connection.pk,
+        xero_connection_id=xero_connection.pk,
+        backfill_id=backfill.pk if backfill is not None else None,
+        next_attempt_at=now,
+    )
+    names = [field.attname for field in fields]
+    related = [
+        (SyncJob._meta.get_field(name), value)
+        for name, value in (
+            ("source_connection", source_connection),
+            ("xero_connection", xero_connection),
+            ("backfill", backfill),
+        )
+    ]
+
+    def make(**values) -> SyncJob:
+        if values.keys() - shared.keys():
+            raise TypeError(f"SyncJob has no fields {sorted(values.keys() - shared.keys())}")
+        row = shared | values
+        job = SyncJob(*[row[name] for name in names])
+        for field, value in related:
+            field.set_cached_value(job, value)
+        return job
+
+    return make
 
 
 def _jobs_insert(jobs: list[SyncJob]) -> None:
