@@ -8,6 +8,8 @@ class CoreConfig(AppConfig):
     def ready(self):
         from django.db import connections
 
+        from core import lookups  # noqa: F401 - registers the `any` lookup
+
         if any(connections[alias].vendor == "postgresql" for alias in connections):
             from core import postgres_arrays
 

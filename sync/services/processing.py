@@ -80,7 +80,7 @@ def inbound_events_process(*, event_ids, transport=None, adapters=None) -> dict[
     # Only what processing reads (a deferred field read later would cost a query per event), and each connection
     # once for the chunk rather than joined onto every event: building those objects per event cost more than all
     # of the chunk's queries together.
-    events = list(InboundEvent.objects.only(*EVENT_FIELDS).filter(pk__in=event_ids, status=Status.RECEIVED))
+    events = list(InboundEvent.objects.only(*EVENT_FIELDS).filter(pk__any=event_ids, status=Status.RECEIVED))
     connections = Connection.objects.in_bulk({event.connection_id for event in events})
     for event in events:
         event.connection = connections[event.connection_id]
@@ -123,12 +123,12 @@ def _stage_group(group: list[tuple[InboundEvent, list]]) -> str:
             # Lock the events; ones another worker got to first are skipped, not processed twice.
             locked = set(
                 InboundEvent.objects.select_for_update(skip_locked=True)
-                .filter(pk__in=ids, status=Status.RECEIVED)
+                .filter(pk__any=ids, status=Status.RECEIVED)
                 .values_list("pk", flat=True)
             )
             items = [item for event, records in group if event.pk in locked for item in records]
             jobs_stage_many(source_connection=connection, items=items)
-            InboundEvent.objects.filter(pk__in=locked).update(
+            InboundEvent.objects.filter(pk__any=locked).update(
                 status=Status.PROCESSED, processed_at=timezone.now(), reason=""
             )
     except ApplicationError as exc:

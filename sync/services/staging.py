@@ -201,8 +201,8 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
     known = list(
         SyncJob.objects.filter(
             source_connection=source_connection,
-            entity__in=entities,
-            source_id__in=source_ids,
+            entity__any=entities,
+            source_id__any=source_ids,
             state__in=(*OPEN_STATES, State.DONE),
         ).values_list("id", "entity", "source_id", "operation", "state", "idempotency_key")
     )
@@ -221,7 +221,7 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
         )
         for effect, version, _ in planned
     ]
-    taken = set(SyncJob.objects.filter(idempotency_key__in=set(keys)).values_list("idempotency_key", flat=True))
+    taken = set(SyncJob.objects.filter(idempotency_key__any=set(keys)).values_list("idempotency_key", flat=True))
 
     new_job = _job_maker(
         tenant_id=tenant_id, source_connection=source_connection, xero_connection=xero, backfill=backfill, now=now
@@ -264,7 +264,7 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
             superseded += [job_id for job_id, old_key in unsent.get(record_key, ()) if old_key != key]
     _jobs_insert(new_jobs)
     if superseded:
-        SyncJob.objects.filter(pk__in=superseded, state__in=(State.PENDING, State.NEEDS_ATTENTION)).update(
+        SyncJob.objects.filter(pk__any=superseded, state__in=(State.PENDING, State.NEEDS_ATTENTION)).update(
             state=State.DISCARDED,
             discard_reason="Superseded by a newer version of the same record.",
             finished_at=now,
@@ -337,7 +337,7 @@ def _jobs_insert(jobs: list[SyncJob]) -> None:
 def _synced_versions(source_connection: Connection, source_ids, entities) -> dict[tuple[str, str], str]:
     """The versions last synced of these records, by (entity, source id)."""
     rows = CrossReference.objects.filter(
-        source_connection=source_connection, entity__in=entities, source_id__in=source_ids
+        source_connection=source_connection, entity__any=entities, source_id__any=source_ids
     )
     return {
         (entity, source_id): version
