@@ -1,7 +1,8 @@
 """The web process's entry point under gunicorn's uvicorn workers (config/gunicorn.py).
 
-The project is a WSGI application (config.wsgi); sync.inbound.asgi.WebhookFront serves it over ASGI, webhook
-deliveries with a single hand-off to a thread. `manage.py runserver` and the tests use config.wsgi directly.
+The project is a WSGI application (config.wsgi); sync.inbound.asgi.WebhookFront serves it over ASGI, the usual
+webhook delivery on the event loop itself, other deliveries with a single hand-off to a thread. `manage.py
+runserver` and the tests use config.wsgi directly.
 """
 
 from config import gunicorn

@@ -1,10 +1,10 @@
 """gunicorn settings for the web process: `gunicorn -c config/gunicorn.py`.
 
 Sized for a small host: one worker process per core. Each is a uvicorn worker: an event loop that parses HTTP in C
-and keeps clients' connections alive (Xero and partners send webhooks in bursts), in front of a pool of `threads`
-threads that run the WSGI application (config.asgi, sync.inbound.asgi), so a request waiting on PostgreSQL (every
-webhook's commit waits for the disk) leaves its process free to run another; the webhook deliveries a process's
-threads store at the same moment share one statement and one commit (sync.services.group_commit).
+and keeps clients' connections alive (Xero and partners send webhooks in bursts). The usual webhook delivery is
+stored and answered on that loop, the deliveries that arrive while one commits sharing the next statement; every
+other request runs the WSGI application in a pool of `threads` threads (config.asgi, sync.inbound.asgi), so a
+request waiting on PostgreSQL leaves its process free to run another.
 `bench_webhooks` runs with this file; WEB_CONCURRENCY and GUNICORN_THREADS, or the command line, override it.
 """
 

@@ -57,7 +57,7 @@ def _xero_targets(*, connection: Connection, accounts: set[str]) -> dict[str, li
     return targets
 
 
-def _for_connection_itself(item: InboundItem, connection: Connection) -> bool:
+def for_connection_itself(item: InboundItem, connection: Connection) -> bool:
     """A valid event that belongs to `connection` under its own dedupe key (see deliveries.InboundItem)."""
     return item.kind != "invalid" and not item.generational and item.account in ("", connection.external_account_id)
 
@@ -86,7 +86,7 @@ def webhook_delivery_store(*, connection: Connection, items: list[InboundItem]) 
     """
     counts = {"stored": 0, "duplicates": 0, "rejected": 0, "unrouted": 0}
     source = InboundEvent.Source.WEBHOOK
-    if db.vendor == "postgresql" and all(_for_connection_itself(item, connection) for item in items):
+    if db.vendor == "postgresql" and all(for_connection_itself(item, connection) for item in items):
         # The usual delivery: plain events of the connection's own organisation, stored in one statement.
         stored = inbound_events_deliver(
             connection=connection, source=source, events=[(item.kind, item.dedupe_key, item.body) for item in items]

@@ -6,6 +6,7 @@ nothing but the connection's rejection counter; processing happens later, in the
 
 import logging
 import time
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import DataError
@@ -17,8 +18,8 @@ from django.views.decorators.http import require_POST
 from connections.models import Connection
 from core.middleware import error_response
 from core.prepared import connection_check_local
-from sync.inbound.deliveries import HANDLERS, MalformedDelivery
-from sync.inbound.services import webhook_delivery_reject, webhook_delivery_store
+from sync.inbound.deliveries import HANDLERS, MalformedDelivery, WebhookHandler
+from sync.inbound.services import for_connection_itself, webhook_delivery_reject, webhook_delivery_store
 from sync.services.inbox import ConnectionChanged, webhook_stats_count
 from tenants.scoping import tenant_scope
 
@@ -153,6 +154,51 @@ def _answer(request, provider: str, token: str):
         # Changed between our read and our write (a disconnect or rotation this very moment): as if it came first.
         connection_cache.forget(token)
         return _not_found()
+
+
+class UsualDelivery(NamedTuple):
+    """An authentic, well-formed delivery of a cached connection, all of whose events are the connection's own."""
+
+    handler: WebhookHandler
+    connection: Connection
+    events: list[tuple[str, str, object]]  # (kind, dedupe key, body), as inbound_events_deliver takes them
+
+
+def webhook_usual_delivery(request, provider: str, token: str) -> UsualDelivery | None:
+    """The delivery when it is the usual one, which the web server's event loop stores and answers itself
+    (sync.inbound.asgi); None for anything else, which webhook_receive answers (a connection not in this process's
+    cache, a body over the limit, a rejection, a malformed body, events for other organisations, SQLite).
+
+    Touches no database: what it decides rests on the cache, as webhook_receive's usual outcome does, and the
+    statement that stores the events checks the connection row (ConnectionChanged otherwise).
+    """
+    handler = HANDLERS.get(provider)
+    connection = connection_cache.get(token)
+    if handler is None or connection is None or connection.provider != provider or db.vendor != "postgresql":
+        return None
+    body = _bounded_body(request, settings.API_MAX_BODY_BYTES)
+    if body is None:
+        return None
+    with tenant_scope(connection.tenant_id):
+        if handler.authenticate(request=request, body=body, connection=connection):
+            return None
+        try:
+            items = handler.parse(request=request, body=body)
+        except MalformedDelivery:
+            return None
+    if not items or not all(for_connection_itself(item, connection) for item in items):
+        return None
+    return UsualDelivery(handler, connection, [(item.kind, item.dedupe_key, item.body) for item in items])
+
+
+def webhook_accepted(handler: WebhookHandler) -> HttpResponse:
+    """The answer to a stored delivery."""
+    response = handler.accepted()
+    # As CommonMiddleware sets it on every other page (webhooks skip it): without it gunicorn answers chunked, with
+    # one more write per delivery for the empty last chunk.
+    if not response.has_header("Content-Length"):
+        response.headers["Content-Length"] = str(len(response.content))
+    return response
 
 
 def _bounded_body(request, limit: int) -> bytes | None:

@@ -25,7 +25,7 @@ from django.urls import set_script_prefix
 from django.utils.log import log_response
 
 from core.middleware import body_size_refusal
-from sync.inbound.webhooks import webhook_receive
+from sync.inbound.webhooks import UsualDelivery, webhook_receive, webhook_usual_delivery
 
 # The route of sync.inbound.urls under /webhooks/ (<slug:provider>/<str:token>/); a test checks they agree.
 WEBHOOK_PATH = re.compile(r"/webhooks/(?P<provider>[-a-zA-Z0-9_]+)/(?P<token>[^/]+)/")
@@ -61,15 +61,32 @@ class WebhookFastPath:
                 response = webhook_receive(request, match["provider"], match["token"])
         except Exception as exc:  # noqa: BLE001 - answered as Django answers it (logged, signalled)
             response = response_for_exception(request, exc)
+        status, headers, content = self.answer(request, response)
+        start_response(status, headers)
+        self.connection_upkeep()
+        return [content]
+
+    def usual_delivery(self, environ) -> tuple[WSGIRequest, UsualDelivery] | None:
+        """For the web server's event loop (sync.inbound.asgi): the request and its delivery when it is a webhook
+        delivery that the loop may store and answer itself (webhook_usual_delivery), past what SecurityMiddleware
+        and the size limit do to a request; None when the usual path has to answer it. Touches no database."""
+        match = WEBHOOK_PATH.fullmatch(get_path_info(environ))
+        if environ.get("REQUEST_METHOD") != "POST" or match is None:
+            return None
+        set_script_prefix(get_script_name(environ))
+        request = WSGIRequest(environ)
+        if self.security.process_request(request) or body_size_refusal(request):
+            return None
+        delivery = webhook_usual_delivery(request, match["provider"], match["token"])
+        return None if delivery is None else (request, delivery)
+
+    def answer(self, request: WSGIRequest, response) -> tuple[str, list[tuple[str, str]], bytes]:
+        """The response as sent (status line, headers, content), after what SecurityMiddleware adds and the log line
+        of a 4xx/5xx; the request's files are closed (what closing the response does, but request_finished)."""
         response = self.security.process_response(request, response)
         if response.status_code >= 400:
             log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
-        start_response(
-            f"{response.status_code} {response.reason_phrase}",
-            [*response.items(), *(("Set-Cookie", c.output(header="")) for c in response.cookies.values())],
-        )
+        headers = [*response.items(), *(("Set-Cookie", c.output(header="")) for c in response.cookies.values())]
         content = response.content  # the view's answers are never streamed
-        # What closing the response would do, but request_finished: the request's files, the connection's upkeep.
         request.close()
-        self.connection_upkeep()
-        return [content]
+        return f"{response.status_code} {response.reason_phrase}", headers, content

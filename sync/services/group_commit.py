@@ -16,9 +16,10 @@ every thread in it raises: the leader the error itself, the others GroupFailed. 
 then tried alone and only the one at fault fails.
 """
 
+import asyncio
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from django.db import DatabaseError
 
@@ -149,3 +150,85 @@ def _fail(group: list[_Waiting], error: Exception) -> None:
         failed = GroupFailed(f"Storing this together with {len(group) - 1} other(s) failed: {error}")
         failed.__cause__ = error
         waiting.error = failed
+
+
+class AsyncGroupCommit:
+    """Group commit on an event loop: `await submit(item)` stores `item` with the items that other tasks of the
+    loop submit meanwhile, by `await store(items) -> outcomes` (one outcome per item, in order, committed before it
+    returns).
+
+    The threaded GroupCommit's rules, without threads: one group is stored at a time; the first item to arrive
+    while nothing is being stored starts a writer task, which takes every item waiting (within the group's limits)
+    and stores them together, then the items that arrived meanwhile, until none is left. A task gets its outcome
+    only once the statement that stored its item has committed; when that statement fails, every item of the group
+    gets the error (the first the error itself, the others GroupFailed from it) and none of them was stored.
+
+    Bound to the loop it first ran on: a new loop (each test's asyncio.run) starts afresh.
+    """
+
+    def __init__(
+        self,
+        store: Callable[[Sequence], Awaitable[list]],
+        *,
+        max_items: int,
+        max_weight: int,
+        weight: Callable[[object], int] = lambda item: 1,
+    ):
+        self.store = store
+        self.max_items = max_items
+        self.max_weight = max_weight
+        self.weight = weight
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: deque[tuple[object, asyncio.Future]] = deque()
+        self._writer: asyncio.Task | None = None  # kept: the loop holds only a weak reference to a task
+
+    async def submit(self, item):
+        """Store `item` with whatever other tasks submit at the same moment; its outcome once committed."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop, self._waiting, self._writer = loop, deque(), None
+        future = loop.create_future()
+        self._waiting.append((item, future))
+        if self._writer is None:
+            # A task of its own, not the submitter's: a request that is cancelled must not stop the others' group.
+            self._writer = loop.create_task(self._write())
+        return await future
+
+    async def _write(self) -> None:
+        group = []
+        try:
+            while self._waiting:
+                group = self._take()
+                try:
+                    outcomes = await self.store([item for item, _ in group])
+                except Exception as exc:  # noqa: BLE001 - raised in every submitter of the group
+                    for index, (_, future) in enumerate(group):
+                        if index == 0:
+                            error = exc
+                        else:
+                            error = GroupFailed(f"Storing this together with {len(group) - 1} other(s) failed: {exc}")
+                            error.__cause__ = exc
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for (_, future), outcome in zip(group, outcomes, strict=True):
+                    if not future.done():  # a submitter cancelled meanwhile
+                        future.set_result(outcome)
+        finally:
+            self._writer = None
+            # Cancelled (the loop is closing) or failed outside the statement: nobody is left waiting for ever.
+            for _, future in [*group, *self._waiting]:
+                if not future.done():
+                    future.set_exception(GroupFailed("The group's statement did not finish."))
+            self._waiting.clear()
+
+    def _take(self) -> list[tuple[object, asyncio.Future]]:
+        """The first waiting items, within the group's limits (always at least one)."""
+        group = [self._waiting.popleft()]
+        weight = self.weight(group[0][0])
+        while self._waiting and len(group) < self.max_items:
+            weight += self.weight(self._waiting[0][0])
+            if weight > self.max_weight:
+                break
+            group.append(self._waiting.popleft())
+        return group

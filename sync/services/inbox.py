@@ -7,20 +7,22 @@ at the same moment share (inbound_events_deliver, group commit); the delivery is
 once a second (DeliveryTally).
 """
 
+import asyncio
 import json
 import logging
 import threading
 import time
 
+import psycopg
 from django.conf import settings
-from django.db import DatabaseError, DataError, close_old_connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, DataError, close_old_connections, connections, transaction
 from django.db import connection as db
 from django.utils import timezone
 
 from connections.models import Connection
 from core.prepared import prepared_fetchall, prepared_fetchone
 from sync.models import InboundEvent, QueuedInboxRun, WebhookStats
-from sync.services.group_commit import GroupCommit
+from sync.services.group_commit import AsyncGroupCommit, GroupCommit
 
 logger = logging.getLogger(__name__)
 
@@ -259,9 +261,16 @@ class _Delivery:
 def _deliveries_store(deliveries: list[_Delivery]) -> list[tuple[bool, int, bool]]:
     """Store a group of deliveries in one statement, which commits on its own; per delivery (in order): whether its
     connection was still as read, how many of its events were new, and whether it queued its connection's run."""
-    group = "[" + ",".join(delivery.element for delivery in deliveries) + "]"
     # Prepared: planning this statement costs the database more than running it.
-    rows = prepared_fetchall(_DELIVER, [timezone.now(), group])
+    return _deliveries_outcomes(deliveries, prepared_fetchall(_DELIVER, _deliver_params(deliveries)))
+
+
+def _deliver_params(deliveries: list[_Delivery]) -> list:
+    return [timezone.now(), "[" + ",".join(delivery.element for delivery in deliveries) + "]"]
+
+
+def _deliveries_outcomes(deliveries: list[_Delivery], rows: list[tuple]) -> list[tuple[bool, int, bool]]:
+    """What _DELIVER's rows say of each delivery of the group (see _deliveries_store)."""
     live = {ord - 1 for what, ord, _ in rows if what == "live"}  # WITH ORDINALITY counts from 1
     # A key sent twice in one group is stored once: the first delivery that sent it stored it, the others are
     # redeliveries, as they would be one after the other.
@@ -321,6 +330,85 @@ def inbound_events_deliver(*, connection: Connection, source: str, events: list[
     if queued:
         connection_backlog_enqueue(connection=connection)
     return stored
+
+
+class _LoopDatabase:
+    """An event loop's own database connection (psycopg's AsyncConnection, autocommit: each statement commits on its
+    own, durably), for the deliveries the web server's loop stores itself (sync.inbound.asgi).
+
+    Opened on first use with the settings Django's own connections use, and opened again after the server hung up
+    (a statement then fails: its deliveries are answered by the threaded path, which stores them again; their keys
+    make that a no-op if the lost statement had committed). A new loop (each test's asyncio.run) opens its own.
+    """
+
+    def __init__(self):
+        self._connection: psycopg.AsyncConnection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def fetchall(self, sql: str, params: list) -> list[tuple]:
+        """Run `sql` as a prepared statement (planning _DELIVER costs more than running it) and return its rows."""
+        loop = asyncio.get_running_loop()
+        connection = self._connection
+        if connection is not None and (self._loop is not loop or connection.closed or connection.broken):
+            self.discard()
+            connection = None
+        if connection is None:
+            params_ = dict(connections[DEFAULT_DB_ALIAS].get_connection_params())
+            for name in ("context", "cursor_factory", "prepare_threshold"):  # Django's own cursor and adapters
+                params_.pop(name, None)
+            params_["application_name"] = LOOP_APPLICATION_NAME  # what pg_stat_activity shows for it
+            connection = await psycopg.AsyncConnection.connect(autocommit=True, **params_)
+            self._connection, self._loop = connection, loop
+        try:
+            cursor = await connection.execute(sql, params, prepare=True)
+            return await cursor.fetchall()
+        except psycopg.DataError:
+            raise  # a value of one delivery: the connection is fine
+        except psycopg.Error:
+            # A connection the server hung up on, or one whose prepared statement no longer fits the schema (a
+            # migration meanwhile): the next group opens a new one.
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        """Close the connection at once (it may belong to a loop that no longer runs)."""
+        connection, self._connection, self._loop = self._connection, None, None
+        if connection is not None:
+            connection.pgconn.finish()
+
+
+LOOP_APPLICATION_NAME = "ledgerbridge-webhook-loop"
+loop_database = _LoopDatabase()
+
+
+async def _deliveries_store_on_loop(deliveries: list[_Delivery]) -> list[tuple[bool, int, bool]]:
+    """_deliveries_store on the event loop's own connection."""
+    return _deliveries_outcomes(deliveries, await loop_database.fetchall(_DELIVER, _deliver_params(deliveries)))
+
+
+# The event loop's groups: as delivery_groups, one statement in flight per process.
+delivery_groups_on_loop = AsyncGroupCommit(
+    _deliveries_store_on_loop, max_items=64, max_weight=4_000, weight=lambda delivery: len(delivery.keys)
+)
+
+
+async def inbound_events_deliver_on_loop(
+    *, connection: Connection, source: str, events: list[tuple[str, str, object]]
+) -> tuple[int, bool]:
+    """inbound_events_deliver for a web server's event loop: the delivery joins the deliveries the loop is storing
+    at the same moment (one statement and one commit, durable before it returns), without a thread.
+
+    Returns (how many events were new, whether this delivery queued the connection's inbox run): when it did, the
+    caller enqueues the run's task (connection_backlog_enqueue, in a thread: the task queue is the ORM's). Raises
+    ConnectionChanged, storing nothing, when the connection row is no longer as `connection` was read; any other
+    error means nothing of the delivery may have been stored: the caller stores it again the threaded way.
+    """
+    live, stored, queued = await delivery_groups_on_loop.submit(
+        _Delivery(connection=connection, source=source, events=events)
+    )
+    if not live:
+        raise ConnectionChanged
+    return stored, queued
 
 
 def inbound_event_reject(*, connection: Connection, source: str, kind: str, dedupe_key: str, body, reason: str):

@@ -41,8 +41,9 @@ def mine(world, settings):
 class Client:
     """Sends one request to an ASGI application, its body in `chunks`, and records what it read and answered."""
 
-    def __init__(self, application):
+    def __init__(self, application, loop=None):
         self.application = application
+        self.loop = loop  # one event loop for several requests, as a server's; else a new one per request
 
     def send(self, method, path, chunks=(b"",), headers=(), *, declared_length=True, disconnect=False):
         body = b"".join(chunks)
@@ -84,7 +85,8 @@ class Client:
         async def send(message):
             self.sent.append(message)
 
-        asyncio.run(asyncio.wait_for(self.application(scope, receive, send), timeout=30))
+        run = asyncio.run if self.loop is None else self.loop.run_until_complete
+        run(asyncio.wait_for(self.application(scope, receive, send), timeout=30))
         if not self.sent:
             return None, None, None
         start, *bodies = self.sent
