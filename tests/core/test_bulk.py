@@ -37,3 +37,48 @@ def test_rows_update_sets_each_rows_values_and_the_shared_ones_and_nothing_else(
             "waiting",
             {"Name": "B"},
         )
+
+
+@pytest.mark.django_db
+def test_rows_insert_stores_each_column_as_saving_the_row_would():
+    from decimal import Decimal
+
+    from sync.models import AuditEntry, Backfill
+
+    tenant_a, tenant_b = TenantFactory(), TenantFactory()
+    before = timezone.now()
+    with tenant_scope(tenant_a):
+        entries = [
+            AuditEntry(
+                tenant=tenant_a,
+                entity="invoice",
+                source_id=f"{n}",
+                operation="invoice.upsert",
+                outcome=AuditEntry.Outcome.CREATED,
+                detail='a "quoted" \\ detail',
+                request="just a string" if n else {"Total": "12.30", "Lines": [1, None]},
+                response=bulk.JsonText('{"Id": "x"}') if n else None,
+            )
+            for n in range(2)
+        ]
+        assert bulk.rows_insert(AuditEntry, entries) == 2
+        stored = list(
+            AuditEntry.objects.order_by("source_id").values_list(
+                "source_id", "detail", "request", "response", "created_at", "updated_at"
+            )
+        )
+        backfill = Backfill(tenant=tenant_a, since=before, budget_share=Decimal("0.25"), entities=["orders"])
+        bulk.rows_insert(Backfill, [backfill])
+        assert Backfill.objects.values_list("budget_share", "entities", "report").get() == (
+            Decimal("0.25"),
+            ["orders"],
+            {},
+        )
+    assert [row[:4] for row in stored] == [
+        ("0", 'a "quoted" \\ detail', {"Total": "12.30", "Lines": [1, None]}, None),
+        ("1", 'a "quoted" \\ detail', "just a string", {"Id": "x"}),
+    ]
+    # auto_now_add and auto_now: set as save() sets them.
+    assert all(before <= row[4] <= row[5] <= timezone.now() for row in stored)
+    with tenant_scope(tenant_b):
+        assert not AuditEntry.objects.exists()
