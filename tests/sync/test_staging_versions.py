@@ -61,3 +61,26 @@ def test_a_records_version_hashes_the_text_json_always_wrote():
     ):
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         assert fingerprint_json(data) == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_a_records_json_form_is_what_asdict_and_json_give():
+    from dataclasses import asdict
+    from datetime import UTC, datetime, timedelta, timezone
+    from decimal import Decimal
+
+    from connections.canonical import _jsonable
+
+    order = _documented_order()
+    plus_two = timezone(timedelta(hours=2))
+    edited = replace(
+        order,
+        created_at=datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=plus_two),
+        updated_at=datetime(2026, 3, 2, tzinfo=UTC),
+        currency_rate=Decimal("1.2345000"),
+        extra={"nested": {"b": [1, 2.5, None, True]}, "a": "Zoë"},
+    )
+    # orjson refuses these; the record's JSON form is still json's.
+    odd_keys = replace(order, extra={1: "int key", "big": 10**20})
+    for record in (order, edited, odd_keys, order.contact):
+        expected = json.loads(json.dumps(asdict(record), default=_jsonable))
+        assert json.dumps(to_json(record)) == json.dumps(expected)
