@@ -12,6 +12,7 @@ from decimal import Decimal
 from connections.canonical import LineKind, Order, OrderLine, TaxKey
 from connections.providers.registry import UnknownProviderError, provider_get
 from core.money import UNIT_PRICE_4DP, quantize
+from mappings.cache import cached
 from mappings.rules import PURPOSE_BY_SLOT, SLOT_BY_KIND, Choice, MappingSet, fix_url
 from mappings.validation import (
     account_problem,
@@ -83,6 +84,20 @@ def resolve_tax(
     *, mappings: MappingSet, ref, key: TaxKey | None, account_code: str, where: str
 ) -> tuple[str, Decimal, bool, str, list[Problem]]:
     """(tax type, Xero's effective rate, use the source's tax amount, rule, problems) for one line."""
+    # Once per tax key and account within a batch (mappings.cache), where it resolves without problems: a batch's
+    # lines use a handful of them. Problems name the line (`where`), so those are found again for each line.
+    resolved = cached(
+        ("tax", id(mappings), id(ref), key, account_code),
+        lambda: _resolve_tax(mappings=mappings, ref=ref, key=key, account_code=account_code, where=where),
+    )
+    if resolved[4]:
+        return _resolve_tax(mappings=mappings, ref=ref, key=key, account_code=account_code, where=where)
+    return resolved
+
+
+def _resolve_tax(
+    *, mappings: MappingSet, ref, key: TaxKey | None, account_code: str, where: str
+) -> tuple[str, Decimal, bool, str, list[Problem]]:
     source = mappings.source_connection
     key, mapping = mappings.tax_for(key)
     if mapping is None:

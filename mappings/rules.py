@@ -57,10 +57,17 @@ PURPOSE_BY_SLOT = {
 def fix_url(model_name: str, *, obj_id=None, **params) -> str:
     """The admin page where a person fixes a gap: the object's change page, or an add page pre-filled."""
     if obj_id is not None:
-        return _admin_url(f"admin:mappings_{model_name}_change", str(obj_id), _urlconf(), get_script_prefix())
+        # Once per object within a batch (mappings.cache): every line of every invoice names the rule that chose
+        # its account and its tax, and finding the URL configuration and script prefix (context-local lookups)
+        # cost more than the payload's own work.
+        return cached(("fix_url", model_name, obj_id), lambda: _change_url(model_name, obj_id))
     url = _admin_url(f"admin:mappings_{model_name}_add", None, _urlconf(), get_script_prefix())
     params = {k: v for k, v in params.items() if v not in (None, "")}
     return f"{url}?{urlencode(params)}" if url and params else url
+
+
+def _change_url(model_name: str, obj_id) -> str:
+    return _admin_url(f"admin:mappings_{model_name}_change", str(obj_id), _urlconf(), get_script_prefix())
 
 
 def _urlconf() -> str:
@@ -196,8 +203,12 @@ class MappingSet:
         code = getattr(posting, slot) or (posting.sales_account_code if line.kind == LineKind.SURCHARGE else "")
         if not code:
             return None
-        label = PostingPolicy._meta.get_field(slot).verbose_name
-        return Choice(code, f"posting policy: {label}", self.policy_fix_url())
+        # The rule's words once per slot within a batch (mappings.cache): the label is translated each time it is
+        # formatted.
+        rule = cached(
+            ("posting_slot", slot), lambda: f"posting policy: {PostingPolicy._meta.get_field(slot).verbose_name}"
+        )
+        return Choice(code, rule, self.policy_fix_url())
 
     def policy_fix_url(self) -> str:
         if self.posting and self.posting.pk:
