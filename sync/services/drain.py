@@ -232,14 +232,15 @@ def drain_run(
     started = renewed = time.monotonic()
     client = client_factory(xero_connection, transport)
     flight = _Flight(report, overlap=_can_overlap())
+    kept = KeptWindow()
     try:
         while not flight.stop and (max_batches is None or report.batches < max_batches):
             if time.monotonic() - started > time_budget:
                 break
-            xero_connection.refresh_from_db(fields=["status"])
+            xero_connection.status = _status(xero_connection)
             if xero_connection.status != Connection.Status.ACTIVE:
                 break
-            batch = _next_batch(xero_connection, in_flight=flight.records)
+            batch = _next_batch(xero_connection, in_flight=flight.records, kept=kept)
             if not batch:
                 if flight.busy:
                     # What is at Xero may make more ready (the invoices its contacts wait for): look again after.
@@ -273,6 +274,20 @@ def drain_run(
         connection_record_activity(connection=xero_connection)
     _alert(xero_connection, report)
     return report
+
+
+def _status(xero_connection: Connection) -> str:
+    """The connection's status as it is now (disconnected or waiting for re-authorisation meanwhile, say), read
+    before every batch: one plain statement, where refresh_from_db cost a model query's compilation each time."""
+    table = Connection._meta.db_table
+    with transaction.get_connection().cursor() as cursor:
+        # Only the table's name is formatted in.
+        cursor.execute(
+            f'SELECT status FROM "{table}" WHERE id = %s AND tenant_id = %s',  # noqa: S608
+            [xero_connection.pk, xero_connection.tenant_id],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else ""
 
 
 def _can_overlap() -> bool:
@@ -364,18 +379,66 @@ def _alert(xero_connection: Connection, report: DrainReport) -> None:
         day_limit_alert(connection=xero_connection)
 
 
+@dataclass
+class KeptWindow:
+    """The ready jobs a pass read and did not choose, for the passes right after it (one drain run's).
+
+    A window holds up to CANDIDATES_PER_PASS ready jobs and a batch takes at most 50 of them: reading it again for
+    every batch read the same rows over and over (a query with a probe of the cross-references per row, the
+    drain's costliest). What was ready stays ready: a job whose dependency is in Xero keeps it, and _load takes
+    only the jobs still pending and due, whatever changed meanwhile (a newer version replaced one, say). What the
+    kept rows cannot show is what became due since: jobs just staged or woken sort after them within their
+    priority, and are read by the next full pass, at most MAX_REUSES batches or MAX_AGE later; a job of a more
+    urgent priority may wait that long too.
+    """
+
+    MAX_REUSES = 4
+    MAX_AGE = timedelta(seconds=5)
+
+    ready: list[Candidate] = field(default_factory=list)
+    read_at: datetime | None = None
+    reuses: int = 0
+
+    def take(self, now: datetime, in_flight: frozenset) -> list[Candidate]:
+        """The kept jobs that may go in the next batch, or [] when a full pass should read the windows again."""
+        if not self.ready or self.reuses >= self.MAX_REUSES or now - self.read_at > self.MAX_AGE:
+            self.ready = []
+            return []
+        self.reuses += 1
+        # Those about a record now in flight, or depending on one, are left to the next full pass.
+        ready, _ = _split_by_dependency(self.ready, in_flight)
+        return ready
+
+    def keep(self, ready: list[Candidate], now: datetime, *, fresh: bool) -> None:
+        self.ready = ready
+        if fresh:
+            self.read_at, self.reuses = now, 0
+
+
 def _next_batch(
-    xero_connection: Connection, batch_size: int = accounting.BATCH_SIZE, *, in_flight: frozenset = frozenset()
+    xero_connection: Connection,
+    batch_size: int = accounting.BATCH_SIZE,
+    *,
+    in_flight: frozenset = frozenset(),
+    kept: KeptWindow | None = None,
 ) -> list[SyncJob]:
     """The next ready batch: one operation, up to 50 due jobs whose dependency is already in Xero.
 
     Due jobs are read in index order; those whose dependency is not in Xero yet are moved out of the way (with
     their cause) and woken the moment it lands (_wake_dependants), so a backlog of payments waiting for their
     invoices never hides the invoices behind them, and no pass scans more than one window. Jobs about a record in
-    `in_flight`, or depending on one, are left as they are for a later batch (_split_by_dependency).
+    `in_flight`, or depending on one, are left as they are for a later batch (_split_by_dependency). With `kept`,
+    the ready jobs a recent pass read and did not choose are chosen from before the windows are read again.
     """
     now = timezone.now()
     due = SyncJob.objects.filter(xero_connection=xero_connection, state=State.PENDING, next_attempt_at__lte=now)
+    if kept is not None:
+        ready = kept.take(now, in_flight)
+        if ready:
+            batch = _choose(xero_connection, due, ready, batch_size, now, in_flight, kept, fresh=False)
+            if batch:
+                return batch
+            # Only a short batch of them could go, or none (replaced meanwhile, say): the windows are read again.
     # In the order the windows are read (by due time within each priority).
     ready: list[Candidate] = []
     read: set[int] = set()
@@ -400,20 +463,38 @@ def _next_batch(
         moved = {job.pk for job in blocked}
         room, after = len(blocked), next((job for job in reversed(window) if job.pk not in moved), None)
     if not ready:
+        if kept is not None:
+            kept.keep([], now, fresh=True)
         return []
     # A stable sort: within one priority and operation, the order read (due time, then id) stands.
     ready.sort(key=lambda j: (j.priority, OPERATION_RANK.get(j.operation, 9)))
+    return _choose(xero_connection, due, ready, batch_size, now, in_flight, kept, fresh=True)
+
+
+def _choose(
+    xero_connection, due, ready: list[Candidate], batch_size: int, now, in_flight, kept: KeptWindow | None, *, fresh
+) -> list[SyncJob]:
+    """The batch chosen from the `ready` jobs (sorted), loaded; what is not chosen is kept for the next passes."""
     if ready[0].priority >= SyncJob.PRIORITY_BACKFILL and not backfill_budget_allows(xero_connection=xero_connection):
         # A backfill spends only its share of the day's Xero calls; live jobs sort ahead of it, so none
         # is ready here. Its jobs stay pending until the budget allows (tomorrow, or a larger share).
+        if kept is not None:
+            kept.keep([], now, fresh=True)
         return []
     operation = _next_operation(xero_connection, ready, batch_size, now)
     same = [job for job in ready if job.operation == operation]
     size = min(batch_size, accounting.batch_size(same[0].entity))
+    if not fresh and len(same) < size:
+        # A short batch is chosen from what is due now: a full pass sees what it may yield to (FILLED_BY), and
+        # what became due since the kept rows were read.
+        return []
     batch = same[:size]
     if len(batch) < size:
         batch += _more_of(due, operation, batch, size - len(batch), now, in_flight)
-    return _load([job.pk for job in batch])
+    if kept is not None:
+        chosen = {job.pk for job in batch}
+        kept.keep([job for job in ready if job.pk not in chosen], now, fresh=fresh)
+    return _load([job.pk for job in batch], now)
 
 
 def _next_operation(xero_connection: Connection, ready: list[Candidate], batch_size: int, now) -> str:
@@ -471,10 +552,11 @@ def _more_of(due, operation: str, batch: list[Candidate], room: int, now, in_fli
     return ready[:room]
 
 
-def _load(job_ids: list[int]) -> list[SyncJob]:
-    """The chosen jobs in full (canonical record, source connection), in the order chosen. A batch's jobs come from
-    one source connection or a few: each is read once, not joined into every job's row."""
-    jobs = SyncJob.objects.filter(pk__in=job_ids).in_bulk()
+def _load(job_ids: list[int], now: datetime) -> list[SyncJob]:
+    """The chosen jobs in full (canonical record, source connection), in the order chosen, as far as they are still
+    pending and due (a kept job may have been replaced by a newer version since it was read). A batch's jobs come
+    from one source connection or a few: each is read once, not joined into every job's row."""
+    jobs = SyncJob.objects.filter(pk__in=job_ids, state=State.PENDING, next_attempt_at__lte=now).in_bulk()
     sources = Connection.objects.select_related("tenant").in_bulk({job.source_connection_id for job in jobs.values()})
     for job in jobs.values():
         job.source_connection = sources[job.source_connection_id]
@@ -585,6 +667,9 @@ def _mark_running(jobs: list[SyncJob]) -> list[SyncJob]:
     connection and sent or retried some of them meanwhile: sent again, Xero would apply them twice. A worker that
     dies with the batch leaves it to the sweeper once the lease is over."""
     prepared = {job.pk: job.attempts for job in jobs}
+    if transaction.get_connection().vendor == "postgresql":
+        claimed_ids = _claim(jobs[0].tenant_id, prepared)
+        return [job for job in jobs if job.pk in claimed_ids]
     with transaction.atomic():
         still = dict(
             SyncJob.objects.select_for_update(skip_locked=True)
@@ -596,6 +681,37 @@ def _mark_running(jobs: list[SyncJob]) -> list[SyncJob]:
             state=State.RUNNING, lease_expires_at=timezone.now() + _lease()
         )
     return claimed
+
+
+def _claim(tenant_id: int, prepared: dict[int, int]) -> set[int]:
+    """_mark_running in one statement: the jobs still pending with the attempts they were prepared with (skipping
+    any another transaction holds) are marked running, and their ids returned; no transaction of its own to begin
+    and commit, nor a statement to compile for each batch."""
+    table = SyncJob._meta.db_table
+    # Only the table's name is formatted in; everything else is a parameter.
+    sql = f"""
+        WITH claimable AS (
+            SELECT j.id FROM "{table}" j
+            JOIN unnest(%s::bigint[], %s::int[]) AS prepared(id, attempts)
+              ON j.id = prepared.id AND j.attempts = prepared.attempts
+            WHERE j.tenant_id = %s AND j.state = %s
+            FOR UPDATE OF j SKIP LOCKED
+        )
+        UPDATE "{table}" SET state = %s, lease_expires_at = %s
+        FROM claimable WHERE "{table}".id = claimable.id
+        RETURNING "{table}".id
+    """  # noqa: S608
+    params = (
+        list(prepared),
+        list(prepared.values()),
+        tenant_id,
+        State.PENDING,
+        State.RUNNING,
+        timezone.now() + _lease(),
+    )
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _send_batch(client, xero_connection, sendable: list[SyncJob], report: DrainReport) -> bool:

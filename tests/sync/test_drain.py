@@ -626,3 +626,24 @@ def test_a_job_read_again_in_a_later_window_goes_once(world, monkeypatch):
         batch = drain._next_batch(a.xero)
 
         assert sorted(job.source_id for job in batch) == sorted(f"pay-{order.source_id}" for order in orders[:2])
+
+
+def test_a_job_replaced_after_its_window_was_read_is_not_sent_from_the_kept_rows(world):
+    """The drain chooses the next batches from the ready jobs a pass read and did not choose; one replaced by a
+    newer version meanwhile (discarded) is not among them, nor is a job the first batch took."""
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=250, customers=250)
+        a.stage_orders()
+        kept = drain.KeptWindow()
+        first = drain._next_batch(a.xero, kept=kept)
+        assert len(first) == 50 and {job.entity for job in first} == {"contact"}
+        drain._mark_running(first)
+        assert len(kept.ready) >= 50
+        replaced = kept.ready[0]
+        SyncJob.objects.filter(pk=replaced.pk).update(state=State.DISCARDED)
+
+        second = drain._next_batch(a.xero, kept=kept)
+
+        assert {job.entity for job in second} == {"contact"} and second
+        assert replaced.pk not in {job.pk for job in second}
+        assert not {job.pk for job in first} & {job.pk for job in second}
