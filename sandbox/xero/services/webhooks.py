@@ -47,8 +47,11 @@ def webhook_event_queue(
 ):
     """Queue a CREATE/UPDATE event for every app connected to `org` that has a delivery URL.
 
-    With a workspace (`ws`) the event waits for its flush, so a batch's events are queued together.
+    With a workspace (`ws`) the event waits for its flush, so a batch's events are queued together; when no app
+    listens to the organisation (the workspace asks once), there is nothing to queue and no event is built.
     """
+    if ws is not None and not ws.webhook_apps():
+        return
     now = timezone.now()
     event = {
         "resourceUrl": f"https://api.xero.com/api.xro/2.0/{RESOURCE_PATHS[category]}/{resource_id}",
@@ -67,13 +70,21 @@ def webhook_event_queue(
         webhook_events_queue(org=org, events=[event])
 
 
-def webhook_events_queue(*, org: Organisation, events: list[dict]) -> None:
-    """Add events, in order, to each connected app's delivery still collecting (or to a new one)."""
+def webhook_apps(*, org: Organisation) -> list[XeroApp]:
+    """The apps connected to `org` that have a delivery URL: those its events go to."""
     apps = XeroApp.objects.filter(
         grants__connections__organisation=org, grants__connections__deleted_at__isnull=True
     ).exclude(webhook_url="")
+    return list(apps.distinct())
+
+
+def webhook_events_queue(*, org: Organisation, events: list[dict], apps: list[XeroApp] | None = None) -> None:
+    """Add events, in order, to each connected app's delivery still collecting (or to a new one): of `apps`, when
+    the caller has read them (webhook_apps), else of those connected now."""
+    if apps is None:
+        apps = webhook_apps(org=org)
     now = timezone.now()
-    for app in apps.distinct():
+    for app in apps:
         with transaction.atomic():
             pending = (
                 WebhookDelivery.objects.select_for_update()

@@ -143,6 +143,7 @@ class Workspace:
         self._baseline: dict[int, dict] = {}  # a stored row's values when first touched since the last flush
         self._history: list[HistoryRecord] = []
         self._events: list[dict] = []
+        self._webhook_apps: list | None = None
         self._pending_lines: dict = {}
         self._written: set[tuple] = set()
         self._created: set[tuple] = set()  # (model, pk) of the rows this request inserted
@@ -496,6 +497,14 @@ class Workspace:
     def history(self, record: HistoryRecord) -> None:
         self._stage.history.append(record)
 
+    def webhook_apps(self) -> list:
+        """The apps this request's webhook events go to, read once (sandbox.xero.services.webhooks)."""
+        from sandbox.xero.services.webhooks import webhook_apps
+
+        if self._webhook_apps is None:
+            self._webhook_apps = webhook_apps(org=self.org)
+        return self._webhook_apps
+
     def event(self, event: dict) -> None:
         self._stage.events.append(event)
 
@@ -531,7 +540,7 @@ class Workspace:
         # History entries' generated keys are never read back: one COPY, without the RETURNING rows_insert needs.
         bulk.rows_insert(HistoryRecord, self._history)
         if self._events:
-            webhook_events_queue(org=self.org, events=self._events)
+            webhook_events_queue(org=self.org, events=self._events, apps=self.webhook_apps())
         for counter, value in self._sequences.items():
             if value != self._sequence_start[counter]:
                 Organisation.objects.filter(pk=self.org.pk).update(**{counter: value})
