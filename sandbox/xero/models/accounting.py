@@ -110,7 +110,18 @@ class TrackingOption(models.Model):
         return self.name
 
 
+def _org_leading_key() -> models.ForeignKey:
+    """The organisation of a record looked up by id in batches, indexed with the id rather than alone.
+
+    A batch reads its 50 contacts or documents as `org_id = … AND id IN (…)`. An organisation the planner has no
+    statistics for yet (every new one, until the table is analysed again) looks like a handful of rows, and with an
+    index on org_id alone it read all of the organisation's rows to keep 50: 2,000 contacts, 4,600 invoices by the
+    end of a bench_sync --orders 5000. With (org_id, id) both conditions are the index's, whatever the estimate."""
+    return models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+", db_index=False)
+
+
 class Contact(Record):
+    org = _org_leading_key()
     name = models.CharField(max_length=255)
     contact_number = models.CharField(max_length=50, blank=True)
     account_number = models.CharField(max_length=50, blank=True)
@@ -121,6 +132,9 @@ class Contact(Record):
     is_customer = models.BooleanField(default=False)
     is_supplier = models.BooleanField(default=False)
     extra = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "id"], name="sandbox_xero_contact_org_id")]
 
     def __str__(self):
         return self.name
@@ -157,6 +171,7 @@ class Item(Record):
 class Document(Record):
     """What invoices and credit notes share: a contact, lines, totals and a status."""
 
+    org = _org_leading_key()
     type = models.CharField(max_length=20)
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=10, default="DRAFT")
@@ -182,6 +197,9 @@ class Invoice(Document):
     due_date = models.DateField(null=True, blank=True)
     url = models.URLField(max_length=500, blank=True)
 
+    class Meta:
+        indexes = [models.Index(fields=["org", "id"], name="sandbox_xero_invoice_org_id")]
+
     def __str__(self):
         return self.invoice_number or str(self.id)
 
@@ -192,6 +210,9 @@ class Invoice(Document):
 
 class CreditNote(Document):
     credit_note_number = models.CharField(max_length=255, blank=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "id"], name="sandbox_xero_creditnote_org_id")]
 
     def __str__(self):
         return self.credit_note_number or str(self.id)
