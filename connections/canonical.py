@@ -292,8 +292,8 @@ def to_json(record) -> dict:
     Written by orjson and read back (two passes in C, half of _plain's time, which was a tenth of processing's
     CPU), with Decimals and datetimes written by _jsonable as _plain writes them: the same data, so the same
     versions. What orjson refuses (an integer beyond 64 bits, a key that is not a string, a value _jsonable does not
-    know) goes through _plain, which answers as it always did. (A NaN float, which orjson writes as null, cannot be
-    part of a staged record: a job's record is jsonb, which refuses NaN.)"""
+    know) goes through _plain, which answers as it always did. (orjson writes a NaN float as null; no amount can be
+    one, core.money refuses it, and core.jsonfast refuses to read one from a source.)"""
     try:
         return orjson.loads(orjson.dumps(record, default=_jsonable, option=orjson.OPT_PASSTHROUGH_DATETIME))
     except TypeError:

@@ -5,18 +5,20 @@ store it: with the standard library that was three fifths of the poll's CPU. orj
 and differs from the standard library only at edges that are recognised here and handed back to it, so every text
 and hash is what it was:
 
-- reading: an integer beyond 64 bits (orjson reads it as a float), NaN and Infinity (orjson refuses them), a lone
-  surrogate escape, bytes that are not UTF-8.
+- reading: an integer beyond 64 bits (orjson reads it as a float), a lone surrogate escape, bytes that are not
+  UTF-8.
 - writing: a float written with a negative exponent (orjson writes `1e-5` or `0.00001` where json writes `1e-05`),
   an integer beyond 64 bits, a non-string key, anything that is not plain JSON data (a date, a Decimal, a
   subclass of str or int: json's `default` or its own rules decide those).
 
 One edge cannot be seen in orjson's output: it writes a NaN or an infinite float as `null` where json writes
-`NaN`. Decoded text holds one only where the standard library read a `NaN` literal (jsonfast.loads does, as json
-does); no such text was ever stored, since PostgreSQL's jsonb refuses it.
+`NaN`. So reading refuses what would decode to one, where json would read it: the literals `NaN` and `Infinity`
+(not JSON at all) and a number too large for a float (`1e400`). A source that sends them gets a clear error rather
+than a record whose amount quietly became null; PostgreSQL's jsonb refused them too before this module.
 """
 
 import json
+import math
 
 import orjson
 
@@ -32,13 +34,25 @@ _SORTED |= orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def loads(data: bytes):
-    """json.loads(data) of a body as received: the same values, or the same error."""
+    """json.loads(data) of a body as received: the same values, or the same error; but a NaN, an Infinity or a
+    number beyond a float's range is refused (ValueError), as orjson and PostgreSQL refuse them."""
     if _LONG_DIGITS not in data.translate(_DIGITS_AS_ZERO):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
             pass  # not JSON as orjson reads it: json's answer, value or error, stands
-    return json.loads(data)
+    return json.loads(data, parse_constant=_not_a_number, parse_float=_finite_float)
+
+
+def _not_a_number(literal: str):
+    raise ValueError(f"{literal} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is beyond the range of a number")
+    return value
 
 
 def _float_differs(encoded: bytes) -> bool:

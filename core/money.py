@@ -7,13 +7,17 @@ UNIT_PRICE_4DP = Decimal("0.0001")
 
 
 def to_decimal(value) -> Decimal:
-    """Parse a source value (str, int, Decimal) to Decimal. Floats are refused: they have already lost cents."""
+    """Parse a source value (str, int, Decimal) to Decimal. Floats are refused: they have already lost cents. So are
+    "NaN" and "Infinity", which Decimal reads but no ledger can hold."""
     if isinstance(value, float):
         raise TypeError("money must not be a float; pass a string or Decimal")
     try:
-        return Decimal(str(value))
+        amount = Decimal(str(value))
     except (InvalidOperation, ValueError) as exc:
         raise ValueError(f"not a decimal amount: {value!r}") from exc
+    if not amount.is_finite():
+        raise ValueError(f"not a decimal amount: {value!r}")
+    return amount
 
 
 def quantize(value, places: Decimal = CENT) -> Decimal:
@@ -29,9 +33,7 @@ def from_json_number(value) -> Decimal:
     """
     if value is None:
         return Decimal(0)
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    return to_decimal(value)
+    return to_decimal(repr(value) if isinstance(value, float) else value)
 
 
 def json_amount(value) -> Decimal:
