@@ -534,7 +534,7 @@ def _waiting_for(xero_connection: Connection, operation: str, fillers: list[Cand
     wanted = Q()
     for (source_connection_id, entity), source_ids in records.items():
         wanted |= Q(
-            source_connection_id=source_connection_id, depends_on_entity=entity, depends_on_source_id__in=source_ids
+            source_connection_id=source_connection_id, depends_on_entity=entity, depends_on_source_id__any=source_ids
         )
     return SyncJob.objects.filter(
         wanted, xero_connection=xero_connection, state=State.PENDING, operation=operation, next_attempt_at__gt=now
@@ -544,7 +544,7 @@ def _waiting_for(xero_connection: Connection, operation: str, fillers: list[Cand
 def _more_of(due, operation: str, batch: list[Candidate], room: int, now, in_flight: frozenset) -> list[Candidate]:
     """Fill a short batch with more ready jobs of the same operation (of the `due` ones): fewer, fuller requests."""
     more = _candidates(
-        due.filter(operation=operation).exclude(pk__in=[job.pk for job in batch]).order_by("next_attempt_at", "id"),
+        due.filter(operation=operation).exclude(pk__any=[job.pk for job in batch]).order_by("next_attempt_at", "id"),
         room * 4,
         now,
     )
@@ -556,7 +556,7 @@ def _load(job_ids: list[int], now: datetime) -> list[SyncJob]:
     """The chosen jobs in full (canonical record, source connection), in the order chosen, as far as they are still
     pending and due (a kept job may have been replaced by a newer version since it was read). A batch's jobs come
     from one source connection or a few: each is read once, not joined into every job's row."""
-    jobs = SyncJob.objects.filter(pk__in=job_ids, state=State.PENDING, next_attempt_at__lte=now).in_bulk()
+    jobs = SyncJob.objects.filter(pk__any=job_ids, state=State.PENDING, next_attempt_at__lte=now).in_bulk()
     sources = Connection.objects.select_related("tenant").in_bulk({job.source_connection_id for job in jobs.values()})
     for job in jobs.values():
         job.source_connection = sources[job.source_connection_id]
@@ -583,7 +583,7 @@ def _split_by_dependency(
 
 def _wait_for_dependencies(jobs: list[Candidate]) -> None:
     """Move jobs aside until their dependency lands (one UPDATE; the cause names the dependency)."""
-    SyncJob.objects.filter(pk__in=[job.pk for job in jobs]).update(
+    SyncJob.objects.filter(pk__any=[job.pk for job in jobs]).update(
         next_attempt_at=timezone.now() + DEPENDENCY_WAIT,
         cause=Concat(
             Value("Waiting for "), "depends_on_entity", Value(" "), "depends_on_source_id", Value(" to reach Xero.")
@@ -596,7 +596,7 @@ def _xref_map(jobs: list[SyncJob], entity: str, source_ids) -> dict[str, CrossRe
     return {
         x.source_id: x
         for x in CrossReference.objects.filter(
-            source_connection_id__in=source_connections, entity=entity, source_id__in=set(source_ids)
+            source_connection_id__in=source_connections, entity=entity, source_id__any=set(source_ids)
         )
     }
 
@@ -673,11 +673,11 @@ def _mark_running(jobs: list[SyncJob]) -> list[SyncJob]:
     with transaction.atomic():
         still = dict(
             SyncJob.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=prepared, state=State.PENDING)
+            .filter(pk__any=prepared, state=State.PENDING)
             .values_list("pk", "attempts")
         )
         claimed = [job for job in jobs if still.get(job.pk) == job.attempts]
-        SyncJob.objects.filter(pk__in=[job.pk for job in claimed]).update(
+        SyncJob.objects.filter(pk__any=[job.pk for job in claimed]).update(
             state=State.RUNNING, lease_expires_at=timezone.now() + _lease()
         )
     return claimed
@@ -753,7 +753,7 @@ def _send_batch(client, xero_connection, sendable: list[SyncJob], report: DrainR
         if name_taken:
             # Another contact holds the name (two customers called Jane Doe): send again, disambiguated (the
             # payload is rebuilt then).
-            SyncJob.objects.filter(pk__in=name_taken).update(
+            SyncJob.objects.filter(pk__any=name_taken).update(
                 state=State.PENDING, error_code=NAME_TAKEN, next_attempt_at=now
             )
         _wake_dependants(xero_connection.pk, entity, [j.source_id for j in sendable if j.state == State.DONE], now)
@@ -796,7 +796,7 @@ def _wake_dependants(xero_connection_id: int, entity: str, source_ids: list[str]
             xero_connection_id=xero_connection_id,
             state=State.PENDING,
             depends_on_entity=entity,
-            depends_on_source_id__in=source_ids,
+            depends_on_source_id__any=source_ids,
             next_attempt_at__gt=now,
         ).update(next_attempt_at=now, cause="")
 
@@ -860,7 +860,7 @@ def _record_successes(
         for x in CrossReference.objects.filter(
             source_connection_id__in={job.source_connection_id for job, _, _ in done},
             entity=first.entity,
-            source_id__in=[job.source_id for job, _, _ in done],
+            source_id__any=[job.source_id for job, _, _ in done],
         )
     }
     new_xrefs, changed_xrefs, audits = [], [], []
