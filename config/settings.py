@@ -347,5 +347,7 @@ if PRODUCTION and (
 SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=300)
 # Choose and build the next batch while one is at Xero (sync.services.drain._Flight). False sends each batch inline.
 SYNC_DRAIN_OVERLAP = env.bool("SYNC_DRAIN_OVERLAP", default=True)
+# How many batches may be at Xero at once while overlapping (Xero allows 5 concurrent calls per organisation).
+SYNC_DRAIN_IN_FLIGHT = env.int("SYNC_DRAIN_IN_FLIGHT", default=3)
 # Multiplies every retry delay (backoff and Retry-After). 1 in production; chaos runs compress time with it.
 SYNC_BACKOFF_SCALE = env.float("SYNC_BACKOFF_SCALE", default=1.0)

@@ -231,7 +231,7 @@ def drain_run(
         return report
     started = renewed = time.monotonic()
     client = client_factory(xero_connection, transport)
-    flight = _Flight(report, overlap=_can_overlap())
+    flight = _Flight(report, overlap=_can_overlap(), lanes=settings.SYNC_DRAIN_IN_FLIGHT)
     kept = KeptWindow()
     try:
         while not flight.stop and (max_batches is None or report.batches < max_batches):
@@ -255,7 +255,7 @@ def drain_run(
                 renewed = time.monotonic()
             sendable, stop = _prepare_batch(client, xero_connection, batch, report, payload_builder)
             report.batches += 1
-            if flight.land() or stop:
+            if flight.make_room() or stop:
                 # The jobs just prepared were not marked running: they stay pending, as they were.
                 break
             if sendable:
@@ -264,7 +264,7 @@ def drain_run(
                 flight.send(lambda sub, jobs=sendable: _send_batch(client, xero_connection, jobs, sub), sendable)
             # Every batch moves jobs between states and adds cross-references and audit entries (core.statistics).
             statistics_refresh_if_stale(*BATCH_TABLES)
-        flight.land()
+        flight.land_all()
     finally:
         flight.close()
         client.close()
@@ -300,71 +300,98 @@ def _can_overlap() -> bool:
 
 
 class _Flight:
-    """The batch at Xero while the drain chooses and builds the next one.
+    """The batches at Xero while the drain chooses and builds the next one.
 
     Xero takes a second or more to answer a batch of 50 invoices and allows five calls in flight per organisation,
-    while choosing and building a batch is our own work (reads, payloads): overlapping the two keeps the drain from
-    idling on either. One batch in flight is enough for that and keeps dependencies simple: the next batch never
-    holds a record that is in flight, nor one whose dependency is (both wait for its answer, _split_by_dependency),
-    and the batch after is chosen only once the answer is recorded. The batch in flight is sent and recorded on its
-    own thread and database connection, exactly as it would be inline; where no second connection can see the same
-    data (_can_overlap), `send` runs it inline.
+    while choosing and building a batch is our own work (reads, payloads): overlapping them keeps the drain from
+    idling on either. Up to `lanes` batches are in flight (settings.SYNC_DRAIN_IN_FLIGHT), each sent and recorded on
+    a thread and database connection of its own, exactly as it would be inline. Dependencies stay simple: the next
+    batch never holds a record that is in flight, nor one whose dependency is (both wait for its answer,
+    _split_by_dependency). Where no second connection can see the same data (_can_overlap), `send` runs it inline.
     """
 
-    def __init__(self, report: DrainReport, *, overlap: bool):
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drain-send") if overlap else None
-        self._future: Future | None = None
-        # The run's report, and the one the batch in flight counts into (no count is written by two threads).
+    def __init__(self, report: DrainReport, *, overlap: bool, lanes: int = 1):
+        lanes = max(1, lanes) if overlap else 0
+        # One single-thread pool per lane: each lane's thread keeps its own database connection, closed at the end.
+        self._lanes = [ThreadPoolExecutor(max_workers=1, thread_name_prefix="drain-send") for _ in range(lanes)]
+        # Oldest first: (lane, future, the report its batch counts into, its records).
+        self._flying: list[tuple[int, Future, DrainReport, frozenset]] = []
+        # The run's report (no count is written by two threads: each batch has its own until it lands).
         self._report = report
-        self._batch_report: DrainReport | None = None
-        # (source connection, entity, source id) of each record in flight.
-        self.records: frozenset[tuple[int, str, str]] = frozenset()
         # Set once a landed batch says the drain should stop (throttled, auth, outage).
         self.stop = False
 
     @property
     def busy(self) -> bool:
-        return self._future is not None
+        return bool(self._flying)
+
+    @property
+    def records(self) -> frozenset[tuple[int, str, str]]:
+        """(source connection, entity, source id) of each record in flight."""
+        return frozenset().union(*(records for _, _, _, records in self._flying))
+
+    def make_room(self) -> bool:
+        """Land the oldest batches until a lane is free for the next; True once the drain should stop."""
+        while self._flying and len(self._flying) >= max(1, len(self._lanes)):
+            self.land()
+        return self.stop
 
     def send(self, work: Callable[[DrainReport], bool], jobs: list[SyncJob]) -> None:
-        """Start `work(report)` (send one batch and record it; True means stop) for these jobs; inline, it lands
-        before this returns."""
-        self._batch_report = DrainReport()
-        self.records = frozenset((j.source_connection_id, j.entity, j.source_id) for j in jobs)
-        if self._pool is not None:
+        """Start `work(report)` (send one batch and record it; True means stop) for these jobs, on a free lane (call
+        make_room first); inline, it lands before this returns."""
+        batch_report = DrainReport()
+        records = frozenset((j.source_connection_id, j.entity, j.source_id) for j in jobs)
+        if self._lanes:
+            busy = {lane for lane, _, _, _ in self._flying}
+            lane = next(index for index in range(len(self._lanes)) if index not in busy)
             # In the drain's context: its tenant scope (django-scopes keeps it in a context variable) goes along.
-            self._future = self._pool.submit(contextvars.copy_context().run, work, self._batch_report)
+            future = self._lanes[lane].submit(contextvars.copy_context().run, work, batch_report)
+            self._flying.append((lane, future, batch_report, records))
             return
-        self._future = Future()
+        future = Future()
         try:
-            self._future.set_result(work(self._batch_report))
+            future.set_result(work(batch_report))
         except Exception as exc:  # noqa: BLE001 - raised as an overlapped batch's is: on landing
-            self._future.set_exception(exc)
+            future.set_exception(exc)
+        self._flying.append((-1, future, batch_report, records))
         self.land()
 
     def land(self) -> bool:
-        """Wait for the batch in flight and count its outcome into the run's report; True once the drain should
-        stop."""
-        if self._future is not None:
-            future, self._future = self._future, None
+        """Wait for the oldest batch in flight and count its outcome into the run's report; True once the drain
+        should stop."""
+        if self._flying:
+            _, future, batch_report, _ = self._flying.pop(0)
             try:
                 self.stop = future.result() or self.stop
             finally:
-                self.records = frozenset()
-                self._report.add(self._batch_report)
+                self._report.add(batch_report)
+        return self.stop
+
+    def land_all(self) -> bool:
+        """Wait for every batch in flight; True once the drain should stop. The first failure is raised once all
+        have landed (each records its own answer meanwhile)."""
+        failure = None
+        while self._flying:
+            try:
+                self.land()
+            except Exception as exc:  # noqa: BLE001 - re-raised below, after the others land
+                failure = failure or exc
+        if failure is not None:
+            raise failure
         return self.stop
 
     def close(self) -> None:
-        """End the sending thread, after the batch in flight (if any) is recorded, and its database connection."""
-        if self._pool is None:
-            return
-        if self._future is not None:
+        """End the sending threads, after the batches in flight (if any) are recorded, and their database
+        connections."""
+        for _, future, _, _ in self._flying:
             try:
-                self._future.result()
+                future.result()
             except Exception:
                 logger.exception("a batch sent while the drain was failing failed too")
-        self._pool.submit(connections.close_all).result()
-        self._pool.shutdown()
+        self._flying = []
+        for lane in self._lanes:
+            lane.submit(connections.close_all).result()
+            lane.shutdown()
 
 
 def _alert(xero_connection: Connection, report: DrainReport) -> None:

@@ -145,3 +145,51 @@ def test_a_newer_version_of_a_record_in_flight_waits_for_its_answer_and_updates_
     assert XeroInvoice.objects.filter(org__tenant_id=a.org["tenant_id"], invoice_number=number).count() == 1
     with tenant_scope(world.tenant_b1):
         assert not SyncJob.objects.filter(state=State.DONE).exists()
+
+
+def test_several_batches_fly_at_once_and_none_holds_a_record_another_holds_or_waits_for(world, monkeypatch, settings):
+    settings.SYNC_DRAIN_IN_FLIGHT = 3
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=220, customers=30)
+        staged = a.stage_orders()
+        invoices = len(a.open_orders())
+    with tenant_scope(world.tenant_b1):
+        b = World(world.tenant_b1, name="Beta", store="beta", orders=5)
+        b_jobs = b.stage_orders()
+    guard, flying, most, clashes = threading.Lock(), {}, [0], []
+    send_batch = drain._send_batch
+
+    def sending(client, xero_connection, jobs, report):
+        records = {(job.entity, job.source_id) for job in jobs}
+        waits_for = {(job.depends_on_entity, job.depends_on_source_id) for job in jobs if job.depends_on_entity}
+        with guard:
+            for other_records, other_waits in flying.values():
+                if records & other_records or waits_for & other_records or other_waits & records:
+                    clashes.append(sorted(records & (other_records | other_waits) | waits_for & other_records))
+            flying[threading.get_ident()] = (records, waits_for)
+            most[0] = max(most[0], len(flying))
+        try:
+            # Xero takes its time: long enough for the drain to choose, build and send the next batches meanwhile.
+            threading.Event().wait(0.3)
+            return send_batch(client, xero_connection, jobs, report)
+        finally:
+            with guard:
+                del flying[threading.get_ident()]
+
+    monkeypatch.setattr(drain, "_send_batch", sending)
+    with tenant_scope(world.tenant_a1):
+        report = _drain(a)
+
+        assert most[0] >= 2, "never more than one batch at Xero"
+        assert most[0] <= 3
+        assert clashes == []
+        assert report.done == len(staged) and report.needs_attention == 0
+        assert SyncJob.objects.filter(state=State.DONE).count() == len(staged)
+    numbers = list(
+        XeroInvoice.objects.filter(org__tenant_id=a.org["tenant_id"], type="ACCREC").values_list(
+            "invoice_number", flat=True
+        )
+    )
+    assert len(numbers) == len(set(numbers)) == invoices
+    with tenant_scope(world.tenant_b1):
+        assert SyncJob.objects.filter(state=State.PENDING).count() == len(b_jobs)
