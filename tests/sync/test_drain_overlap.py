@@ -68,6 +68,15 @@ class _Flights:
         monkeypatch.setattr(accounting, "save_batch", sending)
 
 
+def _invoice_numbers_in_xero(shop) -> list[str]:
+    """Every sales invoice's number in the shop's Xero organisation (a duplicate shows up twice)."""
+    return list(
+        XeroInvoice.objects.filter(org__tenant_id=shop.org["tenant_id"], type="ACCREC").values_list(
+            "invoice_number", flat=True
+        )
+    )
+
+
 def _drain(shop):
     return drain.drain_run(
         xero_connection=shop.xero, payload_builder=simple_payloads, client_factory=shop.client_factory()
@@ -96,11 +105,7 @@ def test_the_next_batch_is_chosen_while_one_is_at_xero_and_every_record_lands_on
         assert SyncJob.objects.filter(state=State.DONE).count() == len(staged)
         assert CrossReference.objects.filter(entity="invoice").count() == invoices
         assert AuditEntry.objects.filter(outcome=AuditEntry.Outcome.CREATED).count() == len(staged)
-    numbers = list(
-        XeroInvoice.objects.filter(org__tenant_id=a.org["tenant_id"], type="ACCREC").values_list(
-            "invoice_number", flat=True
-        )
-    )
+    numbers = _invoice_numbers_in_xero(a)
     assert len(numbers) == len(set(numbers)) == invoices
     with tenant_scope(world.tenant_b1):
         # The other tenant's jobs were never touched.
@@ -185,11 +190,7 @@ def test_several_batches_fly_at_once_and_none_holds_a_record_another_holds_or_wa
         assert clashes == []
         assert report.done == len(staged) and report.needs_attention == 0
         assert SyncJob.objects.filter(state=State.DONE).count() == len(staged)
-    numbers = list(
-        XeroInvoice.objects.filter(org__tenant_id=a.org["tenant_id"], type="ACCREC").values_list(
-            "invoice_number", flat=True
-        )
-    )
+    numbers = _invoice_numbers_in_xero(a)
     assert len(numbers) == len(set(numbers)) == invoices
     with tenant_scope(world.tenant_b1):
         assert SyncJob.objects.filter(state=State.PENDING).count() == len(b_jobs)
