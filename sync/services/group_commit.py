@@ -145,11 +145,18 @@ class GroupCommit:
 
 def _fail(group: list[_Waiting], error: Exception) -> None:
     """`error` for each thread of `group`: the leader (the first) raises it, the others a GroupFailed from it."""
-    group[0].error = error
-    for waiting in group[1:]:
-        failed = GroupFailed(f"Storing this together with {len(group) - 1} other(s) failed: {error}")
+    for waiting, raised in zip(group, _group_errors(len(group), error), strict=True):
+        waiting.error = raised
+
+
+def _group_errors(size: int, error: Exception) -> list[Exception]:
+    """What each of a failed group's `size` submitters raises: the first `error` itself, the others GroupFailed."""
+    errors: list[Exception] = [error]
+    for _ in range(size - 1):
+        failed = GroupFailed(f"Storing this together with {size - 1} other(s) failed: {error}")
         failed.__cause__ = error
-        waiting.error = failed
+        errors.append(failed)
+    return errors
 
 
 class AsyncGroupCommit:
@@ -202,12 +209,7 @@ class AsyncGroupCommit:
                 try:
                     outcomes = await self.store([item for item, _ in group])
                 except Exception as exc:  # noqa: BLE001 - raised in every submitter of the group
-                    for index, (_, future) in enumerate(group):
-                        if index == 0:
-                            error = exc
-                        else:
-                            error = GroupFailed(f"Storing this together with {len(group) - 1} other(s) failed: {exc}")
-                            error.__cause__ = exc
+                    for (_, future), error in zip(group, _group_errors(len(group), exc), strict=True):
                         if not future.done():
                             future.set_exception(error)
                     continue

@@ -325,13 +325,14 @@ def _jobs_insert(jobs: list[SyncJob]) -> None:
     try:
         with transaction.atomic():
             bulk.rows_insert(SyncJob, jobs)
+        conflict = False
     except IntegrityError:
-        for job, record in zip(jobs, records, strict=True):
-            job.record = record
-        SyncJob.objects.bulk_create(jobs, ignore_conflicts=True)
+        conflict = True
     finally:
         for job, record in zip(jobs, records, strict=True):
             job.record = record
+    if conflict:
+        SyncJob.objects.bulk_create(jobs, ignore_conflicts=True)
 
 
 def _synced_versions(source_connection: Connection, source_ids, entities) -> dict[tuple[str, str], str]:
