@@ -239,16 +239,42 @@ def order_prices_include_tax(native: dict) -> bool | None:
     Only an inclusive store hides tax in a discount (discount_tax_compensation_amount), and only an inclusive
     store's catalogue price (original_price) is the tax-inclusive one.
     """
-    if from_json_number(native.get("discount_tax_compensation_amount")):
+    if not _amount_is_zero(native.get("discount_tax_compensation_amount")):
         return True
     for item in native.get("items") or []:
-        if from_json_number(item.get("discount_tax_compensation_amount")):
+        if not _amount_is_zero(item.get("discount_tax_compensation_amount")):
             return True
-        price, incl = from_json_number(item.get("price")), from_json_number(item.get("price_incl_tax"))
+        price, incl = item.get("price"), item.get("price_incl_tax")
         original = item.get("original_price")
-        if original is not None and price != incl and from_json_number(original) == incl:
+        if original is not None and not _same_amount(price, incl) and _same_amount(original, incl):
             return True
     return None
+
+
+# Processing asks this of every order, item by item (a dozen amounts an order): amounts that are plain JSON numbers
+# are compared as they are rather than each made a Decimal first, which was most of the question's cost.
+
+
+def _plain_number(value) -> bool:
+    """An int or a finite float (not a bool, a string or a NaN): equal as Decimals exactly when equal as they are,
+    since from_json_number reads a float's shortest repr, which two floats share only when they are equal."""
+    return type(value) is int or (type(value) is float and value - value == 0)
+
+
+def _amount_is_zero(value) -> bool:
+    """`not from_json_number(value)`, without a Decimal for an absent or plain zero."""
+    if value is None or (_plain_number(value) and value == 0):
+        return True
+    return not from_json_number(value)
+
+
+def _same_amount(a, b) -> bool:
+    """`from_json_number(a) == from_json_number(b)` (None is zero), without Decimals for plain numbers."""
+    a = 0 if a is None else a
+    b = 0 if b is None else b
+    if _plain_number(a) and _plain_number(b):
+        return a == b
+    return from_json_number(a) == from_json_number(b)
 
 
 def _context(native: dict) -> dict:
