@@ -198,19 +198,20 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
     # Named, the entities are what the record indexes lead with (after the tenant); only these are looked up below.
     entities = {effect.entity for effect, _, _ in planned}
     xrefs = _synced_versions(source_connection, source_ids, entities)
+    # Every job of these records, whatever its state: a job's idempotency key names its source connection, source
+    # id and operation (and so its entity), so the keys already taken are among these, with no query of their own.
     known = list(
         SyncJob.objects.filter(
-            source_connection=source_connection,
-            entity__any=entities,
-            source_id__any=source_ids,
-            state__in=(*OPEN_STATES, State.DONE),
+            source_connection=source_connection, entity__any=entities, source_id__any=source_ids
         ).values_list("id", "entity", "source_id", "operation", "state", "idempotency_key")
     )
-    any_job = {(e, s, o) for _, e, s, o, _, _ in known}
+    live = (*OPEN_STATES, State.DONE)
+    any_job = {(e, s, o) for _, e, s, o, state, _ in known if state in live}
     unsent: dict[tuple, list] = {}
     for job_id, e, s, o, state, key in known:
         if state in (State.PENDING, State.NEEDS_ATTENTION):
             unsent.setdefault((e, s, o), []).append((job_id, key))
+    taken = {key for *_, key in known}
     keys = [
         idempotency_key_for(
             tenant_id=tenant_id,
@@ -221,7 +222,6 @@ def jobs_stage_many(*, source_connection: Connection, items, backfill=None) -> l
         )
         for effect, version, _ in planned
     ]
-    taken = set(SyncJob.objects.filter(idempotency_key__any=set(keys)).values_list("idempotency_key", flat=True))
 
     new_job = _job_maker(
         tenant_id=tenant_id, source_connection=source_connection, xero_connection=xero, backfill=backfill, now=now
