@@ -129,20 +129,22 @@ _OBSERVED_AS = {Order: "order", Payment: "payment", Refund: "refund", Product: "
 
 
 def sample_keep(*, source_connection: Connection, entity: str, record, label: str = "", at=None) -> None:
-    """Keep a recent canonical record for previews; only the newest SampleRecord.KEEP per source and entity stay."""
+    """Keep a recent canonical record for previews; only the newest SampleRecord.KEEP per source and entity stay.
+
+    Two statements: the record is stored (or, already kept, refreshed) by one INSERT … ON CONFLICT DO UPDATE, and
+    the ones past the newest KEEP are deleted by one DELETE. Processing keeps a sample per chunk of events, and
+    update_or_create's locking read, write and savepoint, and a read of the stale ids, cost twice as many."""
     at = at or timezone.now()
     own = {"tenant_id": source_connection.tenant_id, "source_connection": source_connection, "entity": entity}
-    SampleRecord.objects.update_or_create(
-        **own,
-        source_id=str(record.source_id),
-        defaults={"record": to_json(record), "label": label[:200], "seen_at": at},
+    sample = SampleRecord(**own, source_id=str(record.source_id), record=to_json(record), label=label[:200], seen_at=at)
+    SampleRecord.objects.bulk_create(
+        [sample],
+        update_conflicts=True,
+        unique_fields=["tenant", "source_connection", "entity", "source_id"],
+        update_fields=["record", "label", "seen_at", "updated_at"],
     )
-    stale = (
-        SampleRecord.objects.filter(**own).order_by("-seen_at", "-id").values_list("id", flat=True)[SampleRecord.KEEP :]
-    )
-    stale_ids = list(stale)
-    if stale_ids:
-        SampleRecord.objects.filter(**own, id__in=stale_ids).delete()
+    stale = SampleRecord.objects.filter(**own).order_by("-seen_at", "-id").values("id")[SampleRecord.KEEP :]
+    SampleRecord.objects.filter(**own, id__in=stale).delete()
 
 
 def _snapshot(instance) -> dict:
