@@ -75,6 +75,28 @@ def rows_insert(model, rows, *, batch_size: int = BATCH) -> int:
     return len(rows)
 
 
+def values_insert(model, names: tuple[str, ...], rows: list[tuple]) -> int:
+    """Insert rows given as tuples of values for the fields `names` of `model` (attnames, in that order), with one
+    COPY; returns how many. For rows built only to be stored (a drain batch's audit entries): no model instance is
+    made for each, nor its fields' pre_save run, which cost more than the COPY itself. Auto fields (created_at,
+    updated_at) are not filled in: the caller names and sets them. A JSONField's value may be JsonText. Other
+    databases get rows_insert of instances made from the tuples."""
+    if not rows:
+        return 0
+    using = router.db_for_write(model)
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return rows_insert(model, [model(**dict(zip(names, row, strict=True))) for row in rows])
+    fields = [model._meta.get_field(name) for name in names]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    statement = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
+    prepare = [_preparer(f, connection) for f in fields]
+    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([to_db(value) for value, to_db in zip(row, prepare, strict=True)])
+    return len(rows)
+
+
 def rows_update(model, rows, names, *, same: dict | None = None) -> int:
     """Set the columns `names` of stored `rows` of `model` to the values on the instances, and each column in
     `same` to its one value for every row, in one statement; returns how many. Other databases get bulk_update.

@@ -33,7 +33,7 @@ from mappings.health import mapping_gaps
 from sync.models import AuditEntry, Backfill, CrossReference, SyncJob
 from sync.services.backfill_budget import DEFAULT_BUDGET_SHARE
 from sync.services.backfill_plan import OUTCOMES, XERO_ENTITY, Line, Plan, records_classify
-from sync.services.staging import jobs_stage_many, xero_connection_of
+from sync.services.staging import jobs_stage_count, xero_connection_of
 
 logger = logging.getLogger(__name__)
 
@@ -280,7 +280,7 @@ def _link_and_stage(backfill: Backfill, source, name: str, lines: list[Line]) ->
         )
         items = [(entity, line.record) for line in lines if line.outcome != "matched"]
         if items:
-            jobs_stage_many(source_connection=source, items=items, backfill=backfill)
+            jobs_stage_count(source_connection=source, items=items, backfill=backfill)
 
 
 def _tally(run: _Run, lines: list[Line]) -> None:

@@ -17,7 +17,7 @@ from connections.models import Connection
 from core.errors import ApplicationError, RetryableError
 from core.statistics import statistics_refresh_if_stale
 from sync.models import InboundEvent, SyncJob
-from sync.services.staging import jobs_stage_many
+from sync.services.staging import jobs_stage_count
 
 logger = logging.getLogger(__name__)
 Status = InboundEvent.Status
@@ -162,7 +162,7 @@ def _stage_group(group: list[tuple[EventRow, list]]) -> str:
                 .values_list("pk", flat=True)
             )
             items = [item for event, records in group if event.pk in locked for item in records]
-            jobs_stage_many(source_connection=connection, items=items)
+            jobs_stage_count(source_connection=connection, items=items)
             InboundEvent.objects.filter(pk__any=locked).update(
                 status=Status.PROCESSED, processed_at=timezone.now(), reason=""
             )
