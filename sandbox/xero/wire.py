@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import orjson
 from django.http import HttpResponse
 
 _MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
@@ -78,10 +79,33 @@ def _default(value):
 
 
 _MARKED_NUMBER = re.compile(r'"\\u0000num:(-?[0-9.E+-]+)"')
+# orjson hands these to `default` rather than writing them its own way: a date as isoformat(), a dataclass refused.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _fragment(value):
+    """orjson's `default`: a finite Decimal as its digits, written as a JSON number (10.50 stays 10.50); what
+    orjson cannot write is left to `_dumps_json`."""
+    if isinstance(value, Decimal) and value.is_finite():
+        return orjson.Fragment(str(value))
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError
 
 
 def dumps(data) -> bytes:
-    """JSON with Decimals written as numbers exactly as quantised (10.50 stays 10.50)."""
+    """JSON with Decimals written as numbers exactly as quantised (10.50 stays 10.50), compact as Xero writes it.
+
+    orjson writes a batch's 100 KB several times faster than json; what it does not take (an integer beyond 64
+    bits, a non-string key, a lone surrogate, a NaN Decimal, an object of another type) goes through json as before,
+    which keeps its answer for those, error included."""
+    try:
+        return orjson.dumps(data, default=_fragment, option=_ORJSON_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _dumps_json(data)
+
+
+def _dumps_json(data) -> bytes:
     numbers = 0
 
     def default(value):
@@ -90,7 +114,7 @@ def dumps(data) -> bytes:
             numbers += 1
         return _default(value)
 
-    text = json.dumps(data, default=default, ensure_ascii=False)
+    text = json.dumps(data, default=default, ensure_ascii=False, separators=(",", ":"))
     if text.count("\\u0000") == numbers:
         # Every \u0000 in the text opens one of our numbers, "\u0000num:<digits>": unquoting each with plain string
         # operations is what the expression below does, at a fraction of its cost on a batch's 100 KB.

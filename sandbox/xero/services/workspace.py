@@ -17,6 +17,7 @@ leaves nothing behind. The services keep exactly those rules, but read and write
 Case-insensitive names are compared with `fold`, a per-character upper-casing like the database's UPPER() (iexact).
 """
 
+import functools
 from contextlib import contextmanager
 from decimal import Decimal
 
@@ -26,7 +27,6 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Upper
 from django.db.models.lookups import In
 
-from core import bulk
 from sandbox.xero.models import (
     Account,
     Contact,
@@ -40,7 +40,7 @@ from sandbox.xero.models import (
     TrackingCategory,
 )
 from sandbox.xero.services.reference import Reference, reference_get
-from sandbox.xero.services.rows import rows_insert, rows_update
+from sandbox.xero.services.rows import rows_copy, rows_insert, rows_update
 
 NUMBER_WINDOW = 100
 
@@ -93,12 +93,14 @@ def _lowest(rows: list):
     return _by_pk(rows)[0] if rows else None
 
 
-def _fields(model) -> list:
-    return [f for f in model._meta.concrete_fields if not f.primary_key]
+@functools.cache
+def _fields(model) -> tuple:
+    """(name, attribute) of `model`'s concrete fields but its primary key (asked for every row touched or saved)."""
+    return tuple((f.name, f.attname) for f in model._meta.concrete_fields if not f.primary_key)
 
 
 def _values(obj) -> dict:
-    return {f.name: getattr(obj, f.attname) for f in _fields(type(obj))}
+    return {name: getattr(obj, attname) for name, attname in _fields(type(obj))}
 
 
 class _Stage:
@@ -269,12 +271,14 @@ class Workspace:
     def contacts_named(self, name: str, *, exclude_id=None) -> list[Contact]:
         """ACTIVE contacts whose name equals `name` ignoring case."""
         self.contacts_load(names=[name])
-        key = fold(name)
+        key, size = fold(name), len(name)
+        # fold() keeps a name's length: a name of another length is not folded to be compared (every element of a
+        # batch of contacts asks, over every contact the batch knows).
         return _by_pk(
             [
                 c
                 for c in self._rows[Contact].values()
-                if c.status == "ACTIVE" and c.pk != exclude_id and fold(c.name) == key
+                if len(c.name) == size and c.status == "ACTIVE" and c.pk != exclude_id and fold(c.name) == key
             ]
         )
 
@@ -294,15 +298,20 @@ class Workspace:
             query |= Q(**{f"{column}__in": numbers}) & ~Q(status="DELETED")
         if not query:
             return
-        rows = model.objects.filter(org=self.org).filter(query)
+        # The documents' contacts come with them, in the same statement: a second one read them by id.
+        rows = model.objects.filter(org=self.org).filter(query).select_related("contact")
         if self.read_lines:
             rows = rows.prefetch_related("lines")
         if self.lock_documents:
-            rows = rows.select_for_update()
+            rows = rows.select_for_update(of=("self",))  # the documents only, as without the join
         rows = list(rows)
+        # One instance per contact: a document's contact is the one this workspace knows (kept if it knew none).
+        self._keep([doc.contact for doc in rows if doc.contact is not None])
+        self._missing((Contact, "id"), [doc.contact_id for doc in rows if doc.contact_id is not None])
+        for doc in rows:
+            if doc.pk not in self._rows[model]:
+                doc._state.fields_cache["contact"] = self._rows[Contact].get(doc.contact_id)
         self._keep(rows)
-        # One instance per contact: a document's contact is the one this workspace knows.
-        self.contacts_load(ids=[d.contact_id for d in rows])
         for doc in self._rows[model].values():
             contact = self._rows[Contact].get(doc.contact_id)
             if contact is not None and "contact" not in doc._state.fields_cache:
@@ -538,7 +547,7 @@ class Workspace:
         for model in dict.fromkeys(type(o) for o in others):
             rows_insert(model, [o for o in others if type(o) is model])
         # History entries' generated keys are never read back: one COPY, without the RETURNING rows_insert needs.
-        bulk.rows_insert(HistoryRecord, self._history)
+        rows_copy(HistoryRecord, self._history)
         if self._events:
             webhook_events_queue(org=self.org, events=self._events, apps=self.webhook_apps())
         for counter, value in self._sequences.items():

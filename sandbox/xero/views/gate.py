@@ -5,6 +5,7 @@ Order, as Xero does it: Bearer token (401), xero-tenant-id of a connected organi
 Idempotency-Key replay, the handler, the rate-limit headers, and finally the dropped response (write applied).
 """
 
+import functools
 import hashlib
 import uuid
 from dataclasses import dataclass, field
@@ -225,7 +226,7 @@ def _idempotent(call: Call, handler) -> HttpResponse:
         return errors.validation_exception(message="Idempotency-Key must be between 1 and 128 characters.")
     now = timezone.now()
     fingerprint = _fingerprint(request)
-    remembered = IdempotentResponse.objects.filter(org=call.org, key=key).first()
+    remembered = _remembered(call.org, key)
     if remembered is not None and remembered.created_at <= now - IDEMPOTENCY_TTL:
         # Expired: forgotten, and this request runs as new.
         IdempotentResponse.objects.filter(pk=remembered.pk).delete()
@@ -241,19 +242,51 @@ def _idempotent(call: Call, handler) -> HttpResponse:
         if response.status_code >= 500:
             return
         # A concurrent twin may have stored its answer first; ours is equivalent, and the handler's writes stand.
-        IdempotentResponse.objects.bulk_create(
-            [
-                IdempotentResponse(
-                    org=call.org,
-                    key=key,
-                    fingerprint=fingerprint,
-                    status=response.status_code,
-                    body=response.content,
-                    content_type=response.get("Content-Type", "application/json"),
-                    created_at=now,
-                )
-            ],
-            ignore_conflicts=True,
+        _remember(
+            IdempotentResponse(
+                org=call.org,
+                key=key,
+                fingerprint=fingerprint,
+                status=response.status_code,
+                body=response.content,
+                content_type=response.get("Content-Type", "application/json"),
+                created_at=now,
+            )
         )
 
     return _run(call, handler, remember)
+
+
+# Every write with an Idempotency-Key (all of a drain's) looks its key up and stores its answer: the statements are
+# the ORM's for filter(org=…, key=…).first() and bulk_create([…], ignore_conflicts=True), written once, since
+# building and compiling those querysets cost more than running them (about 0.7 ms a request).
+
+
+def _remembered(org: Organisation, key: str) -> IdempotentResponse | None:
+    """The answer stored for `key` in `org`, if any."""
+    return next(iter(IdempotentResponse.objects.raw(_idempotency_sql()[0], [org.pk, key])), None)
+
+
+def _remember(answer: IdempotentResponse) -> None:
+    """Store `answer` unless its key already has one."""
+    values = [f.get_db_prep_save(getattr(answer, f.attname), connection) for f in _stored_fields()]
+    with connection.cursor() as cursor:
+        cursor.execute(_idempotency_sql()[1], values)
+
+
+def _stored_fields() -> list:
+    return [f for f in IdempotentResponse._meta.concrete_fields if not f.primary_key]
+
+
+@functools.cache
+def _idempotency_sql() -> tuple[str, str]:
+    quote = connection.ops.quote_name
+    meta = IdempotentResponse._meta
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    org, key = (quote(meta.get_field(name).column) for name in ("org", "key"))
+    columns = ", ".join(quote(f.column) for f in _stored_fields())
+    placeholders = ", ".join(["%s"] * len(_stored_fields()))
+    return (
+        f"SELECT * FROM {table} WHERE {org} = %s AND {key} = %s ORDER BY {pk} LIMIT 1",  # noqa: S608 - metadata only
+        f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING",  # noqa: S608
+    )

@@ -24,7 +24,7 @@ def test_tax_is_rounded_per_line_then_summed(make_invoice):
 def test_amounts_are_written_with_two_decimals_on_the_wire(org_a, make_invoice):
     invoice = make_invoice(_line("10.5"))
     raw = org_a.get(f"Invoices/{invoice['InvoiceID']}").text
-    assert '"Total": 11.55' in raw and '"SubTotal": 10.50' in raw
+    assert '"Total":11.55' in raw and '"SubTotal":10.50' in raw
 
 
 def test_inclusive_lines_carry_their_tax_inside(make_invoice):
