@@ -6,6 +6,10 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self):
+        from core.allocator import allocator_configure
+
+        # Before the app's work starts, in every process (web, workers, management commands) alike.
+        allocator_configure()
         from django.db import connections
 
         from core import lookups  # noqa: F401 - registers the `any` lookup
