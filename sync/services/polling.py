@@ -31,7 +31,7 @@ PAGE_SIZE = 100
 # What the records stored in one statement may add up to, as JSON text: the statement carries each of them again, a
 # few times over on its way to the database, so a page of records as large as orders with their credit memos made
 # the poll's peak depend on how many of them a page happened to hold.
-PAGE_BYTES = 1024 * 1024
+PAGE_BYTES = 512 * 1024
 DEFAULT_OVERLAP = timedelta(minutes=5)
 
 

@@ -35,13 +35,17 @@ TAX_BASIS_SAMPLE = 20
 PAGE_SIZE = 300
 # An order (and a credit memo, which carries its whole order) is about ten times a customer's or an invoice's size:
 # read 300 at a time, a page of them was 4 MB of JSON, and the poll held it three times over (the response, its
-# text and the records) at its peak. A third of that is still few requests (500 for 50,000 orders).
-PAGE_SIZES = {"order": 100, "refund": 100}
+# text and the records) at its peak. A sixth of that is still few requests (1,000 for 50,000 orders), and a page
+# of 100 (1.2 MB) still set the poll's peak.
+PAGE_SIZES = {"order": 50, "refund": 50}
 # A payment needs only its order's payment block (method, gateway transaction): the rest is not sent.
 PAYMENT_CONTEXT_FIELDS = "items[entity_id,payment[method,last_trans_id]],total_count"
 # A credit memo carries its whole order (its lines and taxes). The orders are fetched for this many credit memos at
 # a time: for a page of 300, they and their orders were 4 MB of text and more than any page of orders at once.
-REFUND_CONTEXT_BATCH = 100
+REFUND_CONTEXT_BATCH = 50
+# The orders of a page of invoices are searched this many at a time: the store reads each whole order to answer
+# with the payment block alone, and a search for 300 of them was the largest thing a poll read.
+CONTEXT_PAGE_SIZE = 100
 
 # entity -> (list path, id field)
 LISTS = {
@@ -171,7 +175,7 @@ class MagentoAdapter(SourceAdapter):
             params = search_params(("entity_id", "in", ",".join(ids)))
             if entity == "payment":
                 params["fields"] = PAYMENT_CONTEXT_FIELDS
-            pages = magento_pages(self.client, "V1/orders", params=params, page_size=PAGE_SIZE)
+            pages = magento_pages(self.client, "V1/orders", params=params, page_size=CONTEXT_PAGE_SIZE)
             fetched = {str(o["entity_id"]): o for o in pages}
         return [order_context(entity, record, fetched.get(str(record.get("order_id")))) for record in records]
 
