@@ -22,7 +22,7 @@ from connections.providers.registry import PROVIDERS
 from core.errors import ApplicationError
 from sync.inbound.deliveries import canonical_json, sha256_hex
 from sync.models import InboundEvent, SourceCursor
-from sync.services.inbox import connection_backlog_enqueue, inbound_events_receive_many
+from sync.services.inbox import inbound_events_receive_many, inbox_run_request
 from tenants.scoping import all_tenants, tenant_scope
 
 logger = logging.getLogger(__name__)
@@ -64,8 +64,9 @@ def _store_page(*, connection: Connection, cursor: SourceCursor, entity: str, pa
             connection=connection, source=InboundEvent.Source.POLL, kind=entity, events=page
         )
         if created_count:
-            # One task for the page, not one per record.
-            connection_backlog_enqueue(connection=connection)
+            # One run queued for the whole poll, as for a burst of webhook deliveries: a page finding the run
+            # still queued adds nothing, where a task per page left hundreds queued for one backlog.
+            inbox_run_request(connection=connection)
         if advance_to is not None:
             SourceCursor.objects.filter(pk=cursor.pk).update(
                 watermark=Greatest(Coalesce(F("watermark"), advance_to), advance_to)

@@ -6,12 +6,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import DataError
 from django.db import connection as db
+from django_q.models import OrmQ
 
 from connections.sources import source_adapter
 from sandbox.magento.generator import generate
 from sandbox.magento.services import store_create
 from sandbox.transport import SandboxTransport
 from sync.models import InboundEvent, SourceCursor
+from sync.services.inbox import inbox_run_start
 from sync.services.polling import source_poll, sources_poll_due
 from tenants.scoping import tenant_scope
 from tests.factories import ConnectionFactory
@@ -19,6 +21,7 @@ from tests.sandbox_world import magento_connection_for
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+BACKLOG_TASK = "sync.tasks.connection_backlog_process_task"
 
 
 class FakeAdapter:
@@ -54,6 +57,11 @@ def _events(connection, kind=None):
         return list(rows.filter(kind=kind) if kind else rows)
 
 
+def _queued_runs() -> list[int]:
+    """The connections a queued inbox-processing task is for, in queue order."""
+    return [q.task["args"][0] for q in OrmQ.objects.order_by("id") if q.task["func"] == BACKLOG_TASK]
+
+
 def _cursor(connection, entity="order"):
     with tenant_scope(connection.tenant_id):
         return SourceCursor.objects.get(connection=connection, entity=entity)
@@ -77,6 +85,21 @@ def test_a_second_poll_stages_nothing_and_asks_from_the_watermark_minus_the_over
     assert second["entities"]["order"]["seen"] == 11 and second["staged"] == 0
     assert len(_events(mine)) == 251 and _events(theirs) == []
     assert _cursor(mine, "stock").watermark is None
+
+
+def test_a_poll_of_many_pages_queues_one_inbox_run_and_a_started_run_lets_the_next_poll_queue(shops):
+    mine, theirs = shops
+    with tenant_scope(mine.tenant_id):
+        source_poll(connection=mine, adapter=FakeAdapter(_orders(250)))
+    with tenant_scope(theirs.tenant_id):
+        source_poll(connection=theirs, adapter=FakeAdapter(_orders(120)))
+    # Three pages of mine and two of theirs: one run each.
+    assert _queued_runs() == [mine.pk, theirs.pk]
+    with tenant_scope(mine.tenant_id):
+        inbox_run_start(connection=mine)
+        source_poll(connection=mine, adapter=FakeAdapter(_orders(260)))
+        source_poll(connection=mine, adapter=FakeAdapter(_orders(260)))  # nothing new: nothing queued
+    assert _queued_runs() == [mine.pk, theirs.pk, mine.pk]
 
 
 def test_an_edited_record_and_a_changed_stock_level_are_picked_up(shops):
