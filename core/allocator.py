@@ -33,3 +33,14 @@ def allocator_configure() -> bool:
     mallopt.restype = ctypes.c_int
     trimmed = mallopt(M_TRIM_THRESHOLD, HEAP_TOP_KEPT_BYTES) == 1
     return mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK_BYTES) == 1 and trimmed
+
+
+def allocator_release() -> None:
+    """Give the memory freed since the last call back to the system (glibc's malloc_trim; elsewhere nothing): a
+    worker between two runs of a long task keeps only what it holds, not what the last run's batches needed."""
+    try:
+        malloc_trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    malloc_trim.argtypes = (ctypes.c_size_t,)
+    malloc_trim(0)

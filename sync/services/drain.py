@@ -35,6 +35,7 @@ from connections.providers.xero.client import XeroClient
 from connections.providers.xero.reference import xero_reference_items_merge
 from connections.services import connection_mark_needs_reauth, connection_record_activity
 from core import bulk, jsonexact
+from core.allocator import allocator_release
 from core.errors import ProviderAuthError, RequestError, RetryableError
 from core.statistics import statistics_refresh_if_stale
 from sync.models import AuditEntry, CrossReference, DrainLease, SyncJob
@@ -330,6 +331,7 @@ def drain_run(
         flight.close()
         client.close()
         drain_lease_release(xero_connection=xero_connection, holder=holder)
+        allocator_release()
     if report.sent:
         # Once per run, not per batch: the idle clock counts days.
         connection_record_activity(connection=xero_connection)

@@ -48,3 +48,39 @@ def test_large_blocks_are_given_back_when_freed_once_configured():
     assert _rss_given_back("configured") > 7
     # Without the setting the same blocks stay resident (the test can fail: it shows what the setting changes).
     assert _rss_given_back("default") < 1
+
+
+# Frees forty 100 KB blocks from the heap under a smaller block still in use, then prints how much RSS the release
+# gave back (MB): what a drain run's batches left free under what the worker still holds.
+FREED_UNDER_A_BLOCK_IN_USE = textwrap.dedent(
+    """
+    import sys
+
+    from core.allocator import allocator_configure, allocator_release
+
+    def rss_mb():
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
+
+    allocator_configure()
+    blocks = [b"x" * (100 << 10) for _ in range(40)]
+    pin = b"y" * (64 << 10)
+    del blocks
+    before = rss_mb()
+    if sys.argv[1] == "released":
+        allocator_release()
+    print(before - rss_mb())
+    """
+)
+
+
+@pytest.mark.skipif(not allocator_configure(), reason="glibc's malloc_trim only")
+def test_memory_freed_under_a_block_in_use_goes_back_once_released():
+    def given_back(mode):
+        out = subprocess.run(  # noqa: S603 - this interpreter on a fixed script
+            [sys.executable, "-c", FREED_UNDER_A_BLOCK_IN_USE, mode], capture_output=True, text=True, check=True
+        )
+        return float(out.stdout)
+
+    assert given_back("released") > 3
+    assert given_back("kept") < 0.5
