@@ -7,7 +7,8 @@ costs more than the database's work. COPY streams the rows in PostgreSQL's copy 
 encoder instead. It returns no generated keys, so it is for rows whose primary key is set (UUIDs) or is never
 read back. Other databases (SQLite for a local run) get bulk_create.
 
-bulk_update builds a CASE expression per column and row; rows_update sends one UPDATE … FROM (VALUES …) instead.
+bulk_update builds a CASE expression per column and row; rows_update sends one UPDATE … FROM unnest(…), one array
+per column (FROM (VALUES …) when a column cannot go as one array), instead.
 """
 
 import json
@@ -16,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import connections, router
-from django.db.models import AutoField, BigAutoField, JSONField, SmallAutoField
+from django.db.models import AutoField, BigAutoField, DecimalField, JSONField, SmallAutoField
 
 AUTO_FIELDS = (AutoField, BigAutoField, SmallAutoField)
 BATCH = 2000
@@ -119,20 +120,43 @@ def rows_update(model, rows, names, *, same: dict | None = None) -> int:
     fields = [pk, *(model._meta.get_field(name) for name in names)]
     shared = [model._meta.get_field(name) for name in same]
     quote = connection.ops.quote_name
-    # Each value is cast to its column's type: VALUES alone would guess (text, numeric) and the SET would fail.
-    row = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in fields) + ")"
     params = [f.get_db_prep_save(same[f.name], connection) for f in shared]
-    params += [f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in rows for f in fields]
-    table = quote(model._meta.db_table)
+    table, key = quote(model._meta.db_table), quote(pk.column)
     sets = ", ".join(
         [f"{quote(f.column)} = %s::{f.db_type(connection)}" for f in shared]
         + [f"{quote(f.column)} = v.{quote(f.column)}" for f in fields[1:]]
     )
     aliases = ", ".join(quote(f.column) for f in fields)
-    values = ", ".join([row] * len(rows))
-    key = quote(pk.column)
+    columns = _columns(fields, rows, connection)
+    if columns is not None:
+        # One array per column: a statement of a few parameters.
+        source = "unnest(" + ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields) + ")"
+        params += columns
+    else:
+        # Each value is cast to its column's type: VALUES alone would guess (text, numeric) and the SET would fail.
+        row = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in fields) + ")"
+        source = "(VALUES " + ", ".join([row] * len(rows)) + ")"
+        params += [f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in rows for f in fields]
     # Only model metadata (quoted names, column types) is formatted in; every value is a parameter.
-    sql = f"UPDATE {table} SET {sets} FROM (VALUES {values}) AS v ({aliases}) WHERE {table}.{key} = v.{key}"  # noqa: S608
+    sql = f"UPDATE {table} SET {sets} FROM {source} AS v ({aliases}) WHERE {table}.{key} = v.{key}"  # noqa: S608
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
     return len(rows)
+
+
+def _columns(fields: list, rows: list, connection) -> list[list] | None:
+    """Each field's values over `rows`, prepared as for a save, as the array parameters of one UPDATE … FROM
+    unnest(): a VALUES list has one parameter per value (a batch's 50 invoices, 250), each parsed and quoted by the
+    driver in Python. None when a column cannot go as one array: JSON, or values of more than one type (an int
+    among a numeric column's Decimals is made the Decimal it stands for)."""
+    columns = []
+    for field in fields:
+        if isinstance(field, JSONField):
+            return None
+        values = [field.get_db_prep_save(getattr(row, field.attname), connection) for row in rows]
+        if isinstance(field, DecimalField):
+            values = [Decimal(v) if type(v) is int else v for v in values]
+        if len({type(v) for v in values} - {type(None)}) > 1:
+            return None
+        columns.append(values)
+    return columns

@@ -191,7 +191,7 @@ def _candidates_read(due: _Due, limit: int, after: Candidate | None) -> list[Can
         # As in _candidates: the rows after the one the last window ended with, where it sorts now.
         sql.append(
             f'AND (j.priority, j.next_attempt_at, j.id) > (SELECT w.priority, w.next_attempt_at, w.id FROM "{jobs}" w '  # noqa: S608
-            "WHERE w.id = %s)"
+            "WHERE w.tenant_id = j.tenant_id AND w.id = %s)"
         )
         params.append(after.id)
     sql.append(
@@ -1133,9 +1133,8 @@ def _record_successes(
 
 
 def _mark_done(jobs: list[SyncJob], now) -> None:
-    """Mark recorded jobs done, with their Xero ids: one statement joined on the primary key, each job row rewritten
-    once (with its indexes). Only the Xero id differs from job to job, sent as one array beside the ids' (the
-    driver quoted a hundred placeholders in Python for a VALUES list); the rest is sent once."""
+    """Mark recorded jobs done, with their Xero ids: one statement joined on the primary key (core.bulk), each job
+    row rewritten once (with its indexes). Only the Xero id differs from job to job; the rest is sent once."""
     same = {
         "state": State.DONE,
         "finished_at": now,
@@ -1145,20 +1144,7 @@ def _mark_done(jobs: list[SyncJob], now) -> None:
         "payload": None,
         "response": None,
     }
-    if transaction.get_connection().vendor != "postgresql":
-        bulk.rows_update(SyncJob, jobs, ("xero_id",), same=same)
-        return
-    table = SyncJob._meta.db_table
-    # Only the table's name is formatted in; everything else is a parameter.
-    sql = f"""
-        UPDATE "{table}" SET state = %s, finished_at = %s, lease_expires_at = NULL, cause = '', error_code = '',
-            payload = NULL, response = NULL, xero_id = done.xero_id
-        FROM unnest(%s::bigint[], %s::varchar[]) AS done(id, xero_id)
-        WHERE "{table}".tenant_id = %s AND "{table}".id = done.id
-    """  # noqa: S608
-    params = (State.DONE, now, [job.pk for job in jobs], [job.xero_id for job in jobs], jobs[0].tenant_id)
-    with transaction.get_connection().cursor() as cursor:
-        cursor.execute(sql, params)
+    bulk.rows_update(SyncJob, jobs, ("xero_id",), same=same)
 
 
 def _hash(payload) -> str:

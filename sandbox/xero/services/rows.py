@@ -2,7 +2,8 @@
 
 Django's bulk_create and bulk_update prepare every value through several layers and, for updates, build a CASE
 expression per column and row; for a batch of 50 documents with their lines that was most of a request's time.
-Here new rows go as one COPY per table (rows_copy) and one UPDATE … FROM unnest(…) per set of columns.
+Here new rows go as one COPY per table (rows_copy) and one UPDATE … FROM unnest(…) per set of columns
+(core.bulk.rows_update).
 Any other database falls back to the ORM's bulk methods.
 """
 
@@ -181,38 +182,7 @@ def rows_update(model, objs: list, names: tuple[str, ...], *, same: bool = False
         values = {f.name: getattr(objs[0], f.attname) for f in fields[1:]}
         model.objects.filter(pk__in=[obj.pk for obj in objs]).update(**values)
         return
-    connection = connections[router.db_for_write(model)]
-    columns = _columns(fields, objs, connection) if connection.vendor == "postgresql" else None
-    if columns is None:
-        bulk.rows_update(model, objs, names)
-        return
-    quote = connection.ops.quote_name
-    table, key = quote(model._meta.db_table), quote(pk.column)
-    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
-    aliases = ", ".join(quote(f.column) for f in fields)
-    sets = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields[1:])
-    # Only model metadata (quoted names, column types) is formatted in; the values are one array per column.
-    sql = f"UPDATE {table} SET {sets} FROM unnest({arrays}) AS v ({aliases}) WHERE {table}.{key} = v.{key}"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, columns)
-
-
-def _columns(fields: list, objs: list, connection) -> list[list] | None:
-    """Each field's values over `objs`, prepared as for a save, as the array parameters of one UPDATE … FROM unnest():
-    a statement of a few parameters, where core.bulk.rows_update's VALUES list has one per value (a batch's 50
-    invoices, 250), each parsed and quoted by the driver in Python. None when a column cannot go as one array: JSON,
-    or values of more than one type (an int among a numeric column's Decimals is made the Decimal it stands for)."""
-    columns = []
-    for field in fields:
-        if isinstance(field, JSONField):
-            return None
-        values = [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs]
-        if isinstance(field, DecimalField):
-            values = [Decimal(v) if type(v) is int else v for v in values]
-        if len({type(v) for v in values} - {type(None)}) > 1:
-            return None
-        columns.append(values)
-    return columns
+    bulk.rows_update(model, objs, names)
 
 
 def _as_stored(model, objs: list, fields: list) -> None:
