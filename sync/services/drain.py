@@ -478,23 +478,21 @@ class KeptWindow:
     drain's costliest). What was ready stays ready: a job whose dependency is in Xero keeps it, and _load takes
     only the jobs still pending and due, whatever changed meanwhile (a newer version replaced one, say). What the
     kept rows cannot show is what became due since: jobs just staged or woken sort after them within their
-    priority, and are read by the next full pass, at most MAX_REUSES batches or MAX_AGE later; a job of a more
-    urgent priority may wait that long too.
+    priority, and are read by the next full pass, once the kept rows no longer make a full batch or at most MAX_AGE
+    later; a job of a more urgent priority may wait that long too. Counting reuses as well cut a window short
+    while it still held full batches, and the windows were read again: about 1 s of PostgreSQL per 5,000 orders.
     """
 
-    MAX_REUSES = 4
     MAX_AGE = timedelta(seconds=5)
 
     ready: list[Candidate] = field(default_factory=list)
     read_at: datetime | None = None
-    reuses: int = 0
 
     def take(self, now: datetime, in_flight: frozenset) -> list[Candidate]:
         """The kept jobs that may go in the next batch, or [] when a full pass should read the windows again."""
-        if not self.ready or self.reuses >= self.MAX_REUSES or now - self.read_at > self.MAX_AGE:
+        if not self.ready or now - self.read_at > self.MAX_AGE:
             self.ready = []
             return []
-        self.reuses += 1
         # Those about a record now in flight, or depending on one, are left to the next full pass.
         ready, _ = _split_by_dependency(self.ready, in_flight)
         return ready
@@ -502,7 +500,7 @@ class KeptWindow:
     def keep(self, ready: list[Candidate], now: datetime, *, fresh: bool) -> None:
         self.ready = ready
         if fresh:
-            self.read_at, self.reuses = now, 0
+            self.read_at = now
 
 
 def _next_batch(

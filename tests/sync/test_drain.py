@@ -648,3 +648,31 @@ def test_a_job_replaced_after_its_window_was_read_is_not_sent_from_the_kept_rows
         assert {job.entity for job in second} == {"contact"} and second
         assert replaced.pk not in {job.pk for job in second}
         assert not {job.pk for job in first} & {job.pk for job in second}
+
+
+def test_a_window_of_full_batches_is_read_once_for_all_of_them(world, monkeypatch):
+    """A pass reads up to CANDIDATES_PER_PASS due jobs: while the rows kept from it still make full batches, the
+    next batches are chosen from them, however many, and the windows are not read again; each job goes once. The
+    other tenant's jobs are never among them."""
+    with tenant_scope(world.tenant_b1):
+        World(world.tenant_b1, name="Beta", store="beta", orders=60, customers=60).stage_orders()
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=420, customers=420)
+        a.stage_orders()
+        reads = []
+        read = drain._candidates
+        monkeypatch.setattr(drain, "_candidates", lambda *args, **kwargs: reads.append(1) or read(*args, **kwargs))
+        kept = drain.KeptWindow()
+        batches = [drain._next_batch(a.xero, kept=kept)]
+        drain._mark_running(batches[0])
+        reads.clear()
+
+        for _ in range(5):
+            batches.append(drain._next_batch(a.xero, kept=kept))
+            drain._mark_running(batches[-1])
+
+        assert reads == []
+        assert [len(batch) for batch in batches] == [50] * 6
+        assert {job.entity for batch in batches for job in batch} == {"contact"}
+        sent = [job.pk for batch in batches for job in batch]
+        assert SyncJob.objects.filter(pk__in=set(sent), tenant=world.tenant_a1).count() == len(sent) == 300
