@@ -29,5 +29,10 @@ def dumps(value) -> str:
 
 
 def loads(text: str | bytes):
-    """json.loads, with every non-integer number read as an exact Decimal."""
-    return json.loads(text, parse_float=Decimal)
+    """json.loads, with every non-integer number read as an exact Decimal; NaN and Infinity, which are not JSON
+    numbers (nor amounts), are refused (ValueError) rather than read as floats."""
+    return json.loads(text, parse_float=Decimal, parse_constant=_not_a_number)
+
+
+def _not_a_number(literal: str):
+    raise ValueError(f"{literal} is not a JSON number")

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
+import orjson
 from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, Value
@@ -295,6 +296,8 @@ def drain_run(
     client = client_factory(xero_connection, transport)
     flight = _Flight(report, overlap=_can_overlap(), lanes=settings.SYNC_DRAIN_IN_FLIGHT)
     kept = KeptWindow()
+    # The source connections of the run's batches, read once each rather than with every batch.
+    sources: dict[int, Connection] = {}
     try:
         while not flight.stop and (max_batches is None or report.batches < max_batches):
             if time.monotonic() - started > time_budget:
@@ -302,7 +305,7 @@ def drain_run(
             xero_connection.status = _status(xero_connection)
             if xero_connection.status != Connection.Status.ACTIVE:
                 break
-            batch = _next_batch(xero_connection, in_flight=flight.records, kept=kept)
+            batch = _next_batch(xero_connection, in_flight=flight.records, kept=kept, sources=sources)
             if not batch:
                 if flight.busy:
                     # What is at Xero may make more ready (the invoices its contacts wait for): look again after.
@@ -509,6 +512,7 @@ def _next_batch(
     *,
     in_flight: frozenset = frozenset(),
     kept: KeptWindow | None = None,
+    sources: dict[int, Connection] | None = None,
 ) -> list[SyncJob]:
     """The next ready batch: one operation, up to 50 due jobs whose dependency is already in Xero.
 
@@ -517,13 +521,14 @@ def _next_batch(
     invoices never hides the invoices behind them, and no pass scans more than one window. Jobs about a record in
     `in_flight`, or depending on one, are left as they are for a later batch (_split_by_dependency). With `kept`,
     the ready jobs a recent pass read and did not choose are chosen from before the windows are read again.
+    `sources` keeps the source connections read for earlier batches of the run (see _load).
     """
     now = timezone.now()
     due = _Due(xero_connection, now)
     if kept is not None:
         ready = kept.take(now, in_flight)
         if ready:
-            batch = _choose(xero_connection, due, ready, batch_size, now, in_flight, kept, fresh=False)
+            batch = _choose(xero_connection, due, ready, batch_size, now, in_flight, kept, fresh=False, sources=sources)
             if batch:
                 return batch
             # Only a short batch of them could go, or none (replaced meanwhile, say): the windows are read again.
@@ -556,11 +561,20 @@ def _next_batch(
         return []
     # A stable sort: within one priority and operation, the order read (due time, then id) stands.
     ready.sort(key=lambda j: (j.priority, OPERATION_RANK.get(j.operation, 9)))
-    return _choose(xero_connection, due, ready, batch_size, now, in_flight, kept, fresh=True)
+    return _choose(xero_connection, due, ready, batch_size, now, in_flight, kept, fresh=True, sources=sources)
 
 
 def _choose(
-    xero_connection, due, ready: list[Candidate], batch_size: int, now, in_flight, kept: KeptWindow | None, *, fresh
+    xero_connection,
+    due,
+    ready: list[Candidate],
+    batch_size: int,
+    now,
+    in_flight,
+    kept: KeptWindow | None,
+    *,
+    fresh,
+    sources: dict[int, Connection] | None = None,
 ) -> list[SyncJob]:
     """The batch chosen from the `ready` jobs (sorted), loaded; what is not chosen is kept for the next passes."""
     if ready[0].priority >= SyncJob.PRIORITY_BACKFILL and not backfill_budget_allows(xero_connection=xero_connection):
@@ -582,7 +596,7 @@ def _choose(
     if kept is not None:
         chosen = {job.pk for job in batch}
         kept.keep([job for job in ready if job.pk not in chosen], now, fresh=fresh)
-    return _load(xero_connection.tenant_id, [job.pk for job in batch], now)
+    return _load(xero_connection.tenant_id, [job.pk for job in batch], now, sources)
 
 
 def _next_operation(xero_connection: Connection, ready: list[Candidate], batch_size: int, now) -> str:
@@ -638,12 +652,19 @@ def _more_of(
     return ready[:room]
 
 
-def _load(tenant_id: int, job_ids: list[int], now: datetime) -> list[SyncJob]:
+def _load(
+    tenant_id: int, job_ids: list[int], now: datetime, sources: dict[int, Connection] | None = None
+) -> list[SyncJob]:
     """The chosen jobs in full (canonical record, source connection), in the order chosen, as far as they are still
     pending and due (a kept job may have been replaced by a newer version since it was read). A batch's jobs come
-    from one source connection or a few: each is read once, not joined into every job's row."""
+    from one source connection or a few: each is read once, not joined into every job's row, and, given the run's
+    `sources`, once per run: reading it with its tenant cost a query's compilation for every batch, and payloads
+    use only what a run does not change (its tenant, its mappings' key)."""
     jobs = {job.pk: job for job in _pending_due(tenant_id, job_ids, now)}
-    sources = Connection.objects.select_related("tenant").in_bulk({job.source_connection_id for job in jobs.values()})
+    sources = {} if sources is None else sources
+    missing = {job.source_connection_id for job in jobs.values()} - sources.keys()
+    if missing:
+        sources.update(Connection.objects.select_related("tenant").in_bulk(missing))
     for job in jobs.values():
         job.source_connection = sources[job.source_connection_id]
     return [jobs[pk] for pk in job_ids if pk in jobs]
@@ -1167,8 +1188,18 @@ def _as_loaded(value: Decimal):
 
 
 def _jsonable_text(record: dict) -> str:
-    """The JSON text of _jsonable(record), encoded once rather than encoded, decoded and encoded again."""
-    return json.dumps(record, default=_as_loaded, separators=(",", ":"))
+    """The JSON text of _jsonable(record), encoded once rather than encoded, decoded and encoded again.
+
+    By orjson, several times faster than json for a batch's answers: the text may differ from json's (a float's
+    exponent, characters beyond ASCII unescaped), the value stored in the audit entry's jsonb does not. Xero's
+    answer holds no float (core.jsonexact reads its fractions as Decimals and refuses NaN), so orjson's one silent
+    change, a NaN written as null, cannot happen. What orjson cannot write (an integer beyond 64 bits, a NaN
+    Decimal) goes to json, which writes it or raises as before.
+    """
+    try:
+        return orjson.dumps(record, default=_as_loaded).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(record, default=_as_loaded, separators=(",", ":"))
 
 
 def canonical_record(job: SyncJob):

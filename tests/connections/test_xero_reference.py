@@ -41,3 +41,28 @@ def test_refreshing_replaces_the_cache(world):
         xero_reference_refresh(connection=au, client=xero_client(au))
         assert xero_reference_get(connection=au).fetched_at > first
         assert XeroReferenceData.objects.count() == len(XeroReferenceData.Kind)
+
+
+def test_finders_answer_by_key_as_a_scan_of_the_lists_would():
+    """An account, tax rate or tracking category is found by its code, type or name: the first entry with it, as
+    Xero lists them; an unknown key finds nothing."""
+    from connections.providers.xero.reference import XeroReference
+
+    reference = XeroReference(
+        organisation={},
+        tax_rates=[{"TaxType": "OUTPUT", "Name": "GST"}, {"TaxType": "OUTPUT", "Name": "Old GST"}],
+        accounts=[{"Code": "200", "Name": "Sales"}, {"Code": "400", "Name": "Fees"}, {"Code": "200", "Name": "Dup"}],
+        tracking_categories=[{"Name": "Region", "Options": []}],
+        currencies=[],
+        items=[],
+        contact_groups=[],
+        fetched_at=None,
+    )
+
+    assert reference.account("200")["Name"] == "Sales"
+    assert reference.account("400")["Name"] == "Fees"
+    assert reference.account("999") is None
+    assert reference.tax_rate("OUTPUT")["Name"] == "GST"
+    assert reference.tax_rate("INPUT") is None
+    assert reference.tracking_category("Region")["Options"] == []
+    assert reference.tracking_category("Channel") is None

@@ -676,3 +676,32 @@ def test_a_window_of_full_batches_is_read_once_for_all_of_them(world, monkeypatc
         assert {job.entity for batch in batches for job in batch} == {"contact"}
         sent = [job.pk for batch in batches for job in batch]
         assert SyncJob.objects.filter(pk__in=set(sent), tenant=world.tenant_a1).count() == len(sent) == 300
+
+
+def test_a_run_reads_its_source_connection_once_for_all_its_batches(world):
+    """Each batch's jobs carry their source connection (payloads name its mappings and tenant): a run of several
+    batches reads it, with its tenant, once. Everything staged is sent, and nothing of the other tenant."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with tenant_scope(world.tenant_b1):
+        other = World(world.tenant_b1, name="Beta", store="beta", orders=10, customers=10)
+        other.stage_orders()
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=120, customers=120)
+        a.stage_orders()
+        with CaptureQueriesContext(connection) as queries:
+            report = _drain(a)
+
+        sources_read = [
+            q["sql"]
+            for q in queries.captured_queries
+            if 'FROM "connections_connection" INNER JOIN "tenants_tenant"' in q["sql"]
+        ]
+        assert report.batches >= 4 and report.done == report.sent > 0
+        assert len(sources_read) == 1
+        assert not SyncJob.objects.filter(
+            tenant=world.tenant_a1, state=State.PENDING, operation="invoice.upsert"
+        ).exists()
+    with tenant_scope(world.tenant_b1):
+        assert SyncJob.objects.filter(state=State.DONE).count() == 0

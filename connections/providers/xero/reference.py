@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from django.db import transaction
 from django.utils import timezone
@@ -87,13 +88,28 @@ class XeroReference:
         return self.fetched_at is None
 
     def tax_rate(self, tax_type: str) -> dict | None:
-        return next((rate for rate in self.tax_rates if rate.get("TaxType") == tax_type), None)
+        return self._tax_rates_by_type.get(tax_type)
 
     def account(self, code: str) -> dict | None:
-        return next((account for account in self.accounts if account.get("Code") == code), None)
+        return self._accounts_by_code.get(code)
 
     def tracking_category(self, name: str) -> dict | None:
-        return next((c for c in self.tracking_categories if c.get("Name") == name), None)
+        return self._tracking_categories_by_name.get(name)
+
+    # Every line of every payload looks up its account and tax rate: by key, not by a scan of the organisation's
+    # chart of accounts. The first of two entries with one key is the one found, as a scan found it.
+
+    @cached_property
+    def _tax_rates_by_type(self) -> dict[str, dict]:
+        return _first_by(self.tax_rates, "TaxType")
+
+    @cached_property
+    def _accounts_by_code(self) -> dict[str, dict]:
+        return _first_by(self.accounts, "Code")
+
+    @cached_property
+    def _tracking_categories_by_name(self) -> dict[str, dict]:
+        return _first_by(self.tracking_categories, "Name")
 
     def active_tax_rates(self) -> list[dict]:
         return [rate for rate in self.tax_rates if rate.get("Status") == "ACTIVE"]
@@ -103,6 +119,13 @@ class XeroReference:
 
     def active_tracking_categories(self) -> list[dict]:
         return [c for c in self.tracking_categories if c.get("Status") == "ACTIVE"]
+
+
+def _first_by(entries: list[dict], key: str) -> dict:
+    found = {}
+    for entry in entries:
+        found.setdefault(entry.get(key), entry)
+    return found
 
 
 def xero_reference_get(*, connection: Connection) -> XeroReference:
