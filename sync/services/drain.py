@@ -35,7 +35,7 @@ from connections.providers.xero import accounting
 from connections.providers.xero.client import XeroClient
 from connections.providers.xero.reference import xero_reference_items_merge
 from connections.services import connection_mark_needs_reauth, connection_record_activity
-from core import bulk, jsonexact
+from core import bulk, jsonexact, jsonfast
 from core.allocator import allocator_release
 from core.errors import ProviderAuthError, RequestError, RetryableError
 from core.statistics import statistics_refresh_if_stale
@@ -1175,8 +1175,9 @@ def _text_hash(encoded: str) -> str:
 
 
 def _jsonable(record: dict | None):
-    """For storage in JSON columns: exact numbers stay exact in PostgreSQL's jsonb."""
-    return json.loads(jsonexact.dumps(record)) if record is not None else None
+    """For storage in JSON columns: exact numbers stay exact in PostgreSQL's jsonb. Read back by orjson where it
+    reads what json reads (core.jsonfast): every payload of every batch passes through here."""
+    return jsonfast.loads(jsonexact.dumps(record).encode()) if record is not None else None
 
 
 def _as_loaded(value: Decimal):
