@@ -3,13 +3,14 @@
 from django.db import models
 from django.utils import timezone
 
+from sandbox.xero.models.accounting import simulated_reference
 from sandbox.xero.models.auth import Organisation, XeroApp
 
 
 class IdempotentResponse(models.Model):
     """The first answer to a request made with an Idempotency-Key; replayed for the same key for 6 minutes."""
 
-    org = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    org = simulated_reference(Organisation, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=128)
     fingerprint = models.CharField(max_length=64, help_text="sha256 of method, path, query and body")
     status = models.PositiveSmallIntegerField()
