@@ -118,10 +118,11 @@ def cancelled_after_payment(order_number: str) -> Problem:
     )
 
 
-def _sent(jobs):
-    """The audit entries holding what these done jobs sent to Xero (one per job: created, updated or matched)."""
+def _sent(jobs: Q):
+    """The audit entries holding what the done jobs that `jobs` selects sent to Xero (one per job: created, updated
+    or matched)."""
     return AuditEntry.objects.filter(
-        job__in=jobs,
+        jobs,
         outcome__in=(AuditEntry.Outcome.CREATED, AuditEntry.Outcome.UPDATED, AuditEntry.Outcome.MATCHED),
     )
 
@@ -154,22 +155,21 @@ class _InvoiceState:
         connections = {job.source_connection_id for job in jobs}
         done = SyncJob.objects.filter(source_connection_id__in=connections, state=SyncJob.State.DONE)
         # The entity (always "invoice" for this operation) is what the record index (sync_job_record) leads with.
-        invoices = done.filter(entity="invoice", operation=Op.INVOICE_UPSERT, source_id__in=orders)
+        invoices = done.filter(entity="invoice", operation=Op.INVOICE_UPSERT, source_id__any=orders)
         invoiced = list(invoices.order_by("finished_at", "id"))
         # A done job's payload lives on its audit entry (the drain clears it from the job): what was sent is there.
-        sent_status = dict(_sent(invoiced).values_list("job_id", "request__Status"))
+        sent_status = dict(_sent(Q(job__id__any=[job.pk for job in invoiced])).values_list("job_id", "request__Status"))
         for job in invoiced:
             key = (job.source_connection_id, job.source_id)
             self._orders[key] = canonical_record(job)
             self._status[key] = sent_status.get(job.pk) or ""
-        applied = _sent(
-            done.filter(
-                Q(operation=Op.PAYMENT_CREATE, depends_on_entity="invoice", depends_on_source_id__in=orders)
-                # The entity adds nothing to the operation but an index (sync_job_record) to find them by: with
-                # one arm of the OR that no index serves, every statement scanned all of the tenant's jobs.
-                | Q(entity="allocation", operation=Op.CREDIT_NOTE_ALLOCATE, record__data__order_source_id__in=orders)
-            )
-        ).values_list(
+        paid_or_credited = done.filter(
+            Q(operation=Op.PAYMENT_CREATE, depends_on_entity="invoice", depends_on_source_id__any=orders)
+            # The entity adds nothing to the operation but an index (sync_job_record) to find them by: with one arm
+            # of the OR that no index serves, every statement scanned all of the tenant's jobs.
+            | Q(entity="allocation", operation=Op.CREDIT_NOTE_ALLOCATE, record__data__order_source_id__any=orders)
+        )
+        applied = _sent(Q(job__in=paid_or_credited)).values_list(
             "job__source_connection_id",
             "job__operation",
             "job__depends_on_source_id",
@@ -185,7 +185,7 @@ class _InvoiceState:
                 source_connection_id__in=connections,
                 operation=Op.PAYMENT_CREATE,
                 depends_on_entity="invoice",
-                depends_on_source_id__in=orders,
+                depends_on_source_id__any=orders,
             )
             .exclude(state=SyncJob.State.DISCARDED)
             .values_list("source_connection_id", "depends_on_source_id", "record__data__method")
@@ -193,7 +193,7 @@ class _InvoiceState:
             if method:
                 self._methods[(connection_id, order_id)] = method
         for xref in CrossReference.objects.filter(
-            source_connection_id__in=connections, entity="invoice", source_id__in=orders
+            source_connection_id__in=connections, entity="invoice", source_id__any=orders
         ):
             self._xero_ids[(xref.source_connection_id, xref.source_id)] = xref.xero_id
 
@@ -276,7 +276,7 @@ def _refunded_orders(jobs: list[SyncJob]) -> dict[tuple[int, str], tuple]:
         SyncJob.objects.filter(
             source_connection_id__in=connections,
             entity="invoice",
-            source_id__in={job.depends_on_source_id for job in jobs},
+            source_id__any={job.depends_on_source_id for job in jobs},
             state=SyncJob.State.DONE,
         )
         .only("source_connection_id", "source_id", "record")
@@ -289,7 +289,7 @@ def _refunded_orders(jobs: list[SyncJob]) -> dict[tuple[int, str], tuple]:
         for x in CrossReference.objects.filter(
             source_connection_id__in=connections,
             entity="contact",
-            source_id__in={order.contact.source_id for order in orders.values()},
+            source_id__any={order.contact.source_id for order in orders.values()},
         )
     }
     return {key: (order, contacts.get((key[0], order.contact.source_id))) for key, order in orders.items()}
@@ -312,7 +312,7 @@ def _dependency_ids(jobs: list[SyncJob]) -> dict[tuple[str, str], str]:
         ids = [s for e, s in wanted if e == entity]
         # Two columns of each, not a model instance: a batch of 50 payments reads 50 of them.
         for source_id, xero_id in CrossReference.objects.filter(
-            source_connection_id__in={j.source_connection_id for j in jobs}, entity=entity, source_id__in=ids
+            source_connection_id__in={j.source_connection_id for j in jobs}, entity=entity, source_id__any=ids
         ).values_list("source_id", "xero_id"):
             found[(entity, source_id)] = xero_id
     return found

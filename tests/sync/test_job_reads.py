@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from sync.models import AuditEntry, CrossReference, SyncJob
 from sync.services import drain
-from sync.services.payloads import _InvoiceState
+from sync.services.payloads import _dependency_ids, _InvoiceState
 from sync.services.staging import jobs_stage
 from tenants.scoping import tenant_scope
 from tests.sync.engine_helpers import World, rows_read
@@ -114,3 +114,44 @@ def test_staging_reads_the_jobs_of_its_own_records(world):
         assert reads
         for sql in reads:
             assert rows_read(sql, "sync_syncjob") <= 10, sql
+
+
+def test_a_batch_reads_by_the_same_statements_whatever_its_size(world):
+    """What a batch's payloads read of earlier jobs goes by one array of ids per statement, not an IN list of one
+    parameter per id: every batch then sends the same few texts, which the database connection prepares once and
+    psycopg caches once, where each batch size made new ones (filling those caches as a drain ran on)."""
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=4, customers=2)
+        invoices = [job for job in a.stage_orders() if job.operation == Op.INVOICE_UPSERT][:3]
+        now = timezone.now()
+        SyncJob.objects.filter(pk__any=[job.pk for job in invoices]).update(state=SyncJob.State.DONE, finished_at=now)
+        xrefs = {
+            job.source_id: CrossReference.objects.create(
+                tenant=world.tenant_a1,
+                source_connection=a.source,
+                entity="invoice",
+                source_id=job.source_id,
+                xero_id=f"inv-{job.pk}",
+                source_version=job.source_version,
+                payload_hash="-",
+                synced_at=now,
+            )
+            for job in invoices
+        }
+
+        def statements(jobs: list[SyncJob]) -> list[str]:
+            sent = []
+
+            def keep(execute, sql, params, many, context):
+                sent.append(sql)
+                return execute(sql, params, many, context)
+
+            with connection.execute_wrapper(keep):
+                _InvoiceState(jobs, xrefs)
+                _dependency_ids(jobs)
+            return sent
+
+        assert len(invoices) == 3
+        one, three = statements(invoices[:1]), statements(invoices)
+        assert len(one) >= 5  # the invoices, what was sent, what was applied, payments, cross-references, contacts
+        assert one == three
