@@ -20,6 +20,8 @@ EDGES = [
     1e-05,
     4.8746131058639654e-06,
     0.00001234,
+    -1.5e-05,
+    {"amount": 2e-05, "amounts": [1, 3e-05]},
     -9.948332881384304e-08,
     5e-324,
     # Floats written the same way.
@@ -58,6 +60,13 @@ def test_canonical_json_of_many_floats_is_the_standard_librarys_text():
     for start in range(0, len(floats), 100):
         document = {"amounts": floats[start : start + 100]}
         assert canonical_json(document) == _standard(document, default=str)
+
+
+def test_amounts_as_text_are_written_by_orjson(monkeypatch):
+    # "0.0000" inside a string is no float: a free line's unit price must not send its whole record to json.
+    monkeypatch.setattr(jsonfast.json, "dumps", None)
+    record = {"unit_price": "0.0000", "total": "10.0000"}
+    assert jsonfast.dumps_sorted(record) == '{"total":"10.0000","unit_price":"0.0000"}'
 
 
 LOADS = [
