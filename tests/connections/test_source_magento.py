@@ -8,6 +8,7 @@ import pytest
 
 from connections.canonical import Order, Payment, Product, Refund, StockLevel
 from connections.checks import connection_test
+from connections.providers.magento import adapter as adapter_module
 from connections.sources import source_adapter
 from core.errors import ApplicationError, NotFoundError
 from sandbox.magento.generator import generate
@@ -151,6 +152,17 @@ def test_the_inclusive_store_is_read_inclusive_even_for_orders_without_a_discoun
         orders = [adapter.normalize("order", native) for _, _, native in adapter.changed("order", since=None)]
     assert any(not o.discount_total for o in orders)
     assert all(o.tax_inclusive for o in orders)
+
+
+def test_an_adapter_reads_the_stores_tax_basis_once(shops, monkeypatch):
+    tenant, _, connection = shops["b"]
+    asked = []
+    with tenant_scope(tenant), adapter_for(connection) as adapter:
+        natives = [native for _, _, native in adapter.changed("order", since=None)]
+        read = adapter_module.cache.get
+        monkeypatch.setattr(adapter_module.cache, "get", lambda key: asked.append(key) or read(key))
+        assert all(adapter.normalize("order", native).tax_inclusive for native in natives)
+    assert len(asked) == 1
 
 
 def test_fetch_returns_the_record_changed_listed(shops):

@@ -87,6 +87,9 @@ class MagentoAdapter(SourceAdapter):
         "observer.customer_save_commit_after": "customer",
     }
 
+    # The store's default tax basis once read (store_prices_include_tax).
+    _store_inclusive: bool | None = None
+
     @classmethod
     def for_connection(cls, connection, *, transport=None, **client_options):
         return cls(connection, client=MagentoClient(connection=connection, transport=transport, **client_options))
@@ -243,15 +246,23 @@ class MagentoAdapter(SourceAdapter):
         return nz.order_prices_include_tax(native) or self.store_prices_include_tax()
 
     def store_prices_include_tax(self) -> bool:
-        """The store's default tax basis, inferred from recent orders and cached per connection for a day."""
+        """The store's default tax basis, inferred from recent orders and cached per connection for a day.
+
+        The adapter keeps what it read for its own life (one processing run): asking the cache for every order
+        whose numbers do not decide its basis was a hundredth of processing's CPU."""
+        if self._store_inclusive is not None:
+            return self._store_inclusive
         key = f"connections:magento:prices_include_tax:{self.connection.pk}"
-        cached = cache.get(key)
-        if cached is not None:
-            return cached
-        params = {**search_params(sort="created_at", direction="DESC"), "searchCriteria[pageSize]": TAX_BASIS_SAMPLE}
-        orders = self.client.get("V1/orders", params=params).json().get("items") or []
-        inclusive = any(nz.order_prices_include_tax(order) for order in orders)
-        cache.set(key, inclusive, TAX_BASIS_CACHE_SECONDS)
+        inclusive = cache.get(key)
+        if inclusive is None:
+            params = {
+                **search_params(sort="created_at", direction="DESC"),
+                "searchCriteria[pageSize]": TAX_BASIS_SAMPLE,
+            }
+            orders = self.client.get("V1/orders", params=params).json().get("items") or []
+            inclusive = any(nz.order_prices_include_tax(order) for order in orders)
+            cache.set(key, inclusive, TAX_BASIS_CACHE_SECONDS)
+        self._store_inclusive = inclusive
         return inclusive
 
     # Write-backs ---------------------------------------------------------------------------------------------
