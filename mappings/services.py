@@ -88,9 +88,11 @@ def source_values_observe_many(*, source_connection: Connection, records, at=Non
         own = {"tenant_id": source_connection.tenant_id, "source_connection": source_connection}
         existing = {
             (v.kind, v.value, v.currency): v
+            # One array per column (core.lookups' `any`) and no ordering: IN lists of a parameter each, sorted by
+            # the model's default ordering, read for every chunk of events processed.
             for v in SourceValue.objects.filter(
-                **own, kind__in={k for k, _, _ in counts}, value__in={v for _, v, _ in counts}
-            )
+                **own, kind__any={k for k, _, _ in counts}, value__any={v for _, v, _ in counts}
+            ).order_by()
         }
         changed, new = [], []
         for key, n in counts.items():
