@@ -63,13 +63,8 @@ def rows_insert(model, rows, *, batch_size: int = BATCH) -> int:
         for f in model._meta.concrete_fields
         if not (f.primary_key and isinstance(f, AUTO_FIELDS) and any(getattr(r, f.attname) is None for r in rows))
     ]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    statement = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
     prepare = [(f, _preparer(f, connection)) for f in fields]
-    # The driver's own cursor does the COPY: its errors are raised as Django's (IntegrityError, …) as any query's.
-    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row([to_db(f.pre_save(row, True)) for f, to_db in prepare])
+    copy_rows(connection, model, fields, ([to_db(f.pre_save(row, True)) for f, to_db in prepare] for row in rows))
     for row in rows:
         row._state.adding = False
         row._state.db = using
@@ -89,13 +84,21 @@ def values_insert(model, names: tuple[str, ...], rows: list[tuple]) -> int:
     if connection.vendor != "postgresql":
         return rows_insert(model, [model(**dict(zip(names, row, strict=True))) for row in rows])
     fields = [model._meta.get_field(name) for name in names]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    statement = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
     prepare = [_preparer(f, connection) for f in fields]
+    copy_rows(connection, model, fields, ([to_db(v) for v, to_db in zip(row, prepare, strict=True)] for row in rows))
+    return len(rows)
+
+
+def copy_rows(connection, model, fields, rows) -> None:
+    """One COPY into `model`'s table of `rows`, each the values of `fields` in order, already as the driver writes
+    them (prepared by the caller: rows_insert, values_insert, the simulated Xero's rows). PostgreSQL only."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    statement = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
+    # The driver's own cursor does the COPY: its errors are raised as Django's (IntegrityError, …) as any query's.
     with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
         for row in rows:
-            copy.write_row([to_db(value) for value, to_db in zip(row, prepare, strict=True)])
-    return len(rows)
+            copy.write_row(row)
 
 
 def rows_update(model, rows, names, *, same: dict | None = None) -> int:

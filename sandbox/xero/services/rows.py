@@ -112,22 +112,19 @@ def rows_copy(model, objs: list) -> None:
         bulk.rows_insert(model, objs)
         return
     plain, computed, getter = plan.plain, plan.computed, plan.getter
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in (*plain, *computed))
-    statement = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
     as_is = bulk._AS_IS
-    # The driver's own cursor does the COPY: its errors are raised as Django's (IntegrityError, …) as any query's.
-    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
-        for obj in objs:
-            values = getter(obj.__dict__)
-            if not all(map(as_is.__contains__, map(type, values))):
-                values = tuple(
-                    v if type(v) in as_is else f.get_db_prep_save(v, connection)
-                    for v, f in zip(values, plain, strict=True)
-                )
-            if computed:
-                values += tuple(_computed_value(f, obj, connection) for f in computed)
-            copy.write_row(values)
+
+    def values_of(obj) -> tuple:
+        values = getter(obj.__dict__)
+        if not all(map(as_is.__contains__, map(type, values))):
+            values = tuple(
+                v if type(v) in as_is else f.get_db_prep_save(v, connection) for v, f in zip(values, plain, strict=True)
+            )
+        if computed:
+            values += tuple(_computed_value(f, obj, connection) for f in computed)
+        return values
+
+    bulk.copy_rows(connection, model, (*plain, *computed), map(values_of, objs))
     for obj in objs:
         obj._state.adding = False
         obj._state.db = using
