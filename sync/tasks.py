@@ -111,6 +111,21 @@ def alerts_task() -> int:
     return sent
 
 
+def drain_alerts_task(connection_id: int, tenant_id: int, failures: bool, day_limit: bool) -> int:
+    """Right after a drain run: what it found to report (failed records, Xero's day limit), within the alerts'
+    own throttling. Returns how many alerts were sent."""
+    from sync.services.alerts import day_limit_alert, failures_alert
+
+    tenant = Tenant.objects.get(pk=tenant_id)
+    sent = 0
+    with tenant_scope(tenant):
+        if failures:
+            sent += failures_alert(tenant=tenant) is not None
+        if day_limit:
+            sent += day_limit_alert(connection=Connection.objects.get(pk=connection_id)) is not None
+    return sent
+
+
 def needs_attention_recheck_task() -> int:
     """Every 5 minutes: jobs held for a mapping gap that has since been fixed go back to the queue."""
     from sync.models import SyncJob

@@ -461,15 +461,29 @@ class _Flight:
 
 
 def _alert(xero_connection: Connection, report: DrainReport) -> None:
-    """The first failure of a quiet tenant is reported at once; a day-limit park once per day."""
-    from sync.services.alerts import day_limit_alert, failures_alert
-    from tenants.models import Tenant
+    """Hand the run's alerts to a task (sync.tasks.drain_alerts_task): the first failure of a quiet tenant is
+    reported at once, a day-limit park once per day.
 
-    if report.needs_attention or report.dead:
-        failures_alert(tenant=Tenant.objects.get(pk=xero_connection.tenant_id))
+    Not sent from here: rendering and sending an email (an SMTP server may take seconds, or time out) would hold the
+    connection's lease and its next batches, and an email that failed to send would fail a run whose work is done.
+    """
+    from django_q.tasks import async_task
+
+    failures = bool(report.needs_attention or report.dead)
+    day_limit = False
     if report.retrying:
         xero_connection.refresh_from_db(fields=["day_limit_reset_at"])
-        day_limit_alert(connection=xero_connection)
+        reset_at = xero_connection.day_limit_reset_at
+        day_limit = reset_at is not None and reset_at > timezone.now()
+    if failures or day_limit:
+        async_task(
+            "sync.tasks.drain_alerts_task",
+            xero_connection.pk,
+            xero_connection.tenant_id,
+            failures,
+            day_limit,
+            task_name=f"alerts-{xero_connection.pk}",
+        )
 
 
 @dataclass

@@ -5,11 +5,15 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.utils import timezone
+from django_q.models import OrmQ
 
 from sync.models import Alert, SyncJob, WebhookStats
 from sync.services.alerts import failures_alert, webhook_silence_alert
+from sync.services.drain import drain_run
+from sync.tasks import drain_alerts_task
 from tenants.scoping import tenant_scope
 from tests.factories import ConnectionFactory, SyncJobFactory
+from tests.sync.engine_helpers import World, simple_payloads
 
 pytestmark = pytest.mark.django_db
 
@@ -56,6 +60,54 @@ def test_nothing_to_report_sends_nothing(world):
     with tenant_scope(world.tenant_a1):
         assert failures_alert(tenant=world.tenant_a1) is None
     assert mail.outbox == []
+
+
+def _queued_alerts():
+    return [
+        tuple(q.task["args"]) for q in OrmQ.objects.order_by("id") if q.task["func"] == "sync.tasks.drain_alerts_task"
+    ]
+
+
+def test_a_drain_that_holds_a_record_hands_the_first_failure_alert_to_a_task(world):
+    """The drain sends no email itself (an SMTP server's wait would hold its lease): it queues the alert at once,
+    for its own tenant only, and the task tells that tenant's admins."""
+    with tenant_scope(world.tenant_b1):
+        b = World(world.tenant_b1, name="Beta", store="beta", orders=2)
+        b.stage_orders()
+        drain_run(xero_connection=b.xero, payload_builder=simple_payloads, client_factory=b.client_factory())
+    with tenant_scope(world.tenant_a1):
+        a = World(world.tenant_a1, name="Alpha", store="alpha", orders=2)
+        a.stage_orders()
+
+        def refused_invoice(jobs, **kwargs):
+            results = simple_payloads(jobs, **kwargs)
+            if jobs[0].entity == "invoice":
+                results[0].payload["LineItems"][0]["AccountCode"] = "999"  # not in the chart of accounts
+            return results
+
+        report = drain_run(xero_connection=a.xero, payload_builder=refused_invoice, client_factory=a.client_factory())
+    assert report.needs_attention == 1
+    assert mail.outbox == []
+    # Beta's clean run queued nothing; Alpha's queued one alert about failures, none about the day limit.
+    assert _queued_alerts() == [(a.xero.pk, world.tenant_a1.pk, True, False)]
+
+    assert drain_alerts_task(*_queued_alerts()[0]) == 1
+    assert [m.to for m in mail.outbox] == [["owner-a@example.com"]]
+    assert "999" in mail.outbox[0].body
+    with tenant_scope(world.tenant_a1):
+        assert Alert.objects.filter(kind=Alert.Kind.FIRST_FAILURE).count() == 1
+    with tenant_scope(world.tenant_b1):
+        assert not Alert.objects.exists()
+
+
+def test_the_drain_alert_task_reports_a_day_limit_park_once(world):
+    with tenant_scope(world.tenant_a1):
+        xero = ConnectionFactory(tenant=world.tenant_a1, provider="xero", display_name="Xero main")
+        xero.day_limit_reset_at = timezone.now() + timedelta(hours=3)
+        xero.save(update_fields=["day_limit_reset_at"])
+    assert drain_alerts_task(xero.pk, world.tenant_a1.pk, False, True) == 1
+    assert drain_alerts_task(xero.pk, world.tenant_a1.pk, False, True) == 0
+    assert len(mail.outbox) == 1 and "daily limit" in mail.outbox[0].subject
 
 
 def test_a_webhook_source_gone_quiet_is_reported_once(world):
