@@ -9,6 +9,10 @@ UNIT_PRICE_4DP = Decimal("0.0001")
 def to_decimal(value) -> Decimal:
     """Parse a source value (str, int, Decimal) to Decimal. Floats are refused: they have already lost cents. So are
     "NaN" and "Infinity", which Decimal reads but no ledger can hold."""
+    if type(value) is Decimal and value.is_finite():
+        # Already exact: its text read again is the same Decimal, and quantize and json_amount read every amount a
+        # source sends twice (processing's normalising did little else).
+        return value
     if isinstance(value, float):
         raise TypeError("money must not be a float; pass a string or Decimal")
     try:
