@@ -647,14 +647,34 @@ def _waiting_for(xero_connection: Connection, operation: str, fillers: list[Cand
     records: dict[tuple[int, str], set[str]] = {}
     for job in fillers:
         records.setdefault((job.source_connection_id, job.entity), set()).add(job.source_id)
-    wanted = Q()
+    if transaction.get_connection().vendor != "postgresql":
+        wanted = Q()
+        for (source_connection_id, entity), source_ids in records.items():
+            wanted |= Q(
+                source_connection_id=source_connection_id,
+                depends_on_entity=entity,
+                depends_on_source_id__any=source_ids,
+            )
+        return SyncJob.objects.filter(
+            wanted, xero_connection=xero_connection, state=State.PENDING, operation=operation, next_attempt_at__gt=now
+        ).exists()
+    # The same question as one plain statement: it is asked for most batches, and compiling the query cost more
+    # than its work (the dependency index, sync_job_dependency, finds the few rows).
+    wanted, params = [], [xero_connection.tenant_id, xero_connection.pk, State.PENDING, operation, now]
     for (source_connection_id, entity), source_ids in records.items():
-        wanted |= Q(
-            source_connection_id=source_connection_id, depends_on_entity=entity, depends_on_source_id__any=source_ids
+        wanted.append(
+            "(source_connection_id = %s AND depends_on_entity = %s AND depends_on_source_id = ANY(%s::varchar[]))"
         )
-    return SyncJob.objects.filter(
-        wanted, xero_connection=xero_connection, state=State.PENDING, operation=operation, next_attempt_at__gt=now
-    ).exists()
+        params += [source_connection_id, entity, list(source_ids)]
+    table = SyncJob._meta.db_table
+    # Only the table's name and the conditions' placeholders are formatted in; every value is a parameter.
+    sql = (
+        f'SELECT EXISTS (SELECT 1 FROM "{table}" WHERE tenant_id = %s AND xero_connection_id = %s'  # noqa: S608
+        f" AND state = %s AND operation = %s AND next_attempt_at > %s AND ({' OR '.join(wanted)}))"
+    )
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
 
 
 def _more_of(
@@ -685,34 +705,56 @@ def _load(
 
 
 def _pending_due(tenant_id: int, job_ids: list[int], now: datetime) -> list[SyncJob]:
-    """Those of the tenant's jobs `job_ids` still pending and due, as model instances, in no order.
-
-    Read by one plain statement of every column, each row made an instance as the ORM would make it (its JSON
-    columns decoded by their fields): building and compiling the query for every batch cost the drain more than
-    reading its rows."""
-    connection = transaction.get_connection()
-    if connection.vendor != "postgresql":
+    """Those of the tenant's jobs `job_ids` still pending and due, as model instances, in no order (_rows)."""
+    if transaction.get_connection().vendor != "postgresql":
         return list(SyncJob.objects.filter(pk__any=job_ids, state=State.PENDING, next_attempt_at__lte=now))
-    fields = SyncJob._meta.concrete_fields
-    table = SyncJob._meta.db_table
-    columns = ", ".join(f'"{model_field.column}"' for model_field in fields)
-    # Only the table's and its columns' names are formatted in; every value is a parameter.
-    sql = (
-        f'SELECT {columns} FROM "{table}" WHERE tenant_id = %s AND id = ANY(%s::bigint[])'  # noqa: S608
-        " AND state = %s AND next_attempt_at <= %s"
+    return _rows(
+        SyncJob,
+        "tenant_id = %s AND id = ANY(%s::bigint[]) AND state = %s AND next_attempt_at <= %s",
+        (tenant_id, list(job_ids), State.PENDING, now),
     )
+
+
+def _rows(model, where: str, params) -> list:
+    """The rows of `model` that `where` selects, as model instances made as the ORM makes them (their JSON columns
+    decoded by their fields), in no order. PostgreSQL only.
+
+    Read by one plain statement of every column: building and compiling the query for every batch cost the drain
+    more than reading its rows. `where` names only columns; every value is one of `params`."""
+    connection = transaction.get_connection()
+    fields = model._meta.concrete_fields
+    columns = ", ".join(f'"{model_field.column}"' for model_field in fields)
+    # Only the table's and its columns' names are formatted in, and the caller's conditions on them.
+    sql = f'SELECT {columns} FROM "{model._meta.db_table}" WHERE {where}'  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, (tenant_id, list(job_ids), State.PENDING, now))
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     names = [model_field.attname for model_field in fields]
     decoded = [(index, json_field) for index, json_field in enumerate(fields) if hasattr(json_field, "from_db_value")]
-    jobs = []
+    instances = []
     for row in rows:
         values = list(row)
         for index, json_field in decoded:
             values[index] = json_field.from_db_value(values[index], None, connection)
-        jobs.append(SyncJob.from_db(connection.alias, names, values))
-    return jobs
+        instances.append(model.from_db(connection.alias, names, values))
+    return instances
+
+
+def cross_references(tenant_id: int, source_connection_ids, entity: str, source_ids) -> list[CrossReference]:
+    """The tenant's cross-references of `entity` for these source ids of these source connections: read for every
+    batch (its own records' before building it, again when recording it), by one plain statement (_rows)."""
+    if transaction.get_connection().vendor != "postgresql":
+        return list(
+            CrossReference.objects.filter(
+                source_connection_id__in=set(source_connection_ids), entity=entity, source_id__any=list(source_ids)
+            )
+        )
+    return _rows(
+        CrossReference,
+        "tenant_id = %s AND source_connection_id = ANY(%s::bigint[]) AND entity = %s"
+        " AND source_id = ANY(%s::varchar[])",
+        (tenant_id, list(set(source_connection_ids)), entity, list(set(source_ids))),
+    )
 
 
 def _split_by_dependency(
@@ -756,14 +798,29 @@ def _wait_for_dependencies(jobs: list[Candidate]) -> None:
         cursor.execute(sql, (until, jobs[0].tenant_id, [job.pk for job in jobs]))
 
 
-def _xref_map(jobs: list[SyncJob], entity: str, source_ids) -> dict[str, CrossReference]:
-    source_connections = {j.source_connection_id for j in jobs}
-    return {
-        x.source_id: x
-        for x in CrossReference.objects.filter(
-            source_connection_id__in=source_connections, entity=entity, source_id__any=set(source_ids)
+def cross_reference_ids(tenant_id: int, source_connection_ids, entity: str, source_ids) -> list[tuple[str, str]]:
+    """(source id, Xero id) of each of the cross-references cross_references reads: two columns, not a model
+    instance (a batch of 50 payments reads 50 of them), by one plain statement for the same reason."""
+    if transaction.get_connection().vendor != "postgresql":
+        return list(
+            CrossReference.objects.filter(
+                source_connection_id__in=set(source_connection_ids), entity=entity, source_id__any=list(source_ids)
+            ).values_list("source_id", "xero_id")
         )
-    }
+    table = CrossReference._meta.db_table
+    # Only the table's name is formatted in; every value is a parameter.
+    sql = (
+        f'SELECT source_id, xero_id FROM "{table}" WHERE tenant_id = %s'  # noqa: S608
+        " AND source_connection_id = ANY(%s::bigint[]) AND entity = %s AND source_id = ANY(%s::varchar[])"
+    )
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(sql, (tenant_id, list(set(source_connection_ids)), entity, list(set(source_ids))))
+        return cursor.fetchall()
+
+
+def _xref_map(jobs: list[SyncJob], entity: str, source_ids) -> dict[str, CrossReference]:
+    found = cross_references(jobs[0].tenant_id, {j.source_connection_id for j in jobs}, entity, source_ids)
+    return {x.source_id: x for x in found}
 
 
 def _prepare_batch(
@@ -1076,10 +1133,11 @@ def _record_successes(
     first = done[0][0]
     existing = {
         (x.source_connection_id, x.source_id): x
-        for x in CrossReference.objects.filter(
-            source_connection_id__in={job.source_connection_id for job, _, _ in done},
-            entity=first.entity,
-            source_id__any=[job.source_id for job, _, _ in done],
+        for x in cross_references(
+            first.tenant_id,
+            {job.source_connection_id for job, _, _ in done},
+            first.entity,
+            [job.source_id for job, _, _ in done],
         )
     }
     new_xrefs, changed_xrefs, audits = [], [], []

@@ -306,13 +306,15 @@ def _void_payload(job: SyncJob, order: Order, invoice_xero_id: str | None, invoi
 
 
 def _dependency_ids(jobs: list[SyncJob]) -> dict[tuple[str, str], str]:
+    """(entity, source id) → Xero id of each record the jobs depend on that is in Xero."""
+    from sync.services.drain import cross_reference_ids
+
     wanted = {(j.depends_on_entity, j.depends_on_source_id) for j in jobs if j.depends_on_entity}
     found = {}
     for entity in {e for e, _ in wanted}:
         ids = [s for e, s in wanted if e == entity]
-        # Two columns of each, not a model instance: a batch of 50 payments reads 50 of them.
-        for source_id, xero_id in CrossReference.objects.filter(
-            source_connection_id__in={j.source_connection_id for j in jobs}, entity=entity, source_id__any=ids
-        ).values_list("source_id", "xero_id"):
+        for source_id, xero_id in cross_reference_ids(
+            jobs[0].tenant_id, {j.source_connection_id for j in jobs}, entity, ids
+        ):
             found[(entity, source_id)] = xero_id
     return found

@@ -13,6 +13,7 @@ from sync.services import drain
 from sync.services.payloads import _dependency_ids, _InvoiceState
 from sync.services.staging import jobs_stage
 from tenants.scoping import tenant_scope
+from tests.factories import ConnectionFactory
 from tests.sync.engine_helpers import World, rows_read
 
 pytestmark = [pytest.mark.django_db, pytest.mark.needs_postgres]
@@ -155,3 +156,39 @@ def test_a_batch_reads_by_the_same_statements_whatever_its_size(world):
         one, three = statements(invoices[:1]), statements(invoices)
         assert len(one) >= 5  # the invoices, what was sent, what was applied, payments, cross-references, contacts
         assert one == three
+
+
+def test_a_batchs_cross_references_are_read_within_its_own_tenant(world):
+    """Each batch reads its records' cross-references and its dependencies' Xero ids by plain statements
+    (drain.cross_references, drain.cross_reference_ids) rather than scoped ORM queries: each is filtered by the
+    batch's tenant, so another tenant's records are never read, whatever connections and ids it is given."""
+    now = timezone.now()
+    sources = {}
+    for tenant in (world.tenant_a1, world.tenant_b1):
+        with tenant_scope(tenant):
+            sources[tenant.pk] = ConnectionFactory(tenant=tenant, provider="magento")
+            CrossReference.objects.create(
+                tenant=tenant,
+                source_connection=sources[tenant.pk],
+                entity="invoice",
+                source_id="100",
+                xero_id=f"inv-{tenant.pk}",
+                source_version="1",
+                payload_hash="-",
+                synced_values={"xero": {"name": "Jane"}},
+                synced_at=now,
+            )
+    both = set(sources.values())
+    with tenant_scope(world.tenant_a1):
+        tenant_a = world.tenant_a1.pk
+        found = drain.cross_references(tenant_a, {s.pk for s in both}, "invoice", ["100", "101"])
+        ids = drain.cross_reference_ids(tenant_a, {s.pk for s in both}, "invoice", ["100", "101"])
+
+        assert [(x.tenant_id, x.source_connection_id, x.xero_id) for x in found] == [
+            (tenant_a, sources[tenant_a].pk, f"inv-{tenant_a}")
+        ]
+        # Whole rows as the ORM reads them: a stored instance, its JSON decoded.
+        assert found[0] == CrossReference.objects.get(source_id="100")
+        assert found[0].synced_values == {"xero": {"name": "Jane"}} and not found[0]._state.adding
+        assert ids == [("100", f"inv-{tenant_a}")]
+        assert drain.cross_references(tenant_a, {sources[tenant_a].pk}, "contact", ["100"]) == []
