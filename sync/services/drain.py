@@ -1246,10 +1246,34 @@ def _text_hash(encoded: str) -> str:
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
+# What orjson writes as json would: plain JSON data. A subclass (a str enum), a date or a dataclass goes to
+# _loaded_decimal, which leaves it to json's own rules.
+_PLAIN_JSON = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def _jsonable(record: dict | None):
-    """For storage in JSON columns: exact numbers stay exact in PostgreSQL's jsonb. Read back by orjson where it
-    reads what json reads (core.jsonfast): every payload of every batch passes through here."""
-    return jsonfast.loads(jsonexact.dumps(record).encode()) if record is not None else None
+    """For storage in JSON columns: exact numbers stay exact in PostgreSQL's jsonb. Every payload of every batch
+    passes through here.
+
+    The value of core.jsonexact's text read back, made by orjson in two passes in C: encoding with json (each
+    Decimal marked, then its literal put in) cost several times more. A Decimal becomes what its literal reads back
+    as (_as_loaded); what orjson cannot write (an integer beyond 64 bits, a key that is not a string, a lone
+    surrogate, anything that is not plain JSON data or a Decimal) goes through jsonexact and core.jsonfast as
+    before, which answer it or raise as they did. orjson writes a NaN float as null where that reading refuses it:
+    a payload holds none (its amounts are quantised Decimals, core.money refuses NaN), as in canonical.to_json.
+    """
+    if record is None:
+        return None
+    try:
+        return orjson.loads(orjson.dumps(record, default=_loaded_decimal, option=_PLAIN_JSON))
+    except orjson.JSONEncodeError:
+        return jsonfast.loads(jsonexact.dumps(record).encode())
+
+
+def _loaded_decimal(value):
+    if isinstance(value, Decimal):
+        return _as_loaded(value)
+    raise TypeError(type(value).__name__)
 
 
 def _as_loaded(value: Decimal):

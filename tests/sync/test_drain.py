@@ -115,6 +115,43 @@ def test_xeros_answer_is_stored_as_it_always_was():
         _jsonable_text({"Total": Decimal("NaN")})
 
 
+def test_payloads_are_stored_as_they_always_were():
+    """Made JSON for storage by orjson (drain._jsonable), a payload reads back exactly as json's encoding with exact
+    Decimals read back left it: the same values of the same types; what orjson cannot write goes that way itself,
+    and what it refused (a NaN amount, a date) is still refused."""
+    import datetime
+    from decimal import Decimal
+
+    from core import jsonexact, jsonfast
+    from sync.services.drain import _jsonable
+
+    def as_before(value):
+        return jsonfast.loads(jsonexact.dumps(value).encode())
+
+    payloads = [
+        {
+            "Total": Decimal("123.4500"),
+            "LineItems": ({"Quantity": Decimal("2"), "UnitAmount": 0.1, "Tax": Decimal("-0.00")},),
+            "Rate": Decimal("1E+2"),
+            "Small": Decimal("0.000001"),
+            "Long": Decimal("12345678901234567.891"),
+            "Name": 'Müller & "Sons"',
+            "Paid": None,
+            "Count": 3,
+            "Sent": True,
+        },
+        {"Beyond64Bits": 2**70, "AsDecimal": Decimal(2**70)},
+        {7: "a key that is not a string"},
+        {"Kind": drain.State.DONE, "Surrogate": "\ud800"},
+    ]
+    for payload in payloads:
+        assert repr(_jsonable(payload)) == repr(as_before(payload))
+    with pytest.raises(ValueError):
+        _jsonable({"Total": Decimal("NaN")})
+    with pytest.raises(TypeError):
+        _jsonable({"Date": datetime.date(2026, 1, 1)})
+
+
 def test_one_tenants_drain_never_touches_another_tenants_jobs(world):
     with tenant_scope(world.tenant_a1):
         a = World(world.tenant_a1, name="Alpha", store="alpha", orders=5)
