@@ -84,7 +84,8 @@ class Context:
 
 
 def _search_response(ctx: Context, model, columns: dict, documents=None, prefilter=None) -> RawJSON:
-    """{items, search_criteria, total_count} for a search endpoint, from the stored documents."""
+    """{items, search_criteria, total_count} for a search endpoint, from the stored documents (`documents`, when
+    given, makes them from the page's (sku, document) pairs)."""
     try:
         criteria = parse_search_criteria(ctx.request.GET)
     except SearchCriteriaError as exc:
@@ -92,8 +93,10 @@ def _search_response(ctx: Context, model, columns: dict, documents=None, prefilt
     queryset = model.objects.filter(store=ctx.store)
     if prefilter is not None:
         queryset = prefilter(queryset, criteria)
-    total, rows = search(queryset, criteria, columns, default_order="pk")
-    items = documents(rows) if documents else [row.document for row in rows]
+    total, rows = search(
+        queryset, criteria, columns, default_order="pk", read=("sku", "document") if documents else ("document",)
+    )
+    items = documents(rows) if documents else [document for (document,) in rows]
     spec = ctx.request.GET.get("fields", "").strip()
     if spec:
         # Trimmed one document at a time: the dispatcher trims the whole answer again (the same result), but
@@ -257,16 +260,17 @@ def customer_get(ctx, customer_id):
 
 
 def _product_documents(store, rows) -> list[str]:
-    """Product JSON with the current stock item spliced in where the document carries one (as Magento's does)."""
-    stock = {s.sku: s.document for s in StockItem.objects.filter(store=store, sku__in=[r.sku for r in rows])}
+    """Product JSON with the current stock item spliced in where the document carries one (as Magento's does), for
+    (sku, document) pairs."""
+    stock = {s.sku: s.document for s in StockItem.objects.filter(store=store, sku__in=[sku for sku, _ in rows])}
     out = []
-    for row in rows:
-        if row.sku in stock and '"stock_item"' in row.document:
-            document = row.as_dict()
-            document.setdefault("extension_attributes", {})["stock_item"] = json.loads(stock[row.sku])
+    for sku, text in rows:
+        if sku in stock and '"stock_item"' in text:
+            document = json.loads(text)
+            document.setdefault("extension_attributes", {})["stock_item"] = json.loads(stock[sku])
             out.append(dumps(document))
         else:
-            out.append(row.document)
+            out.append(text)
     return out
 
 
@@ -278,7 +282,7 @@ def product_get(ctx, sku):
     row = Product.objects.filter(store=ctx.store, sku=unquote(sku)).first()
     if row is None:
         raise MagentoError(404, NO_PRODUCT)
-    return RawJSON(_product_documents(ctx.store, [row])[0])
+    return RawJSON(_product_documents(ctx.store, [(row.sku, row.document)])[0])
 
 
 def stock_item_get(ctx, sku):

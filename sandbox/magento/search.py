@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, Q, Window
 from django.db.models.fields.json import KeyTextTransform, compile_json_path
 from django.db.models.functions import Cast
 
@@ -278,8 +278,10 @@ def _Q_text_like(name: str, raw) -> Q:  # noqa: N802 - reads like the Q it build
     return Q(**{f"{name}__iregex": _like_regex(str(raw))})
 
 
-def search(queryset, criteria: SearchCriteria, columns: dict[str, Column], default_order: str):
-    """Apply filters, sorting and paging; returns (total_count, rows of the requested page)."""
+def search(queryset, criteria: SearchCriteria, columns: dict[str, Column], default_order: str, read=("document",)):
+    """Apply filters, sorting and paging; returns (total_count, the requested page's rows as tuples of the fields
+    named in `read`). Only those fields are read: a page of orders read as whole rows spent a fifth of the poll's
+    time in the simulator on model instances and on parsing two timestamps per row that nothing answers with."""
     for group in criteria.groups:
         combined = Q()
         for flt in group:
@@ -288,7 +290,6 @@ def search(queryset, criteria: SearchCriteria, columns: dict[str, Column], defau
                 queryset = queryset.annotate(**annotations)
             combined |= q
         queryset = queryset.filter(combined)
-    total = queryset.count()
     ordering = []
     for field_name, direction in criteria.sort_orders:
         column = columns.get(field_name)
@@ -303,17 +304,21 @@ def search(queryset, criteria: SearchCriteria, columns: dict[str, Column], defau
     queryset = queryset.order_by(*ordering)
     if criteria.page_size is not None and criteria.page_size > 0:
         page = max(criteria.current_page or 1, 1)
-        start = (page - 1) * criteria.page_size
-        rows = _page_rows(queryset, start, criteria.page_size) if start < total else []
-    else:
-        rows = list(queryset)
-    return total, rows
+        return _page_rows(queryset, (page - 1) * criteria.page_size, criteria.page_size, read)
+    rows = list(queryset.values_list(*read))
+    return len(rows), rows
 
 
-def _page_rows(queryset, start: int, size: int) -> list:
-    """The rows of one page, found by id first: the rows before the page are then skipped in an index (with the
-    sort columns and the id) instead of being read in full, which kept a deep page's cost growing with its depth."""
-    ids = list(queryset.values_list("pk", flat=True)[start : start + size])
+def _page_rows(queryset, start: int, size: int, read) -> tuple[int, list]:
+    """The total and the rows of one page, found by id first: the rows before the page are then skipped in an index
+    (with the sort columns and the id) instead of being read in full, which kept a deep page's cost growing with its
+    depth. The total comes with the ids (a count over every match, which the database makes on its way to the
+    page), so a page costs two statements, not three; only a page past the end, which has no row to carry it,
+    counts on its own."""
+    page = list(queryset.annotate(_total=Window(Count("pk"))).values_list("pk", "_total")[start : start + size])
+    if not page:
+        return queryset.count(), []
+    ids = [pk for pk, _ in page]
     # By one array of ids (core.lookups' `any`), not in_bulk's IN of one placeholder per id.
-    rows = {row.pk: row for row in queryset.model.objects.filter(pk__any=ids)}
-    return [rows[pk] for pk in ids]
+    rows = {row[0]: row[1:] for row in queryset.model.objects.filter(pk__any=ids).values_list("pk", *read)}
+    return page[0][1], [rows[pk] for pk in ids]

@@ -1,6 +1,12 @@
-import pytest
+import json
 
+import pytest
+from django.http import QueryDict
+
+from sandbox.magento.endpoints import ORDER_COLUMNS
 from sandbox.magento.loader import load_records
+from sandbox.magento.models import Order
+from sandbox.magento.search import parse_search_criteria, search
 
 
 def _order(entity_id, *, email, status, total, updated, firstname="Jane"):
@@ -240,3 +246,18 @@ def test_customers_search_by_email_and_lastname(stores):
     response = a.search("customers/search", *f(0, 0, "email", "jdoe@example.com"))
     assert [c["id"] for c in response.json()["items"]] == [2]
     assert a.search("customers/search", *f(0, 0, "lastname", "Nobody")).json()["total_count"] == 0
+
+
+def test_a_page_and_its_total_are_read_in_two_statements_of_the_documents_alone(orders, django_assert_num_queries):
+    query = QueryDict(mutable=True)
+    for key, value in [*f(0, 0, "entity_id", "10", "gteq"), *asc(), ("searchCriteria[pageSize]", "2")]:
+        query[key] = value
+    criteria = parse_search_criteria(query)
+    store_orders = Order.objects.filter(store__code=orders.code)
+    with django_assert_num_queries(2):
+        total, rows = search(store_orders, criteria, ORDER_COLUMNS, default_order="pk")
+    assert total == 5
+    assert [json.loads(document)["entity_id"] for (document,) in rows] == [10, 11]
+    criteria.current_page = 9
+    with django_assert_num_queries(2):  # past the end: no row carries the total, which is counted on its own
+        assert search(store_orders, criteria, ORDER_COLUMNS, default_order="pk") == (5, [])
