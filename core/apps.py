@@ -11,8 +11,12 @@ class CoreConfig(AppConfig):
         # Before the app's work starts, in every process (web, workers, management commands) alike.
         allocator_configure()
         from django.db import connections
+        from django_q.signals import post_spawn
 
         from core import lookups  # noqa: F401 - registers the `any` lookup
+        from core.warmup import url_configuration_load
+
+        post_spawn.connect(url_configuration_load, dispatch_uid="core.url_configuration_load")
 
         if any(connections[alias].vendor == "postgresql" for alias in connections):
             from core import postgres_arrays
