@@ -95,6 +95,19 @@ def simple_payloads(jobs, *, own_xrefs, xero_connection):
     return results
 
 
+def payloads_refusing_invoice(index: int):
+    """simple_payloads, but the `index`th invoice of every invoice batch has a line on account 999, which is not in
+    Xero's chart of accounts: Xero refuses that record alone."""
+
+    def build(jobs, **kwargs):
+        results = simple_payloads(jobs, **kwargs)
+        if jobs[0].entity == "invoice":
+            results[index].payload["LineItems"][0]["AccountCode"] = "999"
+        return results
+
+    return build
+
+
 def _payment(amount, paid_at, **applied_to) -> dict:
     return {**applied_to, "Account": {"Code": "090"}, "Amount": amount, "Date": paid_at.date().isoformat()}
 

@@ -13,7 +13,7 @@ from sync.services.drain import drain_run
 from sync.tasks import drain_alerts_task
 from tenants.scoping import tenant_scope
 from tests.factories import ConnectionFactory, SyncJobFactory
-from tests.sync.engine_helpers import World, simple_payloads
+from tests.sync.engine_helpers import World, payloads_refusing_invoice, simple_payloads
 
 pytestmark = pytest.mark.django_db
 
@@ -78,14 +78,9 @@ def test_a_drain_that_holds_a_record_hands_the_first_failure_alert_to_a_task(wor
     with tenant_scope(world.tenant_a1):
         a = World(world.tenant_a1, name="Alpha", store="alpha", orders=2)
         a.stage_orders()
-
-        def refused_invoice(jobs, **kwargs):
-            results = simple_payloads(jobs, **kwargs)
-            if jobs[0].entity == "invoice":
-                results[0].payload["LineItems"][0]["AccountCode"] = "999"  # not in the chart of accounts
-            return results
-
-        report = drain_run(xero_connection=a.xero, payload_builder=refused_invoice, client_factory=a.client_factory())
+        report = drain_run(
+            xero_connection=a.xero, payload_builder=payloads_refusing_invoice(0), client_factory=a.client_factory()
+        )
     assert report.needs_attention == 1
     assert mail.outbox == []
     # Beta's clean run queued nothing; Alpha's queued one alert about failures, none about the day limit.

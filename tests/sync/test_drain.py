@@ -14,7 +14,7 @@ from sync.services import drain
 from sync.services.drain import drain_lease_acquire, drain_run
 from sync.services.staging import jobs_stage
 from tenants.scoping import tenant_scope
-from tests.sync.engine_helpers import Result, World, simple_payloads
+from tests.sync.engine_helpers import Result, World, payloads_refusing_invoice, simple_payloads
 
 pytestmark = pytest.mark.django_db
 State = SyncJob.State
@@ -213,15 +213,8 @@ def test_a_validation_error_holds_one_record_and_lets_the_rest_through(world):
     with tenant_scope(world.tenant_a1):
         a = World(world.tenant_a1, name="Alpha", store="alpha", orders=4)
         a.stage_orders()
-
-        def broken_second_invoice(jobs, **kwargs):
-            results = simple_payloads(jobs, **kwargs)
-            if jobs[0].entity == "invoice":
-                results[1].payload["LineItems"][0]["AccountCode"] = "999"  # not in the chart of accounts
-            return results
-
         report = drain_run(
-            xero_connection=a.xero, payload_builder=broken_second_invoice, client_factory=a.client_factory()
+            xero_connection=a.xero, payload_builder=payloads_refusing_invoice(1), client_factory=a.client_factory()
         )
         held = SyncJob.objects.get(state=State.NEEDS_ATTENTION)
         assert held.entity == "invoice" and "Xero refused it" in held.cause and "999" in held.cause
