@@ -171,37 +171,52 @@ def _candidates(due: _Due, limit: int, *, after: Candidate | None = None) -> lis
 def _candidates_read(due: _Due, limit: int, after: Candidate | None) -> list[Candidate]:
     """_candidates on PostgreSQL: the same query as one plain statement. A pass reads a window or two for every
     batch, and building and compiling the query (its annotations, the cross-reference probe) cost more than
-    running it."""
+    running it.
+
+    The window is read first and each of its rows then probes the cross-references (a lateral join): asked as an
+    EXISTS of every due row, the planner, counting on all of them rather than the window's, hashed all of the
+    tenant's cross-references for every window, however few rows it held (most of a window's time, and growing
+    with every record sent)."""
     jobs, xrefs = SyncJob._meta.db_table, CrossReference._meta.db_table
     tenant_id = due.xero_connection.tenant_id
     sql = [
         f"""SELECT j.id, j.tenant_id, j.source_connection_id, j.operation, j.entity, j.priority,
-            j.depends_on_entity, j.depends_on_source_id, j.source_id, j.next_attempt_at <= %s,
-            EXISTS (
-                SELECT 1 FROM "{xrefs}" x WHERE x.tenant_id = %s AND x.source_connection_id = j.source_connection_id
-                AND x.entity = j.depends_on_entity AND x.source_id = j.depends_on_source_id
-            )
-        FROM "{jobs}" j
-        WHERE j.tenant_id = %s AND j.xero_connection_id = %s AND j.state = %s AND j.next_attempt_at <= %s"""  # noqa: S608
+            j.depends_on_entity, j.depends_on_source_id, j.source_id, j.fill_waited, x.found IS NOT NULL
+        FROM (
+            SELECT j.id, j.tenant_id, j.source_connection_id, j.operation, j.entity, j.priority,
+                j.depends_on_entity, j.depends_on_source_id, j.source_id, j.next_attempt_at,
+                j.next_attempt_at <= %s AS fill_waited
+            FROM "{jobs}" j
+            WHERE j.tenant_id = %s AND j.xero_connection_id = %s AND j.state = %s AND j.next_attempt_at <= %s"""  # noqa: S608
     ]
-    params = [due.now - FILL_WAIT, tenant_id, tenant_id, due.xero_connection.pk, State.PENDING, due.now]
+    params = [due.now - FILL_WAIT, tenant_id, due.xero_connection.pk, State.PENDING, due.now]
     if due.operation is not None:
         sql.append("AND j.operation = %s AND NOT (j.id = ANY(%s::bigint[]))")
         params += [due.operation, list(due.excluded)]
     if after is not None:
-        # As in _candidates: the rows after the one the last window ended with, where it sorts now.
+        # As in _candidates: the rows after the one the last window ended with, where it sorts now. Read once, by
+        # the tenant given (not the row's), so the index scan starts there rather than filtering every row up to it.
         sql.append(
             f'AND (j.priority, j.next_attempt_at, j.id) > (SELECT w.priority, w.next_attempt_at, w.id FROM "{jobs}" w '  # noqa: S608
-            "WHERE w.tenant_id = j.tenant_id AND w.id = %s)"
+            "WHERE w.tenant_id = %s AND w.id = %s)"
         )
-        params.append(after.id)
-    sql.append(
+        params += [tenant_id, after.id]
+    order = (
         "ORDER BY j.next_attempt_at, j.id"
         if due.operation is not None
         else "ORDER BY j.priority, j.next_attempt_at, j.id"
     )
-    sql.append("LIMIT %s")
-    params.append(limit)
+    sql.append(
+        f"""{order} LIMIT %s
+        ) j
+        LEFT JOIN LATERAL (
+            SELECT true AS found FROM "{xrefs}" x
+            WHERE x.tenant_id = %s AND x.source_connection_id = j.source_connection_id
+            AND x.entity = j.depends_on_entity AND x.source_id = j.depends_on_source_id LIMIT 1
+        ) x ON true
+        {order}"""  # noqa: S608
+    )
+    params += [limit, tenant_id]
     with transaction.get_connection().cursor() as cursor:
         # Only the tables' names are formatted in; every value is a parameter.
         cursor.execute(" ".join(sql), params)
