@@ -1,5 +1,7 @@
 """What a task worker loads once as it starts (django-q2's post_spawn signal), rather than in its first task."""
 
+import gc
+
 from django.urls import get_resolver, reverse
 
 
@@ -14,3 +16,16 @@ def url_configuration_load(**kwargs) -> None:
     """
     get_resolver().url_patterns  # noqa: B018 - imports every view module
     reverse("admin:index")
+
+
+def heap_freeze(**kwargs) -> None:
+    """Move everything the worker has loaded so far (modules, URL tables, caches: about 140,000 objects) out of the
+    garbage collector's reach, once it has collected what is already garbage.
+
+    Those objects live as long as the worker, yet every full collection walked them all again: the process worker
+    ran eight of them at 5,000 orders, 70-90 ms each for a few thousand objects of its own, a sixth of its CPU
+    (0.6 of 4.1 s). Frozen, a full collection walks only what the tasks made since. Connected after the other
+    receivers, so what they load is frozen with the rest.
+    """
+    gc.collect()
+    gc.freeze()
