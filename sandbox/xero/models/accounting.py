@@ -7,6 +7,7 @@ Fields the simulator reasons about (keys, uniqueness, money, status, dates) are 
 import uuid
 
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from sandbox.xero.models.auth import Organisation
@@ -146,7 +147,12 @@ class Contact(Record):
     extra = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["org", "id"], name="sandbox_xero_contact_org_id")]
+        indexes = [
+            models.Index(fields=["org", "id"], name="sandbox_xero_contact_org_id"),
+            # What a batch looks its contacts up by, one key at a time (services/lookups.py).
+            models.Index(fields=["contact_number"], name="sandbox_xero_contact_number"),
+            models.Index(Upper("name"), name="sandbox_xero_contact_name"),
+        ]
 
     def __str__(self):
         return self.name
