@@ -95,3 +95,24 @@ def test_a_table_emptied_in_bulk_is_analysed(postgres):
 
     assert statistics_refresh_if_stale(Agency) == ["tenants_agency"]
     assert _planner_rows() == 0
+
+
+def test_the_sync_tables_are_analysed_from_a_sample_of_3000_rows(is_postgres):
+    """ANALYZE samples 300 rows per unit of a table's largest column target: at the default (100) it read every
+    row of a job table with its inline records (sync migration 0021)."""
+    if not is_postgres:
+        pytest.skip("planner statistics are PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attrelid::regclass::text, max(COALESCE(attstattarget, -1)), min(COALESCE(attstattarget, -1))"
+            " FROM pg_attribute WHERE attrelid = ANY(%s::regclass[]) AND attnum > 0 AND NOT attisdropped"
+            " GROUP BY 1 ORDER BY 1",
+            [["sync_auditentry", "sync_crossreference", "sync_inboundevent", "sync_syncjob"]],
+        )
+        targets = cursor.fetchall()
+    assert targets == [
+        ("sync_auditentry", 10, 0),
+        ("sync_crossreference", 10, 0),
+        ("sync_inboundevent", 10, 0),
+        ("sync_syncjob", 10, 0),
+    ]
