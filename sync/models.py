@@ -278,8 +278,10 @@ class AuditEntry(TenantOwned):
     operation = models.CharField(max_length=30)
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     detail = models.CharField(max_length=500, blank=True)
-    request = models.JSONField(null=True, blank=True)
-    response = models.JSONField(null=True, blank=True)
+    # What was sent and Xero's answer: written once, with every record the drain sends, and read back whole or by a
+    # path (request__Status), never searched (core.fields.JSONTextField).
+    request = JSONTextField(null=True, blank=True)
+    response = JSONTextField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "audit entries"
