@@ -8,6 +8,12 @@ switched off; a burst of staging is over by then. So the services that load in b
 a table has grown (or shrunk) by more than STALE_SHARE since its last analysis (one catalog read; an ANALYZE only
 then). Rows rewritten in place do not count: a job moving from pending to done three times over changes no size
 the planner relies on, and counting those updates analysed sync_syncjob twice as often while its jobs drained.
+
+These analyses sample SAMPLE_TARGET x 300 rows, not the server's default of 30,000: they run in the worker that
+loaded the rows, which waits for them, and at the default each one read every row of a 26,000-job sync_syncjob with
+its inline records (0.32 s; 2.4 s of the server while a 5,000-order backlog staged and drained, a fifth of its
+time). From 3,000 rows the analysis takes 35 ms, and what the plans rely on holds: a tenant's, a state's or an
+entity's share of the rows and how many distinct records there are. Autovacuum's own analyses keep the default.
 """
 
 import time
@@ -21,6 +27,8 @@ STALE_ROWS = 1000
 STALE_SHARE = 0.2
 # Looked at no more often than this, per process and set of tables: the look itself reads the statistics views.
 CHECK_INTERVAL = 2.0
+# default_statistics_target for these analyses (columns set to 0 stay out of them): 300 rows sampled per unit.
+SAMPLE_TARGET = 10
 _checked: dict[tuple[str, ...], float] = {}
 
 
@@ -49,6 +57,11 @@ def statistics_refresh_if_stale(*models) -> list[str]:
             [tables, STALE_ROWS, STALE_SHARE],
         )
         stale = sorted(row[0] for row in cursor.fetchall())
-        for table in stale:
-            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
+        if stale:
+            cursor.execute(f"SET default_statistics_target = {SAMPLE_TARGET:d}")
+            try:
+                for table in stale:
+                    cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
+            finally:
+                cursor.execute("RESET default_statistics_target")
     return stale

@@ -97,22 +97,17 @@ def test_a_table_emptied_in_bulk_is_analysed(postgres):
     assert _planner_rows() == 0
 
 
-def test_the_sync_tables_are_analysed_from_a_sample_of_3000_rows(is_postgres):
-    """ANALYZE samples 300 rows per unit of a table's largest column target: at the default (100) it read every
-    row of a job table with its inline records (sync migration 0021)."""
-    if not is_postgres:
-        pytest.skip("planner statistics are PostgreSQL's")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT attrelid::regclass::text, max(COALESCE(attstattarget, -1)), min(COALESCE(attstattarget, -1))"
-            " FROM pg_attribute WHERE attrelid = ANY(%s::regclass[]) AND attnum > 0 AND NOT attisdropped"
-            " GROUP BY 1 ORDER BY 1",
-            [["sync_auditentry", "sync_crossreference", "sync_inboundevent", "sync_syncjob"]],
-        )
-        targets = cursor.fetchall()
-    assert targets == [
-        ("sync_auditentry", 10, 0),
-        ("sync_crossreference", 10, 0),
-        ("sync_inboundevent", 10, 0),
-        ("sync_syncjob", 10, 0),
-    ]
+def test_an_analysis_samples_a_tenth_of_the_default(postgres):
+    """3,000 rows, not 30,000: at the default each analysis of a job table read every job with its record. What it
+    keeps shows it: a histogram of 11 bounds (SAMPLE_TARGET + 1) for 60 distinct names, where the default keeps 60."""
+    AgencyFactory.create_batch(60)
+    _flush_counters()
+
+    assert statistics_refresh_if_stale(Agency) == ["tenants_agency"]
+
+    bounds = _sql(
+        "SELECT array_length(histogram_bounds, 1) FROM pg_stats WHERE tablename = 'tenants_agency' AND attname = 'name'"
+    )
+    assert bounds == (statistics.SAMPLE_TARGET + 1,)
+    # The session's own setting is as it was.
+    assert _sql("SHOW default_statistics_target") == ("100",)

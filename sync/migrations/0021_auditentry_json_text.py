@@ -21,7 +21,7 @@ def _lz4(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("sync", "0021_sync_tables_sampled_statistics")]
+    dependencies = [("sync", "0020_syncjob_columns_no_statistics")]
 
     operations = [
         # Backwards, this runs last: after the columns are jsonb again.
