@@ -135,7 +135,7 @@ class _InvoiceState:
     """
 
     def __init__(self, jobs: list[SyncJob], own_xrefs: dict[str, CrossReference]):
-        from sync.services.drain import canonical_record
+        from sync.services.drain import canonical_record, record_document
 
         orders = set()
         for job in jobs:
@@ -144,7 +144,7 @@ class _InvoiceState:
             elif (
                 job.operation in (Op.CREDIT_NOTE_ALLOCATE, Op.PAYMENT_CREATE) and job.depends_on_entity == "credit_note"
             ):
-                orders.add(str(job.record["data"].get("order_source_id", "")))
+                orders.add(str(record_document(job)["data"].get("order_source_id", "")))
         self._orders: dict[tuple[int, str], Order] = {}
         self._status: dict[tuple[int, str], str] = {}
         self._applied: dict[tuple[int, str], Decimal] = {}

@@ -4,7 +4,7 @@ the same whatever the number of jobs the tenant has."""
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -192,3 +192,29 @@ def test_a_batchs_cross_references_are_read_within_its_own_tenant(world):
         assert found[0].synced_values == {"xero": {"name": "Jane"}} and not found[0]._state.adding
         assert ids == [("100", f"inv-{tenant_a}")]
         assert drain.cross_references(tenant_a, {sources[tenant_a].pk}, "contact", ["100"]) == []
+
+
+def test_a_batch_holds_its_records_as_stored_until_each_is_used(world):
+    """The drain reads a batch's jobs with each canonical record as its stored text (drain.StoredRecord), decoded
+    only where it is used: 50 invoices' records decoded at once were the largest thing it held while building a
+    batch. What each use sees is the staged record itself; a job read so is never saved with its record as text."""
+    with tenant_scope(world.tenant_a1):
+        World(world.tenant_a1, name="Alpha", store="alpha", orders=3, customers=2).stage_orders()
+        mine = sorted(SyncJob.objects.values_list("pk", flat=True))
+    with tenant_scope(world.tenant_b1):
+        World(world.tenant_b1, name="Beta", store="beta", orders=3, customers=2).stage_orders()
+        theirs = list(SyncJob.objects.values_list("pk", flat=True))
+    assert mine and theirs
+
+    with tenant_scope(world.tenant_a1):
+        batch = drain._load(world.tenant_a1.pk, mine + theirs, timezone.now())
+
+        assert sorted(job.pk for job in batch) == mine  # another tenant's are not read
+        for job in batch:
+            assert isinstance(job.record, drain.StoredRecord)
+            as_staged = SyncJob.objects.get(pk=job.pk)
+            assert drain.record_document(job) == as_staged.record
+            assert drain.canonical_record(job) == drain.canonical_record(as_staged)
+        with pytest.raises(TypeError), transaction.atomic():
+            batch[0].save(update_fields=["record"])
+        assert SyncJob.objects.get(pk=batch[0].pk).record == drain.record_document(batch[0])
