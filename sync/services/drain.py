@@ -39,6 +39,7 @@ from connections.services import connection_mark_needs_reauth, connection_record
 from core import bulk, jsonexact, jsonfast
 from core.allocator import allocator_release
 from core.errors import ProviderAuthError, RequestError, RetryableError
+from core.fields import StoredJson, stored_json_load
 from core.statistics import statistics_refresh_if_stale
 from sync.models import AuditEntry, CrossReference, DrainLease, SyncJob
 from sync.services import failures, lost_applications
@@ -722,49 +723,30 @@ def _load(
 
 def _pending_due(tenant_id: int, job_ids: list[int], now: datetime) -> list[SyncJob]:
     """Those of the tenant's jobs `job_ids` still pending and due, as model instances, in no order (_rows), each
-    canonical record as its stored text (StoredRecord)."""
+    canonical record as its stored text (core.fields.StoredJson): a batch's 50 records decoded at once were the
+    largest thing the drain held while it built the batch and the one before it landed (about 1 MB for invoices)."""
     if transaction.get_connection().vendor != "postgresql":
         return list(SyncJob.objects.filter(pk__any=job_ids, state=State.PENDING, next_attempt_at__lte=now))
     return _rows(
         SyncJob,
         "tenant_id = %s AND id = ANY(%s::bigint[]) AND state = %s AND next_attempt_at <= %s",
         (tenant_id, list(job_ids), State.PENDING, now),
-        stored={"record": StoredRecord},
+        stored=("record",),
     )
-
-
-class StoredRecord:
-    """A job's canonical record as the drain reads it: its JSON text, decoded each time it is used (record_document)
-    and never kept decoded.
-
-    Decoded as a batch was read, the 50 records of an invoice batch were the largest thing the drain held, about
-    1 MB of small objects (tracemalloc), alive while the batch was built and the one before it landed: the drain's
-    peak RSS stood 1.5-1.9 MB higher than with each record decoded only for as long as one use of it lasts. The
-    text is one block of the C allocator, freed with the batch. Not JSON itself: a job holding one is never saved
-    with its record (the drain writes states and ids only), and one that were would fail rather than store text.
-    """
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str):
-        self.text = text
 
 
 def record_document(job: SyncJob) -> dict:
     """The job's canonical record as a JSON document ({"entity": …, "data": …}), however the job was read."""
-    if isinstance(job.record, StoredRecord):
-        return jsonfast.loads(job.record.text.encode())
-    return job.record
+    return stored_json_load(job.record)
 
 
-def _rows(model, where: str, params, *, stored: dict | None = None) -> list:
+def _rows(model, where: str, params, *, stored: tuple[str, ...] = ()) -> list:
     """The rows of `model` that `where` selects, as model instances made as the ORM makes them (their JSON columns
-    decoded by their fields), in no order. PostgreSQL only. `stored` names JSON columns to leave as their text,
-    each wrapped in the class given.
+    decoded by their fields), in no order. PostgreSQL only. The JSON columns named in `stored` are left as their
+    text (core.fields.StoredJson).
 
     Read by one plain statement of every column: building and compiling the query for every batch cost the drain
     more than reading its rows. `where` names only columns; every value is one of `params`."""
-    stored = stored or {}
     connection = transaction.get_connection()
     fields = model._meta.concrete_fields
     columns = ", ".join(f'"{model_field.column}"' for model_field in fields)
@@ -777,7 +759,9 @@ def _rows(model, where: str, params, *, stored: dict | None = None) -> list:
     decoded = [
         (
             index,
-            stored.get(json_field.attname) or partial(json_field.from_db_value, expression=None, connection=connection),
+            StoredJson
+            if json_field.attname in stored
+            else partial(json_field.from_db_value, expression=None, connection=connection),
         )
         for index, json_field in enumerate(fields)
         if hasattr(json_field, "from_db_value")

@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core.fields import StoredJson
 from sync.models import AuditEntry, CrossReference, SyncJob
 from sync.services import drain
 from sync.services.payloads import _dependency_ids, _InvoiceState
@@ -195,7 +196,7 @@ def test_a_batchs_cross_references_are_read_within_its_own_tenant(world):
 
 
 def test_a_batch_holds_its_records_as_stored_until_each_is_used(world):
-    """The drain reads a batch's jobs with each canonical record as its stored text (drain.StoredRecord), decoded
+    """The drain reads a batch's jobs with each canonical record as its stored text (core.fields.StoredJson), decoded
     only where it is used: 50 invoices' records decoded at once were the largest thing it held while building a
     batch. What each use sees is the staged record itself; a job read so is never saved with its record as text."""
     with tenant_scope(world.tenant_a1):
@@ -211,7 +212,7 @@ def test_a_batch_holds_its_records_as_stored_until_each_is_used(world):
 
         assert sorted(job.pk for job in batch) == mine  # another tenant's are not read
         for job in batch:
-            assert isinstance(job.record, drain.StoredRecord)
+            assert isinstance(job.record, StoredJson)
             as_staged = SyncJob.objects.get(pk=job.pk)
             assert drain.record_document(job) == as_staged.record
             assert drain.canonical_record(job) == drain.canonical_record(as_staged)

@@ -2,8 +2,9 @@
 
 import pytest
 
+from core.fields import StoredJson, stored_json_load
 from sync.models import InboundEvent
-from sync.services.processing import inbound_events_process_pending
+from sync.services.processing import _events_read, inbound_events_process_pending
 from tenants.scoping import tenant_scope
 from tests.factories import ConnectionFactory, InboundEventFactory
 
@@ -34,3 +35,16 @@ def test_pending_events_are_processed_once_each_in_arrival_order_with_one_event_
         assert inbound_events_process_pending(chunk_bytes=1) == {}
     with tenant_scope(world.tenant_b1):
         assert InboundEvent.objects.get(pk=theirs[0]).status == "received"
+
+
+def test_a_chunk_holds_its_event_bodies_as_stored_until_each_is_read(world):
+    """A chunk's bodies are read as their stored text and decoded one event at a time (core.fields.StoredJson):
+    decoded at once they were 4 MB of small objects, the largest thing processing held."""
+    mine, theirs = _stored(world.tenant_a1, 2), _stored(world.tenant_b1, 1)
+    with tenant_scope(world.tenant_a1):
+        events, from_xero = _events_read(mine + theirs)
+
+    assert sorted(event.pk for event in events) == sorted(mine) and from_xero == []
+    for event in events:
+        assert isinstance(event.body, StoredJson)
+    assert sorted(stored_json_load(event.body)["id"] for event in events) == [0, 1]
