@@ -27,11 +27,12 @@ class JSONField(models.JSONField):
 def json_text_load(text: str):
     """A JSON column's text as JSONField reads it: decoded by orjson where that reads exactly what json reads."""
     try:
-        return jsonfast.loads(text.encode())
+        try:
+            return jsonfast.loads(text.encode())
+        except UnicodeEncodeError:
+            return json.loads(text)  # a lone surrogate (no PostgreSQL text holds one): json's own reading
     except json.JSONDecodeError:
         return text  # as Django's JSONField does
-    except UnicodeEncodeError:
-        return json.loads(text)  # a lone surrogate (no PostgreSQL text holds one): json's own reading
 
 
 class StoredJson:

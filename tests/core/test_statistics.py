@@ -102,6 +102,7 @@ def test_an_analysis_samples_a_tenth_of_the_default(postgres):
     keeps shows it: a histogram of 11 bounds (SAMPLE_TARGET + 1) for 60 distinct names, where the default keeps 60."""
     AgencyFactory.create_batch(60)
     _flush_counters()
+    setting = _sql("SHOW default_statistics_target")
 
     assert statistics_refresh_if_stale(Agency) == ["tenants_agency"]
 
@@ -110,4 +111,4 @@ def test_an_analysis_samples_a_tenth_of_the_default(postgres):
     )
     assert bounds == (statistics.SAMPLE_TARGET + 1,)
     # The session's own setting is as it was.
-    assert _sql("SHOW default_statistics_target") == ("100",)
+    assert _sql("SHOW default_statistics_target") == setting
