@@ -1,6 +1,7 @@
 """The in-process transport: Django's connection upkeep is suspended while the simulator runs, and only then."""
 
 import gc
+import types
 import weakref
 
 import httpx
@@ -20,8 +21,10 @@ def _finalizers() -> int:
     """The finalizers the request signals hold on their receivers (Signal.connect registers one per weak connect)."""
     count = 0
     for thing in gc.get_objects():
-        info = thing.peek() if isinstance(thing, weakref.finalize) else None
-        count += info is not None and getattr(info[1], "__self__", None) in (request_started, request_finished)
+        info = thing.peek() if type(thing) is weakref.finalize else None
+        # type(), not isinstance or getattr: another finalizer's callback may be a proxy whose object is gone.
+        callback = info[1] if info is not None else None
+        count += type(callback) is types.MethodType and callback.__self__ in (request_started, request_finished)
     return count
 
 
