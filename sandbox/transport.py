@@ -18,9 +18,9 @@ class _ConnectionUpkeepSuspended:
     signals: the first thread in disconnects it, the last one out reconnects it (a drain sends one batch while it
     reads another's contacts, both in process).
 
-    Reconnected strongly (): a weak connect registers a weakref.finalize on the receiver every time, and
+    Reconnected strongly (weak=False): a weak connect registers a weakref.finalize on the receiver every time, and
     close_old_connections lives as long as the process, so each request in process left two objects behind for
-    good (600 in a 5,000-order poll). Django's test client disconnects it by the same name around its requests.
+    good. Django's test client disconnects it by the same name around its requests.
     """
 
     def __init__(self):
